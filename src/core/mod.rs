@@ -1,0 +1,4 @@
+//! The shared CRM core every vertical builds on.
+
+pub mod contacts;
+pub mod list;

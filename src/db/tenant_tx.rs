@@ -1,0 +1,225 @@
+//! [`TenantTx`]: a pooled connection inside a transaction whose first statement sets
+//! the tenant, user and role with `set_config(..., true)` (transaction-local).
+//!
+//! Handlers and data functions receive this type, never a pool or a client, so "forgot
+//! the tenant" does not compile. Round trips are the cost to beat: BEGIN, the context
+//! and the first statement are sent together, and the `*_and_commit` methods add COMMIT
+//! to the same flight, so a single-statement request costs one round trip.
+
+use deadpool_postgres::Object;
+use futures::join;
+use tokio_postgres::{Row, types::ToSql};
+use uuid::Uuid;
+
+use super::Pool;
+use crate::{auth::Role, error::ApiError};
+
+/// Who is acting: taken only from a verified token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantContext {
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+/// Sets the context and reports what the connection carried before: anything but
+/// NULL or '' means a tenant leaked from an earlier checkout.
+const SET_CONTEXT: &str = "\
+SELECT nullif(current_setting('app.tenant_id', true), '') AS leaked_tenant, \
+       set_config('app.tenant_id', $1, true), \
+       set_config('app.user_id', $2, true), \
+       set_config('app.role', $3, true)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Checked out; BEGIN not sent yet (it goes with the first statement).
+    Idle,
+    Open,
+    Finished,
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+pub struct TenantTx {
+    client: Option<Object>,
+    context: TenantContext,
+    state: State,
+}
+
+impl TenantTx {
+    /// Checks out a connection for `context`. Nothing is sent until the first statement.
+    pub async fn begin(pool: &Pool, context: TenantContext) -> Result<Self, ApiError> {
+        let client = pool.get().await?;
+        Ok(Self {
+            client: Some(client),
+            context,
+            state: State::Idle,
+        })
+    }
+
+    pub fn context(&self) -> TenantContext {
+        self.context
+    }
+
+    pub async fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, ApiError> {
+        self.run(sql, params, false).await
+    }
+
+    pub async fn query_opt(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, ApiError> {
+        at_most_one(self.run(sql, params, false).await?)
+    }
+
+    pub async fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row, ApiError> {
+        at_most_one(self.run(sql, params, false).await?)?.ok_or(ApiError::NotFound)
+    }
+
+    /// Runs the last statement of the transaction and COMMIT in the same round trip.
+    pub async fn query_and_commit(
+        mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, ApiError> {
+        self.run(sql, params, true).await
+    }
+
+    /// [`Self::query_and_commit`] for a statement that returns at most one row.
+    pub async fn query_opt_and_commit(
+        mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, ApiError> {
+        at_most_one(self.run(sql, params, true).await?)
+    }
+
+    pub async fn commit(mut self) -> Result<(), ApiError> {
+        if self.state == State::Open {
+            let client = self.client()?;
+            let result = client.batch_execute("COMMIT").await;
+            self.state = State::Finished;
+            result?;
+        }
+        Ok(())
+    }
+
+    fn client(&self) -> Result<&Object, ApiError> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("transaction used after release"))
+    }
+
+    async fn run(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+        commit: bool,
+    ) -> Result<Vec<Row>, ApiError> {
+        if self.state == State::Finished {
+            return Err(ApiError::internal("transaction used after commit"));
+        }
+        let starting = self.state == State::Idle;
+        // Open from here on: if this future is dropped mid-flight, Drop rolls back.
+        self.state = State::Open;
+        let client = self.client()?;
+        // Prepare before anything is sent: a statement prepared inside the joined
+        // futures would let the query overtake set_config.
+        let set_context = if starting {
+            Some(client.prepare_cached(SET_CONTEXT).await?)
+        } else {
+            None
+        };
+        let statement = client.prepare_cached(sql).await?;
+        let (tenant, user, role) = (
+            self.context.tenant_id.to_string(),
+            self.context.user_id.to_string(),
+            self.context.role.as_str(),
+        );
+
+        // futures::join! polls in order, so the requests are queued in this order.
+        let (began, context, rows, committed) = join!(
+            async {
+                match starting {
+                    true => client.batch_execute("BEGIN").await,
+                    false => Ok(()),
+                }
+            },
+            async {
+                match &set_context {
+                    Some(set_context) => client
+                        .query_one(set_context, &[&tenant, &user, &role])
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            },
+            client.query(&statement, params),
+            async {
+                match commit {
+                    true => client.batch_execute("COMMIT").await,
+                    false => Ok(()),
+                }
+            },
+        );
+        if commit {
+            self.state = State::Finished;
+        }
+        began?;
+        if let Some(context) = context? {
+            let leaked: Option<String> = context.get("leaked_tenant");
+            if leaked.is_some() {
+                self.discard_connection();
+                return Err(ApiError::internal(
+                    "a pooled connection carried a tenant from an earlier checkout",
+                ));
+            }
+        }
+        let rows = rows?;
+        committed?;
+        Ok(rows)
+    }
+
+    /// Takes the connection out of the pool for good (it is closed when dropped).
+    fn discard_connection(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+        self.state = State::Finished;
+    }
+}
+
+fn at_most_one(mut rows: Vec<Row>) -> Result<Option<Row>, ApiError> {
+    match rows.len() {
+        0 | 1 => Ok(rows.pop()),
+        n => Err(ApiError::internal(format!(
+            "expected at most one row, got {n}"
+        ))),
+    }
+}
+
+impl Drop for TenantTx {
+    /// Dropped inside a transaction (an error, a cancelled request): the connection
+    /// goes back to the pool only after ROLLBACK has completed, and is discarded if
+    /// ROLLBACK fails. It never returns with a transaction open or a tenant set.
+    fn drop(&mut self) {
+        if self.state != State::Open {
+            return;
+        }
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(err) = client.batch_execute("ROLLBACK").await {
+                        tracing::warn!(error = %err, "rollback failed; discarding the connection");
+                        drop(Object::take(client));
+                    }
+                });
+            }
+            Err(_) => drop(Object::take(client)),
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! One error type for the whole API, answered as RFC 9457 problem+json.
+//!
+//! Database errors are mapped by SQLSTATE and constraint name in one place
+//! ([`constraint_problem`]); no SQL text, constraint or table name reaches a client.
+
+use std::borrow::Cow;
+
+use poem::{Response, error::ResponseError, http::StatusCode};
+use poem_openapi::{
+    ApiResponse, Object,
+    registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry},
+    types::Type,
+};
+use tokio_postgres::error::SqlState;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem; stable, safe to match on.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Short human summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// Human explanation of this occurrence.
+    pub detail: String,
+    /// For validation problems: what is wrong with which field.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// A problem with one field of the request.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct FieldError {
+    /// The field's name as it appears in the request.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is well formed but some fields are not acceptable (422).
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    /// The request cannot be understood (400).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Missing, invalid or expired credentials (401).
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// Authenticated, but the caller's role does not allow this (403).
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// No such resource for this caller, whether it exists elsewhere or not (404).
+    #[error("not found")]
+    NotFound,
+    /// The request conflicts with the current state (409).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database is overloaded or timed out; retry later (503).
+    #[error("service unavailable: {0}")]
+    Unavailable(&'static str),
+    /// A failure the client cannot act on; logged with its cause, answered opaquely.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Validation failed",
+            ),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
+        }
+    }
+
+    /// The problem document a client receives.
+    pub fn problem(&self) -> Problem {
+        let (status, kind, title) = self.parts();
+        let detail: Cow<'_, str> = match self {
+            Self::Validation(_) => "One or more fields are invalid.".into(),
+            Self::BadRequest(detail) | Self::Conflict(detail) => detail.as_str().into(),
+            Self::Unauthorized(detail) | Self::Forbidden(detail) | Self::Unavailable(detail) => {
+                (*detail).into()
+            }
+            Self::NotFound => "The resource does not exist.".into(),
+            Self::Internal(_) => "The server could not complete the request.".into(),
+        };
+        Problem {
+            kind: format!("/problems/{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into_owned(),
+            errors: match self {
+                Self::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Renders a problem document as a response.
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body =
+        serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(problem)).unwrap_or_default();
+    let mut response = Response::builder()
+        .status(status)
+        .content_type(PROBLEM_JSON);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response = response.header("Retry-After", "1");
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        response = response.header("WWW-Authenticate", "Bearer");
+    }
+    response.body(body)
+}
+
+impl ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn as_response(&self) -> Response {
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = %error_chain(cause.as_ref()), "request failed");
+        }
+        problem_response(&self.problem())
+    }
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        let responses = [
+            (
+                400,
+                "Malformed request (bad JSON, bad parameter, forged cursor).",
+            ),
+            (401, "Missing, invalid or expired bearer token."),
+            (403, "The caller's role does not allow this operation."),
+            (404, "No such resource for this tenant."),
+            (
+                409,
+                "Conflicts with existing data (for example a duplicate email).",
+            ),
+            (422, "Validation failed; `errors` names the fields."),
+            (
+                503,
+                "Database busy or timed out; retry after `Retry-After` seconds.",
+            ),
+        ];
+        MetaResponses {
+            responses: responses
+                .into_iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: PROBLEM_JSON,
+                        schema: MetaSchemaRef::Reference(Problem::name().into_owned()),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        let Some(db) = err.as_db_error() else {
+            return Self::internal(err);
+        };
+        let code = db.code();
+        if let Some(mapped) = db.constraint().and_then(constraint_problem) {
+            return mapped;
+        }
+        if *code == SqlState::QUERY_CANCELED
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::TOO_MANY_CONNECTIONS
+        {
+            return Self::Unavailable("The database is busy; retry shortly.");
+        }
+        if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+            return Self::Forbidden("Your role does not allow this operation.");
+        }
+        if *code == SqlState::UNIQUE_VIOLATION {
+            return Self::Conflict("A record with these values already exists.".to_owned());
+        }
+        if *code == SqlState::FOREIGN_KEY_VIOLATION {
+            return Self::invalid("id", "refers to a record that does not exist");
+        }
+        if code.code().starts_with("22")
+            || code.code().starts_with("23")
+            || *code == SqlState::PROGRAM_LIMIT_EXCEEDED
+        {
+            return Self::Validation(vec![FieldError::new(
+                "body",
+                "a value is out of range or malformed",
+            )]);
+        }
+        Self::internal(err)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        match err {
+            deadpool_postgres::PoolError::Backend(err) => err.into(),
+            deadpool_postgres::PoolError::Timeout(_) => {
+                Self::Unavailable("All database connections are busy; retry shortly.")
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// What a named constraint means to a client. A foreign key to a row this tenant
+/// cannot see fails exactly like one to a row that does not exist (FK checks bypass
+/// RLS, but composite tenant keys make the other tenant's row unreachable).
+fn constraint_problem(constraint: &str) -> Option<ApiError> {
+    let not_found = |field: &str| ApiError::invalid(field, "does not exist");
+    let conflict = |detail: &str| ApiError::Conflict(detail.to_owned());
+    Some(match constraint {
+        "users_email_key" => conflict("An account with this email already exists."),
+        "memberships_pkey" => conflict("This person is already a member of the tenant."),
+        "contacts_email_key" => conflict("A contact with this email already exists."),
+        "companies_domain_key" => conflict("A company with this domain already exists."),
+        "contacts_company_fkey" | "deals_company_fkey" => not_found("company_id"),
+        "deals_contact_fkey" => not_found("contact_id"),
+        "deals_stage_transition" => {
+            ApiError::invalid("stage", "this stage change is not allowed by the pipeline")
+        }
+        _ => return None,
+    })
+}

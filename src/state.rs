@@ -1,0 +1,17 @@
+//! What every API handler shares: the application pool, token keys and the hasher.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    auth::{JwtKeys, PasswordHasher},
+    db::Pool,
+};
+
+pub struct AppState {
+    pub pool: Pool,
+    pub jwt: Arc<JwtKeys>,
+    pub hasher: PasswordHasher,
+    pub refresh_ttl: Duration,
+}
+
+pub type SharedState = Arc<AppState>;

@@ -1,0 +1,100 @@
+//! Field checks used when turning request bodies into domain values. Each returns the
+//! cleaned value or pushes a [`FieldError`] naming the field, so one response can list
+//! every problem at once.
+
+use crate::error::{ApiError, FieldError};
+
+/// Collects field errors while a body is parsed.
+#[derive(Default)]
+pub struct Fields {
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// Trimmed text of `min..=max` characters, without control characters.
+    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) -> String {
+        let value = value.trim();
+        let length = value.chars().count();
+        if length < min || length > max {
+            self.error(field, format!("must be {min} to {max} characters"));
+        } else if value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            self.error(field, "must not contain control characters");
+        }
+        value.to_owned()
+    }
+
+    /// Like [`Self::text`], where empty or absent means "none".
+    pub fn optional_text(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        max: usize,
+    ) -> Option<String> {
+        let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+        Some(self.text(field, value, 1, max))
+    }
+
+    /// A plausible email address, lower-cased.
+    pub fn email(&mut self, field: &str, value: &str) -> String {
+        let value = self.text(field, value, 3, 320).to_lowercase();
+        let plausible = value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        }) && !value.chars().any(char::is_whitespace);
+        if !plausible && !value.is_empty() {
+            self.error(field, "must be an email address");
+        }
+        value
+    }
+
+    pub fn optional_email(&mut self, field: &str, value: Option<&str>) -> Option<String> {
+        let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+        Some(self.email(field, value))
+    }
+
+    /// Ok when no field was rejected, else a 422 listing every rejected field.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_every_field_error() {
+        let mut fields = Fields::new();
+        fields.text("name", "  ", 1, 10);
+        fields.email("email", "not-an-email");
+        fields.text("note", "bell\u{7}", 1, 10);
+        let Err(ApiError::Validation(errors)) = fields.finish() else {
+            panic!("expected validation errors")
+        };
+        let named: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(named, ["name", "email", "note"]);
+    }
+
+    #[test]
+    fn trims_and_accepts_good_values() {
+        let mut fields = Fields::new();
+        assert_eq!(fields.text("name", "  Ada ", 1, 10), "Ada");
+        assert_eq!(fields.email("email", "Ada@Example.COM"), "ada@example.com");
+        assert_eq!(fields.optional_text("phone", Some("   "), 10), None);
+        assert!(fields.finish().is_ok());
+    }
+}
