@@ -47,11 +47,12 @@ impl Fields {
 
     /// A plausible email address, lower-cased.
     pub fn email(&mut self, field: &str, value: &str) -> String {
+        let rejected = self.errors.len();
         let value = self.text(field, value, 3, 320).to_lowercase();
         let plausible = value.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
         }) && !value.chars().any(char::is_whitespace);
-        if !plausible && !value.is_empty() {
+        if !plausible && self.errors.len() == rejected {
             self.error(field, "must be an email address");
         }
         value
