@@ -1,8 +1,8 @@
-//! The `crm` command line: `serve` (the default) and `migrate`.
+//! The `crm` command line: `serve` (the default), `migrate` and `audit`.
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use crm::{Application, config::Config, db, telemetry};
 
 /// Multi-tenant CRM server. Configuration comes from environment variables (see README).
@@ -19,6 +19,17 @@ enum Command {
     Serve,
     /// Create the database if needed, apply migrations and set up the application role.
     Migrate,
+    /// Audit row-level security (the checks of sql/audit_rls.sql); exits 1 on any error.
+    Audit {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 #[tokio::main]
@@ -37,6 +48,7 @@ async fn main() -> ExitCode {
         Command::Migrate => db::prepare_database(&config)
             .await
             .map_err(|err| err.to_string()),
+        Command::Audit { format } => return audit(&config, format).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,4 +65,46 @@ async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|err| err.to_string())?;
     app.run_until_stopped().await.map_err(|err| err.to_string())
+}
+
+async fn audit(config: &Config, format: Format) -> ExitCode {
+    let findings = match run_audit(config).await {
+        Ok(findings) => findings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let written = match format {
+        Format::Json => serde_json::to_writer_pretty(&mut out, &findings)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
+        Format::Text if findings.is_empty() => writeln!(out, "row-level security audit: clean"),
+        Format::Text => findings
+            .iter()
+            .try_for_each(|finding| writeln!(out, "{finding}")),
+    };
+    if written.is_err() {
+        return ExitCode::from(2);
+    }
+    if findings.iter().any(db::Finding::is_error) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn run_audit(config: &Config) -> Result<Vec<db::Finding>, String> {
+    let owner = config
+        .database_url
+        .expose()
+        .parse()
+        .map_err(|err| format!("DATABASE_URL: {err}"))?;
+    let client = db::owner_connect(&owner)
+        .await
+        .map_err(|err| err.to_string())?;
+    db::audit(&client, None)
+        .await
+        .map_err(|err| err.to_string())
 }

@@ -3,7 +3,7 @@
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
 use tokio_postgres::{Config as PgConfig, NoTls};
 
-use super::{SetupError, app_role_problems};
+use super::SetupError;
 use crate::config::Config;
 
 pub type Pool = deadpool_postgres::Pool;
@@ -44,23 +44,17 @@ pub async fn app_pool(config: &Config) -> Result<Pool, SetupError> {
         .get()
         .await
         .map_err(|err| SetupError::Pool(err.to_string()))?;
-    let role: String = client
-        .query_one("SELECT current_user::text", &[])
+    let safe: bool = client
+        .query_one(
+            "SELECT current_user = $1 AND NOT rolsuper AND NOT rolbypassrls FROM pg_roles WHERE rolname = current_user",
+            &[&config.app_role],
+        )
         .await
-        .map_err(|source| SetupError::Sql {
-            context: "asking the pool who it is",
-            source,
-        })?
+        .map_err(|source| SetupError::Sql { context: "asking the pool who it is", source })?
         .get(0);
-    let problems = app_role_problems(&client, &role)
-        .await
-        .map_err(|source| SetupError::Sql {
-            context: "checking the pool's role",
-            source,
-        })?;
-    if problems.is_empty() {
+    if safe {
         Ok(pool)
     } else {
-        Err(SetupError::UnsafeAppRole(problems))
+        Err(SetupError::UnsafePoolRole(config.app_role.clone()))
     }
 }

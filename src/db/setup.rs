@@ -4,7 +4,7 @@
 
 use tokio_postgres::{Client, Config as PgConfig, NoTls, error::SqlState};
 
-use super::{RoleProblem, app_role_problems, run_migrations};
+use super::{Finding, audit, run_migrations};
 use crate::config::Config;
 
 /// Serialises migrations between server instances starting at once.
@@ -33,8 +33,10 @@ pub enum SetupError {
          DEFINER functions (login, signup) run as the owner"
     )]
     OwnerCannotBypassRls(String),
-    #[error("refusing to serve: the application role is unsafe:\n  - {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  - "))]
-    UnsafeAppRole(Vec<RoleProblem>),
+    #[error("refusing to serve: the row-level security audit failed:\n  - {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  - "))]
+    AuditFailed(Vec<Finding>),
+    #[error("refusing to serve: the pool connected as {0}, which is not a safe application role")]
+    UnsafePoolRole(String),
 }
 
 fn sql(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> SetupError {
@@ -77,13 +79,17 @@ pub async fn prepare_database(config: &Config) -> Result<(), SetupError> {
         )
         .await
         .map_err(sql("revoking TEMPORARY from PUBLIC"))?;
-    let problems = app_role_problems(&client, &config.app_role)
+    let findings = audit(&client, Some(&config.app_role))
         .await
-        .map_err(sql("checking the application role"))?;
-    if problems.is_empty() {
+        .map_err(sql("auditing row-level security"))?;
+    for warning in findings.iter().filter(|f| !f.is_error()) {
+        tracing::warn!(%warning, "row-level security audit");
+    }
+    let errors: Vec<Finding> = findings.into_iter().filter(Finding::is_error).collect();
+    if errors.is_empty() {
         Ok(())
     } else {
-        Err(SetupError::UnsafeAppRole(problems))
+        Err(SetupError::AuditFailed(errors))
     }
 }
 
@@ -183,7 +189,9 @@ async fn try_ensure_app_role(
 ) -> Result<(), tokio_postgres::Error> {
     let state = client
         .query_opt(
-            "SELECT pg_has_role(r.oid, 'crm_api', 'MEMBER') FROM pg_roles r WHERE r.rolname = $1",
+            "SELECT EXISTS (SELECT 1 FROM pg_auth_members m \
+                            WHERE m.roleid = 'crm_api'::regrole AND m.member = r.oid) \
+             FROM pg_roles r WHERE r.rolname = $1",
             &[&role],
         )
         .await?;

@@ -1,0 +1,188 @@
+-- Row-level security audit.
+--
+-- Run it in psql against a CRM database:   psql -d crm -f sql/audit_rls.sql
+-- The server runs the same query at start-up (refusing to serve on any 'error') and
+-- `crm audit` prints it (exit 1 on any 'error').
+--
+-- "Tenant tables" are ordinary or partitioned tables outside the system schemas with a
+-- tenant_id column. "API roles" are the login roles that are members of crm_api: the
+-- roles requests run as (the server narrows this to its own role by setting
+-- crm.audit_role for its session). One row per finding; no rows means clean.
+
+WITH RECURSIVE
+-- Real membership (pg_has_role would count every superuser as a member).
+api_members (roleid) AS (
+    SELECT oid FROM pg_roles WHERE rolname = 'crm_api'
+    UNION
+    SELECT m.member FROM pg_auth_members m JOIN api_members a ON m.roleid = a.roleid
+),
+api_roles AS (
+    SELECT r.oid, r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.rolcreatedb
+    FROM pg_roles r
+    WHERE r.rolcanlogin AND r.oid IN (SELECT roleid FROM api_members)
+      AND coalesce(nullif(current_setting('crm.audit_role', true), ''), r.rolname) = r.rolname
+),
+user_tables AS (
+    SELECT c.oid, c.oid::regclass::text AS name, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relowner
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+      AND c.relname <> 'refinery_schema_history'
+),
+tenant_tables AS (
+    SELECT t.*, a.attnum AS tenant_attnum, a.attnotnull AS tenant_not_null
+    FROM user_tables t
+    JOIN pg_attribute a ON a.attrelid = t.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+),
+policies AS (
+    SELECT p.polrelid, p.polname, p.polpermissive, p.polcmd, p.polroles,
+           pg_get_expr(p.polqual, p.polrelid) AS using_expr,
+           pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr
+    FROM pg_policy p
+),
+-- A restrictive, all-commands guard comparing tenant_id with the fail-closed helper.
+guarded AS (
+    SELECT DISTINCT p.polrelid
+    FROM policies p
+    WHERE NOT p.polpermissive AND p.polcmd = '*'
+      AND p.using_expr ~ 'tenant_id = \( SELECT app\.current_tenant_id\(\)'
+      AND p.check_expr ~ 'tenant_id = \( SELECT app\.current_tenant_id\(\)'
+),
+allowed_definers (signature) AS (
+    -- The reviewed SECURITY DEFINER functions the API may execute.
+    VALUES ('app.login_candidates(text)'),
+           ('app.sign_up(uuid,text,uuid,text,text,text)'),
+           ('app.add_member(uuid,text,text,text,member_role)'),
+           ('app.rotate_refresh_token(bytea,uuid,bytea,interval)')
+),
+findings (rule, severity, object, finding, fix) AS (
+    SELECT 'RLS001', 'error', name, 'row-level security is not enabled',
+           format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY;', name)
+    FROM tenant_tables WHERE NOT relrowsecurity
+    UNION ALL
+    SELECT 'RLS002', 'error', name, 'row-level security is not forced (the owner bypasses it)',
+           format('ALTER TABLE %s FORCE ROW LEVEL SECURITY;', name)
+    FROM tenant_tables WHERE NOT relforcerowsecurity
+    UNION ALL
+    SELECT 'RLS003', 'error', name, 'no restrictive tenant_guard policy',
+           format('CALL app.enable_tenant_guard(%L);', name)
+    FROM tenant_tables t WHERE NOT EXISTS (SELECT 1 FROM guarded g WHERE g.polrelid = t.oid)
+    UNION ALL
+    SELECT 'RLS004', 'error', t.name || ' / ' || p.polname, 'policy on a table whose RLS is disabled (it does nothing)',
+           format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY;', t.name)
+    FROM user_tables t JOIN policies p ON p.polrelid = t.oid WHERE NOT t.relrowsecurity
+    UNION ALL
+    SELECT 'RLS005', 'warning', name, 'RLS enabled but no policy: every API query sees nothing',
+           'add the policies the table needs, or disable RLS if it holds no tenant data'
+    FROM user_tables t WHERE relrowsecurity AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.polrelid = t.oid)
+    UNION ALL
+    SELECT 'POL001', 'error', t.name || ' / ' || p.polname, 'policy applies TO PUBLIC',
+           format('ALTER POLICY %I ON %s TO crm_api;', p.polname, t.name)
+    FROM user_tables t JOIN policies p ON p.polrelid = t.oid WHERE 0::oid = ANY (p.polroles)
+    UNION ALL
+    SELECT 'POL002', 'error', t.name || ' / ' || p.polname, 'policy admits rows when a value is NULL (tenant unset?)',
+           'remove the IS NULL branch: an unset tenant must match no row'
+    FROM tenant_tables t JOIN policies p ON p.polrelid = t.oid
+    WHERE concat_ws(' ', p.using_expr, p.check_expr) ~* '\mIS NULL\M'
+    UNION ALL
+    SELECT 'POL003', 'warning', t.name || ' / ' || p.polname, 'WITH CHECK differs from USING: rows may be written that cannot be read back',
+           'make WITH CHECK at least as strict as USING'
+    FROM user_tables t JOIN policies p ON p.polrelid = t.oid
+    WHERE p.polcmd IN ('*', 'w') AND p.check_expr IS NOT NULL AND p.using_expr IS NOT NULL AND p.check_expr <> p.using_expr
+    UNION ALL
+    SELECT 'KEY001', 'error', name || '.tenant_id', 'tenant_id is nullable',
+           format('ALTER TABLE %s ALTER COLUMN tenant_id SET NOT NULL;', name)
+    FROM tenant_tables WHERE NOT tenant_not_null
+    UNION ALL
+    SELECT 'KEY002', 'error', t.name || ' / ' || i.indexrelid::regclass::text,
+           'primary key or unique index without tenant_id (uniqueness leaks across tenants)',
+           'include tenant_id as the first key column'
+    FROM tenant_tables t JOIN pg_index i ON i.indrelid = t.oid
+    WHERE i.indisunique AND NOT (t.tenant_attnum = ANY (i.indkey::int2[]))
+    UNION ALL
+    SELECT 'KEY003', 'error', t.name || ' / ' || c.conname,
+           'foreign key to a tenant table without tenant_id (can reference another tenant''s row)',
+           'make it (tenant_id, ...) REFERENCES target (tenant_id, ...)'
+    FROM tenant_tables t
+    JOIN pg_constraint c ON c.conrelid = t.oid AND c.contype = 'f'
+    JOIN tenant_tables target ON target.oid = c.confrelid
+    WHERE NOT (t.tenant_attnum = ANY (c.conkey) AND target.tenant_attnum = ANY (c.confkey))
+    UNION ALL
+    SELECT 'KEY004', 'warning', t.name || '.' || a.attname, 'sequence-backed id (reveals volume, invites enumeration)',
+           'use server-generated UUIDv7 ids'
+    FROM tenant_tables t JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef d ON d.adrelid = t.oid AND d.adnum = a.attnum
+    WHERE a.attidentity <> '' OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%'
+    UNION ALL
+    SELECT 'ROLE001', 'error', rolname, rolname || ' is a superuser (superusers bypass row-level security)',
+           format('ALTER ROLE %I NOSUPERUSER;', rolname)
+    FROM api_roles WHERE rolsuper
+    UNION ALL
+    SELECT 'ROLE002', 'error', rolname, rolname || ' has BYPASSRLS', format('ALTER ROLE %I NOBYPASSRLS;', rolname)
+    FROM api_roles WHERE rolbypassrls
+    UNION ALL
+    SELECT 'ROLE003', 'error', rolname, rolname || ' can create roles or databases',
+           format('ALTER ROLE %I NOCREATEROLE NOCREATEDB;', rolname)
+    FROM api_roles WHERE rolcreaterole OR rolcreatedb
+    UNION ALL
+    SELECT 'ROLE004', 'error', r.rolname, r.rolname || ' owns, or is a member of the owner of, ' || t.name,
+           'tables belong to the migration role; revoke the membership or change the owner'
+    FROM api_roles r JOIN user_tables t ON pg_has_role(r.oid, t.relowner, 'MEMBER')
+    UNION ALL
+    SELECT 'ROLE005', 'error', r.rolname, r.rolname || ' has CREATE on schema ' || n.nspname,
+           format('REVOKE CREATE ON SCHEMA %I FROM %I;', n.nspname, r.rolname)
+    FROM api_roles r
+    JOIN pg_namespace n ON n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
+    WHERE has_schema_privilege(r.oid, n.oid, 'CREATE')
+    UNION ALL
+    SELECT 'ROLE006', 'error', r.rolname, r.rolname || ' has ' || p.privilege || ' on ' || t.name,
+           format('REVOKE %s ON %s FROM %I;', p.privilege, t.name, r.rolname)
+    FROM api_roles r CROSS JOIN user_tables t
+    CROSS JOIN (VALUES ('TRUNCATE'), ('REFERENCES'), ('TRIGGER')) AS p (privilege)
+    WHERE has_table_privilege(r.oid, t.oid, p.privilege)
+    UNION ALL
+    SELECT 'ROLE007', 'error', coalesce(r.rolname, 'database ' || current_database()),
+           'a role or database default sets ' || split_part(setting, '=', 1),
+           'ALTER ROLE ... RESET / ALTER DATABASE ... RESET that setting'
+    FROM pg_db_role_setting s
+    CROSS JOIN LATERAL unnest(s.setconfig) AS setting
+    LEFT JOIN pg_roles r ON r.oid = s.setrole
+    WHERE setting LIKE 'app.%'
+      AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+      AND (s.setrole = 0 OR EXISTS (SELECT 1 FROM api_roles a WHERE pg_has_role(a.oid, s.setrole, 'MEMBER')))
+    UNION ALL
+    SELECT 'OBJ001', 'error', c.oid::regclass::text, 'view readable by ' || r.rolname || ' without security_invoker (runs with its owner''s rights)',
+           format('ALTER VIEW %s SET (security_invoker = true);', c.oid::regclass)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN api_roles r
+    WHERE c.relkind = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND has_table_privilege(r.oid, c.oid, 'SELECT')
+      AND NOT coalesce('security_invoker=true' = ANY (c.reloptions) OR 'security_invoker=on' = ANY (c.reloptions), false)
+    UNION ALL
+    SELECT 'OBJ002', 'error', c.oid::regclass::text, 'materialized view readable by ' || r.rolname || ' (no RLS applies to it)',
+           format('REVOKE SELECT ON %s FROM %I;', c.oid::regclass, r.rolname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN api_roles r
+    WHERE c.relkind = 'm' AND has_table_privilege(r.oid, c.oid, 'SELECT')
+    UNION ALL
+    SELECT 'FUN001', 'error', p.oid::regprocedure::text,
+           'SECURITY DEFINER function executable by ' || r.rolname || ' is not on the reviewed allow-list',
+           'review it and add it to allowed_definers in sql/audit_rls.sql, or revoke EXECUTE'
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace CROSS JOIN api_roles r
+    WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
+      AND p.oid::regprocedure::text NOT IN (SELECT signature FROM allowed_definers)
+    UNION ALL
+    SELECT 'FUN002', 'error', p.oid::regprocedure::text, 'SECURITY DEFINER function with a mutable search_path',
+           format('ALTER FUNCTION %s SET search_path = pg_catalog, public, pg_temp;', p.oid::regprocedure)
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) AS config WHERE config LIKE 'search\_path=%')
+    UNION ALL
+    SELECT 'FUN003', 'error', p.oid::regprocedure::text, 'LEAKPROOF function outside pg_catalog (policies may leak through it)',
+           format('ALTER FUNCTION %s NOT LEAKPROOF;', p.oid::regprocedure)
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE p.proleakproof AND n.nspname <> 'pg_catalog'
+)
+SELECT rule, severity, object, finding, fix
+FROM findings
+ORDER BY severity, rule, object;
