@@ -193,9 +193,13 @@ CREATE TRIGGER memberships_touch BEFORE UPDATE ON memberships
 
 CALL app.enable_tenant_guard('memberships');
 CREATE POLICY members_read ON memberships FOR SELECT TO crm_api USING (true);
+-- Owners and admins change roles and activation; only an owner may touch an owner's
+-- membership (USING: the row before) or make someone an owner (WITH CHECK: after).
 CREATE POLICY managers_update ON memberships FOR UPDATE TO crm_api
-    USING ((SELECT app.can_manage_users()))
-    WITH CHECK ((SELECT app.can_manage_users()));
+    USING ((SELECT app.can_manage_users())
+           AND (role <> 'owner' OR (SELECT app.current_member_role()) = 'owner'))
+    WITH CHECK ((SELECT app.can_manage_users())
+                AND (role <> 'owner' OR (SELECT app.current_member_role()) = 'owner'));
 GRANT SELECT ON memberships TO crm_api;
 GRANT UPDATE (role, active) ON memberships TO crm_api;
 

@@ -32,6 +32,7 @@ use crate::{
     auth::{AuthApi, JwtKeys, PasswordHasher},
     config::Config,
     core::contacts::ContactsApi,
+    core::users::UsersApi,
     db::SetupError,
     state::{AppState, SharedState},
 };
@@ -117,9 +118,13 @@ impl Application {
 }
 
 /// The OpenAPI service of every API, mounted under `/api/v1`.
-pub fn openapi(state: &SharedState) -> OpenApiService<(AuthApi, ContactsApi), ()> {
+pub fn openapi(state: &SharedState) -> OpenApiService<(AuthApi, UsersApi, ContactsApi), ()> {
     OpenApiService::new(
-        (AuthApi::new(state.clone()), ContactsApi::new(state.clone())),
+        (
+            AuthApi::new(state.clone()),
+            UsersApi::new(state.clone()),
+            ContactsApi::new(state.clone()),
+        ),
         "crm",
         env!("CARGO_PKG_VERSION"),
     )

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{
     Auth, Role,
+    password::{check_password, password_too_long},
     refresh::{self, NewRefreshToken},
     store::{self, SignUp},
 };
@@ -17,10 +18,6 @@ use crate::{
     state::SharedState,
     validation::Fields,
 };
-
-const MIN_PASSWORD: usize = 10;
-/// argon2 cost grows with input; cap it so a huge password cannot be a DoS.
-const MAX_PASSWORD: usize = 1024;
 
 #[derive(Tags)]
 enum AuthTags {
@@ -162,7 +159,7 @@ impl AuthApi {
         tenant: Option<Uuid>,
     ) -> Result<Tokens, ApiError> {
         let invalid = || ApiError::Unauthorized("The email or password is wrong.");
-        if password.len() > MAX_PASSWORD {
+        if password_too_long(&password) {
             return Err(invalid());
         }
         let candidates = store::login_candidates(&self.state.pool, email.trim()).await?;
@@ -196,16 +193,6 @@ impl AuthApi {
     }
 }
 
-fn password(fields: &mut Fields, password: &str) {
-    let length = password.chars().count();
-    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&length) {
-        fields.error(
-            "password",
-            format!("must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
-        );
-    }
-}
-
 #[OpenApi(prefix_path = "/auth", tag = "AuthTags::Auth")]
 impl AuthApi {
     /// Sign up: create a tenant and its owner
@@ -218,7 +205,7 @@ impl AuthApi {
         let tenant_name = fields.text("tenant_name", &body.tenant_name, 1, 200);
         let email = fields.email("email", &body.email);
         let full_name = fields.text("full_name", &body.full_name, 1, 200);
-        password(&mut fields, &body.password);
+        check_password(&mut fields, &body.password);
         fields.finish()?;
 
         let password_hash = self.state.hasher.hash(body.0.password).await?;

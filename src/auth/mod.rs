@@ -9,11 +9,14 @@ mod store;
 mod token;
 
 pub use api::AuthApi;
-pub use password::PasswordHasher;
+pub use password::{PasswordHasher, check_password};
 pub use scheme::Auth;
 pub use token::{Claims, JwtKeys};
 
 use poem_openapi::Enum;
+use tokio_postgres::Row;
+
+use crate::error::ApiError;
 
 /// A member's role inside a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize)]
@@ -44,6 +47,12 @@ impl Role {
         [Self::Owner, Self::Admin, Self::Member, Self::ReadOnly]
             .into_iter()
             .find(|role| role.as_str() == value)
+    }
+
+    /// Reads a `member_role` column selected as `role::text AS role`.
+    pub fn from_row(row: &Row) -> Result<Self, ApiError> {
+        let name: &str = row.get("role");
+        Self::parse(name).ok_or_else(|| ApiError::internal(format!("unknown role {name:?}")))
     }
 
     pub fn can_write(self) -> bool {

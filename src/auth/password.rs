@@ -9,7 +9,28 @@ use argon2::{
 };
 use tokio::sync::Semaphore;
 
-use crate::error::ApiError;
+use crate::{error::ApiError, validation::Fields};
+
+const MIN_PASSWORD: usize = 10;
+/// argon2 cost grows with input; cap it so a huge password cannot be a DoS.
+const MAX_PASSWORD: usize = 1024;
+
+/// The password rule of every form that sets one: 10 to 1024 characters.
+pub fn check_password(fields: &mut Fields, password: &str) {
+    let length = password.chars().count();
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&length) {
+        fields.error(
+            "password",
+            format!("must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
+        );
+    }
+}
+
+/// Longer than any password [`check_password`] accepts (counted the same way, in
+/// characters), so login can refuse it without paying for a hash.
+pub fn password_too_long(password: &str) -> bool {
+    password.chars().count() > MAX_PASSWORD
+}
 
 #[derive(Clone)]
 pub struct PasswordHasher {

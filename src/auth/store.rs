@@ -2,7 +2,6 @@
 //! only door is one of the reviewed SECURITY DEFINER functions of migration V1; once it
 //! is known, everything goes through [`TenantTx`].
 
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{Role, refresh::NewRefreshToken};
@@ -36,7 +35,7 @@ pub async fn login_candidates(pool: &Pool, email: &str) -> Result<Vec<LoginCandi
                 password_hash: row.get("password_hash"),
                 tenant_id: row.get("tenant_id"),
                 tenant_name: row.get("tenant_name"),
-                role: role(row)?,
+                role: Role::from_row(row)?,
             })
         })
         .collect()
@@ -98,7 +97,7 @@ pub async fn rotate_refresh_token(
         Ok(TenantContext {
             user_id: row.get("user_id"),
             tenant_id: row.get("tenant_id"),
-            role: role(&row)?,
+            role: Role::from_row(&row)?,
         })
     })
     .transpose()
@@ -159,11 +158,6 @@ pub async fn me(tx: TenantTx) -> Result<Me, ApiError> {
         email: row.get("email"),
         full_name: row.get("full_name"),
         tenant_name: row.get("tenant_name"),
-        role: role(&row)?,
+        role: Role::from_row(&row)?,
     })
-}
-
-fn role(row: &Row) -> Result<Role, ApiError> {
-    let name: &str = row.get("role");
-    Role::parse(name).ok_or_else(|| ApiError::internal(format!("unknown role {name:?}")))
 }

@@ -2,3 +2,4 @@
 
 pub mod contacts;
 pub mod list;
+pub mod users;
