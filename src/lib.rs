@@ -31,7 +31,7 @@ use poem_openapi::OpenApiService;
 use crate::{
     auth::{AuthApi, JwtKeys, PasswordHasher},
     config::Config,
-    core::contacts::ContactsApi,
+    core::{companies::CompaniesApi, contacts::ContactsApi, deals::DealsApi},
     db::SetupError,
     state::{AppState, SharedState},
 };
@@ -117,9 +117,16 @@ impl Application {
 }
 
 /// The OpenAPI service of every API, mounted under `/api/v1`.
-pub fn openapi(state: &SharedState) -> OpenApiService<(AuthApi, ContactsApi), ()> {
+pub fn openapi(
+    state: &SharedState,
+) -> OpenApiService<(AuthApi, ContactsApi, CompaniesApi, DealsApi), ()> {
     OpenApiService::new(
-        (AuthApi::new(state.clone()), ContactsApi::new(state.clone())),
+        (
+            AuthApi::new(state.clone()),
+            ContactsApi::new(state.clone()),
+            CompaniesApi::new(state.clone()),
+            DealsApi::new(state.clone()),
+        ),
         "crm",
         env!("CARGO_PKG_VERSION"),
     )
