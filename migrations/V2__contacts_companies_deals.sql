@@ -97,7 +97,8 @@ CREATE TABLE deal_stage_changes (
     from_stage deal_stage,
     to_stage   deal_stage  NOT NULL,
     changed_by uuid        DEFAULT app.current_user_id(),
-    changed_at timestamptz NOT NULL DEFAULT now(),
+    -- clock_timestamp(): several changes in one transaction keep their order.
+    changed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     CONSTRAINT deal_stage_changes_pkey PRIMARY KEY (tenant_id, id),
     CONSTRAINT deal_stage_changes_deal_fkey FOREIGN KEY (tenant_id, deal_id)
         REFERENCES deals (tenant_id, id) ON DELETE CASCADE,

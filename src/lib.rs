@@ -31,8 +31,7 @@ use poem_openapi::OpenApiService;
 use crate::{
     auth::{AuthApi, JwtKeys, PasswordHasher},
     config::Config,
-    core::contacts::ContactsApi,
-    core::users::UsersApi,
+    core::{companies::CompaniesApi, contacts::ContactsApi, deals::DealsApi, users::UsersApi},
     db::SetupError,
     state::{AppState, SharedState},
 };
@@ -117,13 +116,18 @@ impl Application {
     }
 }
 
+/// Every API of the service, in the order the docs list them.
+pub type Apis = (AuthApi, UsersApi, ContactsApi, CompaniesApi, DealsApi);
+
 /// The OpenAPI service of every API, mounted under `/api/v1`.
-pub fn openapi(state: &SharedState) -> OpenApiService<(AuthApi, UsersApi, ContactsApi), ()> {
+pub fn openapi(state: &SharedState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             AuthApi::new(state.clone()),
             UsersApi::new(state.clone()),
             ContactsApi::new(state.clone()),
+            CompaniesApi::new(state.clone()),
+            DealsApi::new(state.clone()),
         ),
         "crm",
         env!("CARGO_PKG_VERSION"),

@@ -2,6 +2,8 @@
 //! cleaned value or pushes a [`FieldError`] naming the field, so one response can list
 //! every problem at once.
 
+use poem_openapi::types::MaybeUndefined;
+
 use crate::error::{ApiError, FieldError};
 
 /// Collects field errors while a body is parsed.
@@ -63,6 +65,21 @@ impl Fields {
         Some(self.email(field, value))
     }
 
+    /// A plausible host name (`example.com`), lower-cased: dot-separated labels of
+    /// letters, digits and inner hyphens, at most 253 characters.
+    pub fn domain(&mut self, field: &str, value: &str) -> String {
+        let value = self.text(field, value, 3, 253).to_lowercase();
+        if !value.is_empty() && !is_host_name(&value) {
+            self.error(field, "must be a domain name such as example.com");
+        }
+        value
+    }
+
+    pub fn optional_domain(&mut self, field: &str, value: Option<&str>) -> Option<String> {
+        let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+        Some(self.domain(field, value))
+    }
+
     /// Ok when no field was rejected, else a 422 listing every rejected field.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {
@@ -70,6 +87,35 @@ impl Fields {
         } else {
             Err(ApiError::Validation(self.errors))
         }
+    }
+}
+
+fn is_host_name(value: &str) -> bool {
+    let labels: Vec<&str> = value.split('.').collect();
+    let label_ok = |label: &&str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    labels.len() >= 2
+        && labels.iter().all(label_ok)
+        && labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+/// A PATCH field: `None` when absent, `Some(None)` when null, `Some(check(v))` when set.
+pub fn patch_value<T, U>(
+    value: MaybeUndefined<T>,
+    check: impl FnOnce(T) -> Option<U>,
+) -> Option<Option<U>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(value) => Some(check(value)),
     }
 }
 
@@ -97,5 +143,27 @@ mod tests {
         assert_eq!(fields.email("email", "Ada@Example.COM"), "ada@example.com");
         assert_eq!(fields.optional_text("phone", Some("   "), 10), None);
         assert!(fields.finish().is_ok());
+    }
+
+    #[test]
+    fn accepts_host_names_only() {
+        let mut fields = Fields::new();
+        assert_eq!(fields.domain("domain", " Example.CO.uk "), "example.co.uk");
+        assert_eq!(fields.domain("domain", "my-shop.io"), "my-shop.io");
+        assert!(fields.finish().is_ok());
+        for bad in [
+            "localhost",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            "https://a.com",
+            "a.com/",
+            "a b.com",
+            "1.2.3.4",
+        ] {
+            let mut fields = Fields::new();
+            fields.domain("domain", bad);
+            assert!(fields.finish().is_err(), "{bad} was accepted");
+        }
     }
 }

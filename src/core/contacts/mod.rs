@@ -9,7 +9,11 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object, types::MaybeUndefined};
 use uuid::Uuid;
 
-use crate::{core::list::SortOrder, error::ApiError, validation::Fields};
+use crate::{
+    core::list::SortOrder,
+    error::ApiError,
+    validation::{Fields, patch_value},
+};
 
 /// A contact.
 #[derive(Debug, Clone, Object)]
@@ -141,18 +145,6 @@ pub struct ContactPatch {
     pub phone: Option<Option<String>>,
     pub description: Option<Option<String>>,
     pub company_id: Option<Option<Uuid>>,
-}
-
-/// `None` when absent, `Some(None)` when null, `Some(Some(v))` when set.
-pub fn patch_value<T, U>(
-    value: MaybeUndefined<T>,
-    check: impl FnOnce(T) -> Option<U>,
-) -> Option<Option<U>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(value) => Some(check(value)),
-    }
 }
 
 impl TryFrom<ContactPatchBody> for ContactPatch {

@@ -1,0 +1,148 @@
+//! `/companies`: CRUD and search.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    ApiResponse, OpenApi, Tags,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{
+    Company, CompanyFilter, CompanyPage, CompanyPatch, CompanyPatchBody, CompanySort, NewCompany,
+    NewCompanyBody, store,
+};
+use crate::{auth::Auth, db::TenantTx, error::ApiError, state::SharedState};
+
+#[derive(Tags)]
+enum CompanyTags {
+    /// Organisations the tenant's contacts and deals belong to.
+    Companies,
+}
+
+#[derive(ApiResponse)]
+enum CompanyResponse {
+    #[oai(status = 200)]
+    Ok(Json<Company>),
+}
+
+#[derive(ApiResponse)]
+enum CompanyCreated {
+    #[oai(status = 201)]
+    Created(Json<Company>),
+}
+
+#[derive(ApiResponse)]
+enum CompanyListResponse {
+    #[oai(status = 200)]
+    Ok(Json<CompanyPage>),
+}
+
+#[derive(ApiResponse)]
+enum CompanyDeleted {
+    /// Deleted; its contacts and deals stay but lose the link.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+pub struct CompaniesApi {
+    state: SharedState,
+}
+
+impl CompaniesApi {
+    pub fn new(state: SharedState) -> Self {
+        Self { state }
+    }
+
+    async fn tx(&self, context: crate::db::TenantContext) -> Result<TenantTx, ApiError> {
+        TenantTx::begin(&self.state.pool, context).await
+    }
+}
+
+#[OpenApi(prefix_path = "/companies", tag = "CompanyTags::Companies")]
+impl CompaniesApi {
+    /// List companies
+    ///
+    /// Newest first by default; keyset-paginated with `cursor`.
+    #[oai(path = "/", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: Auth,
+        /// Text search in name and domain (case-insensitive substring).
+        q: Query<Option<String>>,
+        /// Only companies created at or after this instant.
+        created_after: Query<Option<DateTime<Utc>>>,
+        /// Only companies created before this instant.
+        created_before: Query<Option<DateTime<Utc>>>,
+        /// Sort order.
+        sort: Query<Option<CompanySort>>,
+        /// Page size, 1 to 200 (default 50).
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<CompanyListResponse, ApiError> {
+        let filter = CompanyFilter {
+            q: q.0,
+            created_after: created_after.0,
+            created_before: created_before.0,
+        };
+        let (items, next_cursor) = store::list(
+            self.tx(auth.0).await?,
+            filter,
+            sort.0.unwrap_or_default(),
+            cursor.0,
+            limit.0,
+        )
+        .await?;
+        Ok(CompanyListResponse::Ok(Json(CompanyPage {
+            items,
+            next_cursor,
+        })))
+    }
+
+    /// Create a company
+    #[oai(path = "/", method = "post")]
+    async fn create(
+        &self,
+        auth: Auth,
+        body: Json<NewCompanyBody>,
+    ) -> Result<CompanyCreated, ApiError> {
+        let context = auth.writer()?;
+        let new = NewCompany::try_from(body.0)?;
+        Ok(CompanyCreated::Created(Json(
+            store::insert(self.tx(context).await?, &new).await?,
+        )))
+    }
+
+    /// Get a company
+    #[oai(path = "/:id", method = "get")]
+    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<CompanyResponse, ApiError> {
+        Ok(CompanyResponse::Ok(Json(
+            store::get(self.tx(auth.0).await?, id.0).await?,
+        )))
+    }
+
+    /// Update a company
+    #[oai(path = "/:id", method = "patch")]
+    async fn update(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Json<CompanyPatchBody>,
+    ) -> Result<CompanyResponse, ApiError> {
+        let context = auth.writer()?;
+        let patch = CompanyPatch::try_from(body.0)?;
+        Ok(CompanyResponse::Ok(Json(
+            store::update(self.tx(context).await?, id.0, &patch).await?,
+        )))
+    }
+
+    /// Delete a company
+    #[oai(path = "/:id", method = "delete")]
+    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<CompanyDeleted, ApiError> {
+        let context = auth.writer()?;
+        store::delete(self.tx(context).await?, id.0).await?;
+        Ok(CompanyDeleted::Deleted)
+    }
+}
