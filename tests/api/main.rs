@@ -12,3 +12,4 @@ mod pooling;
 mod probes;
 mod startup;
 mod tokens;
+mod users;
