@@ -5,7 +5,9 @@
 mod helpers;
 
 mod auth;
+mod companies;
 mod contacts;
+mod deals;
 mod isolation_http;
 mod isolation_sql;
 mod pooling;
