@@ -535,3 +535,50 @@ async fn another_tenants_member_answers_like_a_random_id() {
     assert_eq!(member_json(&app, &a, a.user_id).await["active"], true);
     expect_json(app.log_in(&a_member.email, None).await, StatusCode::OK).await;
 }
+
+#[tokio::test]
+async fn unknown_roles_are_a_400_and_bad_fields_a_422() {
+    let app = spawn_app().await;
+    let owner = app.sign_up("Acme").await;
+    let member = app.add_member(&owner, "member").await;
+
+    let god = app
+        .post(
+            "/users",
+            &owner,
+            json!({ "email": "god@example.test", "full_name": "God", "role": "god", "password": PASSWORD }),
+        )
+        .await;
+    expect_problem(god, StatusCode::BAD_REQUEST).await;
+    let promote = app
+        .patch(
+            &format!("/users/{}", member.user_id),
+            &owner,
+            json!({ "role": "superuser" }),
+        )
+        .await;
+    expect_problem(promote, StatusCode::BAD_REQUEST).await;
+
+    let invalid = app
+        .post(
+            "/users",
+            &owner,
+            json!({ "email": "nope", "full_name": "", "role": "member", "password": "short" }),
+        )
+        .await;
+    let problem = expect_problem(invalid, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["email", "full_name", "password"]);
+
+    assert_eq!(
+        member_json(&app, &owner, member.user_id).await["role"],
+        "member"
+    );
+    let list = expect_json(app.get("/users", &owner).await, StatusCode::OK).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
+}
