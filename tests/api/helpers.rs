@@ -266,6 +266,28 @@ impl TestApp {
         user
     }
 
+    /// `POST /auth/login` with the shared test password, optionally naming a tenant.
+    pub async fn log_in(&self, email: &str, tenant: Option<Uuid>) -> Response {
+        let mut body = json!({ "email": email, "password": PASSWORD });
+        if let Some(tenant) = tenant {
+            body["tenant"] = json!(tenant);
+        }
+        self.post_anonymous("/auth/login", body).await
+    }
+
+    /// Adds a new person with `role` to `by`'s tenant (as `by`) and logs them in.
+    pub async fn add_member(&self, by: &TestUser, role: &str) -> TestUser {
+        let email = format!("{role}-{}@example.test", Uuid::new_v4().simple());
+        self.create(
+            "/users",
+            by,
+            json!({ "email": email, "full_name": format!("A {role}"), "role": role, "password": PASSWORD }),
+        )
+        .await;
+        let tokens = expect_json(self.log_in(&email, None).await, StatusCode::OK).await;
+        self.user_from_tokens(email, &tokens).await
+    }
+
     pub async fn create(&self, path: &str, user: &TestUser, body: Value) -> Value {
         expect_json(self.post(path, user, body).await, StatusCode::CREATED).await
     }

@@ -378,3 +378,271 @@ async fn planner_statistics_of_tenant_tables_are_hidden() {
         .get(0);
     assert_eq!(visible, 0);
 }
+
+/// `app.add_member` as the app role, adding `role`; the raw result.
+async fn add_member_sql(
+    sql: &Client,
+    email: &str,
+    role: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    sql.execute(
+        "SELECT app.add_member($1, $2, 'Intruder', 'not-a-real-hash', $3::text::member_role)",
+        &[&Uuid::now_v7(), &email, &role],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn add_member_needs_a_tenant_and_a_managing_role() {
+    let w = world().await;
+    let admin = w.app.add_member(&w.a, "admin").await;
+    let member = w.app.add_member(&w.a, "member").await;
+    let reader = w.app.add_member(&w.a, "read_only").await;
+    let sql = w.app.app_role_sql().await;
+    let email = "intruder@example.test";
+    let tenant = w.a.tenant_id.to_string();
+
+    // Outside any transaction, nothing set at all.
+    assert_eq!(
+        sqlstate(add_member_sql(&sql, email, "member").await),
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        "no context"
+    );
+    for (tenant, user, role, adding) in [
+        ("", &w.a, "owner", "member"),
+        ("not-a-uuid", &w.a, "owner", "member"),
+        (tenant.as_str(), &reader, "read_only", "member"),
+        (tenant.as_str(), &member, "member", "read_only"),
+        (tenant.as_str(), &admin, "admin", "owner"),
+    ] {
+        sql.batch_execute("BEGIN").await.expect("begin");
+        set_context(&sql, tenant, &user.user_id.to_string(), role).await;
+        assert_eq!(
+            sqlstate(add_member_sql(&sql, email, adding).await),
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            "tenant {tenant:?} as {role} adding {adding}"
+        );
+        sql.batch_execute("ROLLBACK").await.expect("rollback");
+    }
+
+    // The same call is well formed: an admin may add a member (rolled back).
+    sql.batch_execute("BEGIN").await.expect("begin");
+    set_context(&sql, &tenant, &admin.user_id.to_string(), "admin").await;
+    assert_eq!(
+        add_member_sql(&sql, email, "member")
+            .await
+            .expect("an admin adds a member"),
+        1
+    );
+    sql.batch_execute("ROLLBACK").await.expect("rollback");
+
+    let owner = w.app.owner_sql().await;
+    let users: i64 = owner
+        .query_one("SELECT count(*) FROM users WHERE email = $1", &[&email])
+        .await
+        .expect("users")
+        .get(0);
+    assert_eq!(users, 0, "no identity was created");
+    let members: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM memberships WHERE tenant_id = $1",
+            &[&w.a.tenant_id],
+        )
+        .await
+        .expect("memberships")
+        .get(0);
+    assert_eq!(
+        members, 4,
+        "A still has its owner, admin, member and reader"
+    );
+}
+
+/// Every membership of a tenant as (user, role, active), read as the superuser.
+async fn memberships_of(app: &TestApp, tenant: Uuid) -> Vec<(Uuid, String, bool)> {
+    app.owner_sql()
+        .await
+        .query(
+            "SELECT user_id, role::text, active FROM memberships WHERE tenant_id = $1 ORDER BY user_id",
+            &[&tenant],
+        )
+        .await
+        .expect("memberships")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_admin_cannot_update_an_owners_membership() {
+    let w = world().await;
+    let admin = w.app.add_member(&w.a, "admin").await;
+    let member = w.app.add_member(&w.a, "member").await;
+    let before = memberships_of(&w.app, w.a.tenant_id).await;
+    let sql = w.app.app_role_sql().await;
+    let tenant = w.a.tenant_id.to_string();
+    let as_admin = admin.user_id.to_string();
+
+    sql.batch_execute("BEGIN").await.expect("begin");
+    set_context(&sql, &tenant, &as_admin, "admin").await;
+    for statement in [
+        "UPDATE memberships SET role = 'member' WHERE user_id = $1",
+        "UPDATE memberships SET active = false WHERE user_id = $1",
+    ] {
+        let updated = sql
+            .execute(statement, &[&w.a.user_id])
+            .await
+            .expect("update");
+        assert_eq!(updated, 0, "{statement}");
+    }
+    sql.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(memberships_of(&w.app, w.a.tenant_id).await, before);
+
+    // The admin may change a member, but not make anyone an owner.
+    sql.batch_execute("BEGIN").await.expect("begin");
+    set_context(&sql, &tenant, &as_admin, "admin").await;
+    let demoted = sql
+        .execute(
+            "UPDATE memberships SET role = 'read_only' WHERE user_id = $1",
+            &[&member.user_id],
+        )
+        .await
+        .expect("update a member");
+    assert_eq!(demoted, 1, "admins do manage members");
+    let promoted = sql
+        .execute(
+            "UPDATE memberships SET role = 'owner' WHERE user_id = $1",
+            &[&member.user_id],
+        )
+        .await;
+    assert_eq!(sqlstate(promoted), SqlState::INSUFFICIENT_PRIVILEGE);
+    sql.batch_execute("ROLLBACK").await.expect("rollback");
+    assert_eq!(memberships_of(&w.app, w.a.tenant_id).await, before);
+}
+
+#[tokio::test]
+async fn members_and_readers_cannot_update_memberships_at_all() {
+    let w = world().await;
+    let member = w.app.add_member(&w.a, "member").await;
+    let reader = w.app.add_member(&w.a, "read_only").await;
+    let before = memberships_of(&w.app, w.a.tenant_id).await;
+    let sql = w.app.app_role_sql().await;
+
+    for (user, role) in [(&member, "member"), (&reader, "read_only")] {
+        sql.batch_execute("BEGIN").await.expect("begin");
+        set_context(
+            &sql,
+            &w.a.tenant_id.to_string(),
+            &user.user_id.to_string(),
+            role,
+        )
+        .await;
+        let visible: i64 = sql
+            .query_one("SELECT count(*) FROM memberships", &[])
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(visible, 3, "{role} sees the tenant's members");
+        for (statement, target) in [
+            ("UPDATE memberships SET role = 'admin'", None),
+            (
+                "UPDATE memberships SET role = 'owner' WHERE user_id = $1",
+                Some(user.user_id),
+            ),
+            (
+                "UPDATE memberships SET active = false WHERE user_id = $1",
+                Some(w.a.user_id),
+            ),
+        ] {
+            let updated = match target {
+                Some(id) => sql.execute(statement, &[&id]).await,
+                None => sql.execute(statement, &[]).await,
+            };
+            assert_eq!(updated.expect("update"), 0, "{role}: {statement}");
+        }
+        sql.batch_execute("COMMIT").await.expect("commit");
+    }
+    assert_eq!(memberships_of(&w.app, w.a.tenant_id).await, before);
+}
+
+#[tokio::test]
+async fn a_members_refresh_tokens_are_invisible_to_other_members() {
+    let w = world().await;
+    let member = w.app.add_member(&w.a, "member").await;
+    let sql = w.app.app_role_sql().await;
+    let owner_sql = w.app.owner_sql().await;
+    let tokens_of = |user: Uuid| {
+        let owner_sql = &owner_sql;
+        async move {
+            owner_sql
+                .query(
+                    "SELECT id, revoked_at IS NULL AS live FROM refresh_tokens WHERE user_id = $1 ORDER BY id",
+                    &[&user],
+                )
+                .await
+                .expect("tokens")
+                .iter()
+                .map(|r| (r.get::<_, Uuid>(0), r.get::<_, bool>(1)))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    for (viewer, viewer_role, other) in [(&member, "member", &w.a), (&w.a, "owner", &member)] {
+        let others_before = tokens_of(other.user_id).await;
+        assert!(!others_before.is_empty(), "there is something to hide");
+        sql.batch_execute("BEGIN").await.expect("begin");
+        set_context(
+            &sql,
+            &w.a.tenant_id.to_string(),
+            &viewer.user_id.to_string(),
+            viewer_role,
+        )
+        .await;
+        let visible: Vec<Uuid> = sql
+            .query("SELECT user_id FROM refresh_tokens", &[])
+            .await
+            .expect("select")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(!visible.is_empty(), "{viewer_role} sees its own sessions");
+        assert!(
+            visible.iter().all(|id| *id == viewer.user_id),
+            "{viewer_role} sees only its own sessions"
+        );
+        for statement in [
+            "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1",
+            "UPDATE refresh_tokens SET user_id = user_id WHERE user_id = $1",
+        ] {
+            let updated = sql
+                .execute(statement, &[&other.user_id])
+                .await
+                .expect("update");
+            assert_eq!(updated, 0, "{viewer_role}: {statement}");
+        }
+        sql.batch_execute("COMMIT").await.expect("commit");
+        assert_eq!(
+            tokens_of(other.user_id).await,
+            others_before,
+            "{viewer_role} changed nothing of the other's sessions"
+        );
+    }
+
+    // Nor can a session be planted for someone else.
+    sql.batch_execute("BEGIN").await.expect("begin");
+    set_context(
+        &sql,
+        &w.a.tenant_id.to_string(),
+        &member.user_id.to_string(),
+        "member",
+    )
+    .await;
+    let planted = sql
+        .execute(
+            "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) \
+             VALUES ($1, $1, $2, '\\x00', now() + interval '1 day')",
+            &[&Uuid::now_v7(), &w.a.user_id],
+        )
+        .await;
+    assert_eq!(sqlstate(planted), SqlState::INSUFFICIENT_PRIVILEGE);
+    sql.batch_execute("ROLLBACK").await.expect("rollback");
+}

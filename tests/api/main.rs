@@ -5,10 +5,13 @@
 mod helpers;
 
 mod auth;
+mod companies;
 mod contacts;
+mod deals;
 mod isolation_http;
 mod isolation_sql;
 mod pooling;
 mod probes;
 mod startup;
 mod tokens;
+mod users;
