@@ -6,10 +6,12 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod bola;
 mod contacts;
 mod isolation_http;
 mod isolation_sql;
 mod pooling;
 mod probes;
+mod soak;
 mod startup;
 mod tokens;
