@@ -27,8 +27,10 @@ GRANT USAGE ON SCHEMA public TO crm_api;
 CREATE SCHEMA app;
 REVOKE ALL ON SCHEMA app FROM PUBLIC;
 GRANT USAGE ON SCHEMA app TO crm_api;
-ALTER DEFAULT PRIVILEGES IN SCHEMA app REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+-- Functions created from here on by the migration role are executable only by the
+-- roles they are granted to. (A per-schema `ALTER DEFAULT PRIVILEGES IN SCHEMA ...
+-- REVOKE` does nothing: per-schema defaults can only add to the global ones.)
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- Tenant context, set by the server with set_config(name, value, true).

@@ -41,13 +41,15 @@ policies AS (
            pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr
     FROM pg_policy p
 ),
--- A restrictive, all-commands guard comparing tenant_id with the fail-closed helper.
+-- A restrictive, all-commands guard whose USING and WITH CHECK are exactly the
+-- comparison of tenant_id with the fail-closed helper (a guard with anything more, such
+-- as `... OR true`, is no guard).
 guarded AS (
     SELECT DISTINCT p.polrelid
     FROM policies p
     WHERE NOT p.polpermissive AND p.polcmd = '*'
-      AND p.using_expr ~ 'tenant_id = \( SELECT app\.current_tenant_id\(\)'
-      AND p.check_expr ~ 'tenant_id = \( SELECT app\.current_tenant_id\(\)'
+      AND p.using_expr = '(tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))'
+      AND p.check_expr = '(tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))'
 ),
 allowed_definers (signature) AS (
     -- The reviewed SECURITY DEFINER functions the API may execute.
@@ -83,7 +85,7 @@ findings (rule, severity, object, finding, fix) AS (
     UNION ALL
     SELECT 'POL002', 'error', t.name || ' / ' || p.polname, 'policy admits rows when a value is NULL (tenant unset?)',
            'remove the IS NULL branch: an unset tenant must match no row'
-    FROM tenant_tables t JOIN policies p ON p.polrelid = t.oid
+    FROM user_tables t JOIN policies p ON p.polrelid = t.oid
     WHERE concat_ws(' ', p.using_expr, p.check_expr) ~* '\mIS NULL\M'
     UNION ALL
     SELECT 'POL003', 'warning', t.name || ' / ' || p.polname, 'WITH CHECK differs from USING: rows may be written that cannot be read back',
@@ -107,7 +109,10 @@ findings (rule, severity, object, finding, fix) AS (
     FROM tenant_tables t
     JOIN pg_constraint c ON c.conrelid = t.oid AND c.contype = 'f'
     JOIN tenant_tables target ON target.oid = c.confrelid
-    WHERE NOT (t.tenant_attnum = ANY (c.conkey) AND target.tenant_attnum = ANY (c.confkey))
+    -- tenant_id must reference the target's tenant_id (not merely appear on both sides).
+    WHERE NOT EXISTS (
+        SELECT 1 FROM unnest(c.conkey, c.confkey) AS k (src, dst)
+        WHERE k.src = t.tenant_attnum AND k.dst = target.tenant_attnum)
     UNION ALL
     SELECT 'KEY004', 'warning', t.name || '.' || a.attname, 'sequence-backed id (reveals volume, invites enumeration)',
            'use server-generated UUIDv7 ids'
@@ -172,11 +177,12 @@ findings (rule, severity, object, finding, fix) AS (
       AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
       AND p.oid::regprocedure::text NOT IN (SELECT signature FROM allowed_definers)
     UNION ALL
-    SELECT 'FUN002', 'error', p.oid::regprocedure::text, 'SECURITY DEFINER function with a mutable search_path',
+    SELECT 'FUN002', 'error', p.oid::regprocedure::text, 'SECURITY DEFINER function with a mutable search_path (unpinned, or pg_temp not last)',
            format('ALTER FUNCTION %s SET search_path = pg_catalog, public, pg_temp;', p.oid::regprocedure)
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) AS config WHERE config LIKE 'search\_path=%')
+      -- pinned, and with pg_temp last (unlisted, pg_temp is searched first)
+      AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) AS config WHERE config ~ '^search_path=.*pg_temp"?$')
     UNION ALL
     SELECT 'FUN003', 'error', p.oid::regprocedure::text, 'LEAKPROOF function outside pg_catalog (policies may leak through it)',
            format('ALTER FUNCTION %s NOT LEAKPROOF;', p.oid::regprocedure)

@@ -23,6 +23,10 @@ enum Command {
     Audit {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Narrow the role rules to this login role, as the server does at start-up
+        /// (default: every login role in crm_api).
+        #[arg(long)]
+        role: Option<String>,
     },
 }
 
@@ -48,7 +52,7 @@ async fn main() -> ExitCode {
         Command::Migrate => db::prepare_database(&config)
             .await
             .map_err(|err| err.to_string()),
-        Command::Audit { format } => return audit(&config, format).await,
+        Command::Audit { format, role } => return audit(&config, format, role.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,8 +71,8 @@ async fn serve(config: Config) -> Result<(), String> {
     app.run_until_stopped().await.map_err(|err| err.to_string())
 }
 
-async fn audit(config: &Config, format: Format) -> ExitCode {
-    let findings = match run_audit(config).await {
+async fn audit(config: &Config, format: Format, role: Option<&str>) -> ExitCode {
+    let findings = match run_audit(config, role).await {
         Ok(findings) => findings,
         Err(err) => {
             eprintln!("error: {err}");
@@ -95,7 +99,7 @@ async fn audit(config: &Config, format: Format) -> ExitCode {
     }
 }
 
-async fn run_audit(config: &Config) -> Result<Vec<db::Finding>, String> {
+async fn run_audit(config: &Config, role: Option<&str>) -> Result<Vec<db::Finding>, String> {
     let owner = config
         .database_url
         .expose()
@@ -104,7 +108,7 @@ async fn run_audit(config: &Config) -> Result<Vec<db::Finding>, String> {
     let client = db::owner_connect(&owner)
         .await
         .map_err(|err| err.to_string())?;
-    db::audit(&client, None)
+    db::audit(&client, role)
         .await
         .map_err(|err| err.to_string())
 }

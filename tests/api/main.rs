@@ -4,7 +4,9 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
+mod bola;
 mod companies;
 mod contacts;
 mod deals;
@@ -12,6 +14,7 @@ mod isolation_http;
 mod isolation_sql;
 mod pooling;
 mod probes;
+mod soak;
 mod startup;
 mod tokens;
 mod users;
