@@ -135,8 +135,11 @@ CREATE TRIGGER viewings_before_write BEFORE INSERT OR UPDATE ON viewings
 CALL app.enable_tenant_rls('viewings');
 
 -- What a contact is looking for: at most one saved set of criteria per contact; an
--- absent criterion matches everything. price_range is the GiST-indexed form of the
--- price bounds that /properties/{id}/matches probes with the property's price.
+-- absent criterion matches everything. price_floor and price_ceiling are the price
+-- bounds with absent ones filled in, so that both matching queries compare plain
+-- bigints. (A GiST int8range index would fit better, but under RLS a query can use an
+-- operator in an index condition only if it is LEAKPROOF, and range operators are not:
+-- the planner would scan every requirement of the tenant. bigint comparisons are.)
 CREATE TABLE buyer_requirements (
     tenant_id       uuid        NOT NULL DEFAULT app.current_tenant_id(),
     contact_id      uuid        NOT NULL,
@@ -149,8 +152,9 @@ CREATE TABLE buyer_requirements (
     city            text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
-    price_range     int8range GENERATED ALWAYS AS (
-        int8range(min_price_minor, max_price_minor, '[]')
+    price_floor     bigint GENERATED ALWAYS AS (coalesce(min_price_minor, 0)) STORED,
+    price_ceiling   bigint GENERATED ALWAYS AS (
+        coalesce(max_price_minor, 9223372036854775807)
     ) STORED,
     CONSTRAINT buyer_requirements_pkey PRIMARY KEY (tenant_id, contact_id),
     CONSTRAINT buyer_requirements_contact_fkey FOREIGN KEY (tenant_id, contact_id)
@@ -163,8 +167,9 @@ CREATE TABLE buyer_requirements (
     CONSTRAINT buyer_requirements_currency_iso CHECK (currency ~ '^[A-Z]{3}$'),
     CONSTRAINT buyer_requirements_bedrooms_not_negative CHECK (min_bedrooms >= 0)
 );
-CREATE INDEX buyer_requirements_price_idx ON buyer_requirements
-    USING gist (tenant_id, price_range);
+-- What /properties/{id}/matches probes: budgets reaching the price, then floors below it.
+CREATE INDEX buyer_requirements_budget_idx ON buyer_requirements
+    (tenant_id, price_ceiling, price_floor);
 CREATE TRIGGER buyer_requirements_touch BEFORE UPDATE ON buyer_requirements
     FOR EACH ROW EXECUTE FUNCTION app.touch_updated_at();
 CALL app.enable_tenant_rls('buyer_requirements');

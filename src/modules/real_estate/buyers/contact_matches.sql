@@ -2,6 +2,8 @@
 -- $2. One row with NULL property columns when the contact exists but saved no criteria
 -- or nothing matches, no row when the contact is not visible. The price range walks
 -- the partial index properties_available_price_idx (tenant_id, price_minor, id).
+-- (Plain columns on both sides: under RLS an expression such as coalesce() here would
+-- keep the comparison out of the index condition.)
 SELECT p.*
 FROM contacts c
 LEFT JOIN buyer_requirements r ON r.tenant_id = c.tenant_id AND r.contact_id = c.id
@@ -10,8 +12,8 @@ LEFT JOIN LATERAL (
     FROM properties q
     WHERE q.tenant_id = r.tenant_id
       AND q.status = 'AVAILABLE'
-      AND q.price_minor >= coalesce(r.min_price_minor, 0)
-      AND q.price_minor <= coalesce(r.max_price_minor, 9223372036854775807)
+      AND q.price_minor >= r.price_floor
+      AND q.price_minor <= r.price_ceiling
       AND (r.property_type IS NULL OR q.property_type = r.property_type)
       AND (r.listing_type IS NULL OR q.listing_type = r.listing_type)
       AND (r.currency IS NULL OR q.currency = r.currency)

@@ -180,7 +180,9 @@ pub struct Conflict {
 }
 
 /// The earliest viewing, not cancelled, that overlaps `slot` for its property or its
-/// agent (both lookups use the exclusion constraints' GiST indexes).
+/// agent. The overlap test is a filter (range operators are not LEAKPROOF, so RLS keeps
+/// them out of index conditions); the lookups walk `viewings_property_idx` and
+/// `viewings_agent_idx`.
 pub async fn find_conflict(tx: TenantTx, slot: &Slot) -> Result<Option<Conflict>, ApiError> {
     let row = tx
         .query_opt_and_commit(
