@@ -57,6 +57,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Concurrent argon2 computations; the rest wait their turn.
     pub password_hashing_concurrency: usize,
+    /// The verticals served (`CRM_MODULES`: comma-separated names, `none`; default all).
+    pub modules: Vec<&'static str>,
 }
 
 #[derive(Clone, Debug)]
@@ -150,6 +152,8 @@ impl Config {
                 }
             },
             password_hashing_concurrency: parse(&var, "CRM_PASSWORD_HASHING_CONCURRENCY", "2")?,
+            modules: crate::modules::from_setting(var("CRM_MODULES").as_deref())
+                .map_err(|reason| invalid("CRM_MODULES", reason))?,
         })
     }
 }

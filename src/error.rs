@@ -286,6 +286,6 @@ fn constraint_problem(constraint: &str) -> Option<ApiError> {
         "deals_stage_transition" => {
             ApiError::invalid("stage", "this stage change is not allowed by the pipeline")
         }
-        _ => return None,
+        _ => return crate::modules::constraint_problem(constraint),
     })
 }

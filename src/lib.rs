@@ -6,6 +6,7 @@
 //!   door to tenant data (`set_config(..., true)` inside every transaction).
 //! - [`auth`]: passwords, tokens, and the bearer scheme that yields a tenant context.
 //! - [`core`]: users, contacts, companies, deals and the stage pipeline.
+//! - [`modules`]: industry verticals (Real Estate), switched per deployment and tenant.
 //! - [`http`]: health probes, problem+json for every error, request logging.
 //! - [`error`]: the one API error type and its SQLSTATE mapping.
 
@@ -15,6 +16,7 @@ pub mod core;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod modules;
 pub mod state;
 pub mod telemetry;
 pub mod validation;
@@ -73,6 +75,7 @@ impl Application {
             hasher: PasswordHasher::new(config.password_hashing_concurrency)
                 .map_err(StartError::Hasher)?,
             refresh_ttl: config.jwt.refresh_ttl,
+            modules: config.modules.clone(),
         });
         let bind_error = |source| StartError::Bind {
             address: config.bind,
@@ -117,7 +120,14 @@ impl Application {
 }
 
 /// Every API of the service, in the order the docs list them.
-pub type Apis = (AuthApi, UsersApi, ContactsApi, CompaniesApi, DealsApi);
+pub type Apis = (
+    AuthApi,
+    UsersApi,
+    ContactsApi,
+    CompaniesApi,
+    DealsApi,
+    modules::ModuleApis,
+);
 
 /// The OpenAPI service of every API, mounted under `/api/v1`.
 pub fn openapi(state: &SharedState) -> OpenApiService<Apis, ()> {
@@ -128,6 +138,7 @@ pub fn openapi(state: &SharedState) -> OpenApiService<Apis, ()> {
             ContactsApi::new(state.clone()),
             CompaniesApi::new(state.clone()),
             DealsApi::new(state.clone()),
+            modules::apis(state),
         ),
         "crm",
         env!("CARGO_PKG_VERSION"),

@@ -12,6 +12,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub hasher: PasswordHasher,
     pub refresh_ttl: Duration,
+    /// The verticals this deployment serves (`CRM_MODULES`).
+    pub modules: Vec<&'static str>,
 }
 
 pub type SharedState = Arc<AppState>;

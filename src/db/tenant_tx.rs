@@ -30,6 +30,9 @@ SELECT nullif(current_setting('app.tenant_id', true), '') AS leaked_tenant, \
        set_config('app.user_id', $2, true), \
        set_config('app.role', $3, true)";
 
+/// Raises `tenant_modules_disabled` (answered 404) when the tenant switched `$1` off.
+const REQUIRE_MODULE: &str = "SELECT app.require_module($1)";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Checked out; BEGIN not sent yet (it goes with the first statement).
@@ -44,6 +47,8 @@ pub struct TenantTx {
     client: Option<Object>,
     context: TenantContext,
     state: State,
+    /// The vertical module this transaction serves, checked in its first flight.
+    module: Option<&'static str>,
 }
 
 impl TenantTx {
@@ -54,7 +59,22 @@ impl TenantTx {
             client: Some(client),
             context,
             state: State::Idle,
+            module: None,
         })
+    }
+
+    /// [`Self::begin`] for a request to a vertical `module`: the first flight also asks
+    /// (one primary-key lookup) whether the tenant has the module switched on. If not,
+    /// the transaction aborts before the request's statement runs and the request
+    /// answers 404, without an extra round trip.
+    pub async fn begin_in_module(
+        pool: &Pool,
+        context: TenantContext,
+        module: &'static str,
+    ) -> Result<Self, ApiError> {
+        let mut tx = Self::begin(pool, context).await?;
+        tx.module = Some(module);
+        Ok(tx)
     }
 
     pub fn context(&self) -> TenantContext {
@@ -131,6 +151,10 @@ impl TenantTx {
         } else {
             None
         };
+        let module_check = match (starting, self.module) {
+            (true, Some(module)) => Some((client.prepare_cached(REQUIRE_MODULE).await?, module)),
+            _ => None,
+        };
         let statement = client.prepare_cached(sql).await?;
         let (tenant, user, role) = (
             self.context.tenant_id.to_string(),
@@ -139,7 +163,7 @@ impl TenantTx {
         );
 
         // futures::join! polls in order, so the requests are queued in this order.
-        let (began, context, rows, committed) = join!(
+        let (began, context, module_checked, rows, committed) = join!(
             async {
                 match starting {
                     true => client.batch_execute("BEGIN").await,
@@ -153,6 +177,12 @@ impl TenantTx {
                         .await
                         .map(Some),
                     None => Ok(None),
+                }
+            },
+            async {
+                match &module_check {
+                    Some((check, module)) => client.query(check, &[module]).await.map(drop),
+                    None => Ok(()),
                 }
             },
             client.query(&statement, params),
@@ -176,6 +206,7 @@ impl TenantTx {
                 ));
             }
         }
+        module_checked?;
         let rows = rows?;
         committed?;
         Ok(rows)

@@ -1,0 +1,206 @@
+//! Real Estate: properties on an agency's books, viewings booked without double
+//! booking, and buyers' saved requirements matched against properties both ways.
+//!
+//! - [`properties`]: `/properties` CRUD, filters, sorts and keyset pagination.
+//! - [`viewings`]: `/properties/{id}/viewings`, `/viewings` (the agenda) and feedback;
+//!   the exclusion constraints `viewings_property_overlap` and `viewings_agent_overlap`
+//!   make double booking impossible, whatever the concurrency.
+//! - [`buyers`]: `/contacts/{id}/requirements` and the two `matches` queries.
+//!
+//! Tables: `migrations/V4__real_estate.sql`. Tests: `tests/api/real_estate.rs`.
+
+mod buyers;
+mod properties;
+mod viewings;
+
+use std::{error::Error, fmt::Debug};
+
+use bytes::BytesMut;
+use poem_openapi::{
+    Enum, Tags,
+    types::{ParseFromParameter, ToJSON},
+};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+
+use super::Vertical;
+use crate::{
+    db::{TenantContext, TenantTx},
+    error::ApiError,
+    state::SharedState,
+};
+
+/// The Real Estate vertical.
+pub struct RealEstate;
+
+impl Vertical for RealEstate {
+    const NAME: &'static str = "real_estate";
+    const TITLE: &'static str = "Real Estate";
+    type Api = (
+        properties::PropertiesApi,
+        viewings::ViewingsApi,
+        buyers::BuyersApi,
+    );
+
+    fn api(state: &SharedState) -> Self::Api {
+        (
+            properties::PropertiesApi::new(state.clone()),
+            viewings::ViewingsApi::new(state.clone()),
+            buyers::BuyersApi::new(state.clone()),
+        )
+    }
+
+    fn constraint_problem(constraint: &str) -> Option<ApiError> {
+        let not_found = |field: &str| ApiError::invalid(field, "does not exist");
+        Some(match constraint {
+            "properties_owner_contact_fkey" => not_found("owner_contact_id"),
+            "properties_agent_fkey" | "viewings_agent_fkey" => not_found("agent_id"),
+            "viewings_contact_fkey" => not_found("contact_id"),
+            // The property and the buyer are the path's id: like a missing resource.
+            "viewings_property_fkey" | "buyer_requirements_contact_fkey" => ApiError::NotFound,
+            "viewings_property_overlap" | "viewings_agent_overlap" => ApiError::Conflict(
+                "The property or the agent is already booked at that time.".to_owned(),
+            ),
+            "viewings_outcome_after_start" => ApiError::invalid(
+                "status",
+                "a viewing can be COMPLETED or NO_SHOW only once it has started",
+            ),
+            "viewings_feedback_when_completed" => {
+                ApiError::invalid("feedback", "can be recorded only for a COMPLETED viewing")
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// Every real-estate operation carries this tag in the OpenAPI document.
+#[derive(Tags)]
+enum RealEstateTags {
+    /// Real Estate module: properties, viewings and buyer requirements. Answers 404
+    /// when the deployment (`CRM_MODULES`) or the tenant (`/tenant/modules`) has the
+    /// module off.
+    #[oai(rename = "Real Estate")]
+    RealEstate,
+}
+
+/// Opens a Real Estate transaction; see [`super::begin`].
+async fn begin<T>(
+    state: &SharedState,
+    context: TenantContext,
+    input: Result<T, ApiError>,
+) -> Result<(TenantTx, T), ApiError> {
+    super::begin(state, RealEstate::NAME, context, input).await
+}
+
+/// SALE or RENT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ListingType {
+    Sale,
+    Rent,
+}
+
+/// What kind of property it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PropertyType {
+    House,
+    Apartment,
+    Commercial,
+    Land,
+}
+
+/// Where a property is in its life on the market.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PropertyStatus {
+    #[default]
+    Available,
+    Pending,
+    Sold,
+    Rented,
+}
+
+/// What happened to a viewing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ViewingStatus {
+    #[default]
+    Scheduled,
+    Completed,
+    Cancelled,
+    NoShow,
+}
+
+/// An API enum in a text column, stored as its API label (each column has a CHECK
+/// listing the labels).
+#[derive(Debug, Clone, Copy)]
+pub struct Label<T>(pub T);
+
+impl<T: ToJSON + Debug> ToSql for Label<T> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match self.0.to_json() {
+            Some(serde_json::Value::String(label)) => label.to_sql(ty, out),
+            other => Err(format!("{other:?} is not an enum label").into()),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <String as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a, T: ParseFromParameter> FromSql<'a> for Label<T> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
+        let label = <&str as FromSql>::from_sql(ty, raw)?;
+        T::parse_from_parameter(label)
+            .map(Label)
+            .map_err(|err| err.into_message().into())
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as FromSql>::accepts(ty)
+    }
+}
+
+/// An ISO 4217 code: three ASCII letters, stored upper-case.
+fn currency(fields: &mut crate::validation::Fields, field: &str, value: &str) -> String {
+    let value = value.trim().to_ascii_uppercase();
+    if value.len() != 3 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
+        fields.error(field, "must be a three-letter ISO 4217 code such as USD");
+    }
+    value
+}
+
+/// A page size for lists that are not keyset-paginated: 1 to 200, default 50.
+fn limit(value: Option<i64>) -> Result<i64, ApiError> {
+    let limit = value.unwrap_or(crate::core::list::DEFAULT_LIMIT);
+    if (1..=crate::core::list::MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid("limit", "must be between 1 and 200"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_the_api_names() {
+        let mut out = BytesMut::new();
+        Label(ViewingStatus::NoShow)
+            .to_sql(&Type::TEXT, &mut out)
+            .expect("encodes");
+        assert_eq!(&out[..], b"NO_SHOW");
+        let parsed =
+            <Label<ViewingStatus> as FromSql>::from_sql(&Type::TEXT, b"NO_SHOW").expect("decodes");
+        assert_eq!(parsed.0, ViewingStatus::NoShow);
+        assert!(<Label<ListingType> as FromSql>::from_sql(&Type::TEXT, b"LEASE").is_err());
+    }
+}

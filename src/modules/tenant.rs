@@ -1,0 +1,163 @@
+//! `/tenant/modules`: which of the deployment's modules the caller's tenant uses.
+
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json};
+
+use super::AVAILABLE;
+use crate::{auth::Auth, db::TenantTx, error::ApiError, state::SharedState};
+
+#[derive(Tags)]
+enum TenantTags {
+    /// Settings of the caller's tenant: the industry modules it uses.
+    Tenant,
+}
+
+/// One module and whether the tenant uses it.
+#[derive(Debug, Object)]
+pub struct TenantModule {
+    /// The module's name, as in `CRM_MODULES`.
+    pub name: String,
+    /// The module's name for people.
+    pub title: String,
+    /// Whether the tenant uses it. When off, its endpoints answer 404 and its data is
+    /// kept until it is switched on again.
+    pub enabled: bool,
+}
+
+/// The modules this deployment serves and which of them the tenant uses.
+#[derive(Debug, Object)]
+pub struct TenantModules {
+    /// Every module the deployment serves, in a stable order.
+    pub modules: Vec<TenantModule>,
+}
+
+/// Switch one module on or off.
+#[derive(Debug, Object)]
+pub struct TenantModuleSwitch {
+    /// A module name from `GET /tenant/modules`.
+    pub name: String,
+    /// `true` to use the module, `false` to hide it (its data is kept).
+    pub enabled: bool,
+}
+
+/// Modules to switch; modules not listed keep their state.
+#[derive(Debug, Object)]
+pub struct TenantModulesBody {
+    /// The switches, at most one per module.
+    pub modules: Vec<TenantModuleSwitch>,
+}
+
+#[derive(ApiResponse)]
+enum TenantModulesResponse {
+    #[oai(status = 200)]
+    Ok(Json<TenantModules>),
+}
+
+pub struct TenantModulesApi {
+    state: SharedState,
+}
+
+impl TenantModulesApi {
+    pub fn new(state: SharedState) -> Self {
+        Self { state }
+    }
+
+    /// The served modules, with each one's title.
+    fn served(&self) -> Vec<(&'static str, &'static str)> {
+        AVAILABLE
+            .iter()
+            .filter(|(name, _)| self.state.modules.contains(name))
+            .copied()
+            .collect()
+    }
+
+    fn answer(&self, rows: &[tokio_postgres::Row]) -> TenantModulesResponse {
+        let modules = self
+            .served()
+            .into_iter()
+            .map(|(name, title)| TenantModule {
+                name: name.to_owned(),
+                title: title.to_owned(),
+                enabled: rows
+                    .iter()
+                    .find(|row| row.get::<_, &str>("module") == name)
+                    .is_none_or(|row| row.get("enabled")),
+            })
+            .collect();
+        TenantModulesResponse::Ok(Json(TenantModules { modules }))
+    }
+}
+
+#[OpenApi(prefix_path = "/tenant/modules", tag = "TenantTags::Tenant")]
+impl TenantModulesApi {
+    /// List the tenant's modules
+    ///
+    /// Every module this deployment serves and whether the tenant uses it; a module
+    /// the tenant never switched is on. Any member may read this.
+    #[oai(path = "/", method = "get")]
+    async fn list(&self, auth: Auth) -> Result<TenantModulesResponse, ApiError> {
+        let tx = TenantTx::begin(&self.state.pool, auth.0).await?;
+        let rows = tx
+            .query_and_commit("SELECT module, enabled FROM tenant_modules", &[])
+            .await?;
+        Ok(self.answer(&rows))
+    }
+
+    /// Switch the tenant's modules
+    ///
+    /// Owners and admins only. Switching a module off makes its endpoints answer 404
+    /// for this tenant and keeps its data; switching it on shows the data again.
+    /// Answers the state of every served module afterwards.
+    #[oai(path = "/", method = "put")]
+    async fn update(
+        &self,
+        auth: Auth,
+        body: Json<TenantModulesBody>,
+    ) -> Result<TenantModulesResponse, ApiError> {
+        let context = auth.manager()?;
+        let served = self.served();
+        let mut names: Vec<&'static str> = Vec::new();
+        let mut enabled: Vec<bool> = Vec::new();
+        for switch in &body.0.modules {
+            let Some((name, _)) = served.iter().find(|(name, _)| *name == switch.name) else {
+                return Err(ApiError::invalid(
+                    "modules",
+                    format!("{:?} is not a module of this service", switch.name),
+                ));
+            };
+            if names.contains(name) {
+                return Err(ApiError::invalid(
+                    "modules",
+                    format!("{name:?} is listed twice"),
+                ));
+            }
+            names.push(name);
+            enabled.push(switch.enabled);
+        }
+        let tx = TenantTx::begin(&self.state.pool, context).await?;
+        let rows = tx
+            .query_and_commit(
+                "WITH switched AS ( \
+                     INSERT INTO tenant_modules (module, enabled) \
+                     SELECT * FROM unnest($1::text[], $2::boolean[]) \
+                     ON CONFLICT (tenant_id, module) DO UPDATE \
+                     SET enabled = EXCLUDED.enabled, updated_at = now(), \
+                         updated_by = app.current_user_id() \
+                     RETURNING module, enabled) \
+                 SELECT module, enabled FROM switched \
+                 UNION ALL \
+                 SELECT module, enabled FROM tenant_modules \
+                 WHERE module <> ALL (SELECT module FROM switched)",
+                &[&names, &enabled],
+            )
+            .await?;
+        Ok(self.answer(&rows))
+    }
+}
+
+/// What the module switch's constraints mean to a client.
+pub fn constraint_problem(constraint: &str) -> Option<ApiError> {
+    match constraint {
+        "tenant_modules_disabled" => Some(ApiError::NotFound),
+        _ => None,
+    }
+}
