@@ -80,6 +80,15 @@ impl Fields {
         Some(self.domain(field, value))
     }
 
+    /// An ISO 4217 code: three ASCII letters, stored upper-case.
+    pub fn currency(&mut self, field: &str, value: &str) -> String {
+        let value = value.trim().to_ascii_uppercase();
+        if value.len() != 3 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
+            self.error(field, "must be a three-letter ISO 4217 code such as USD");
+        }
+        value
+    }
+
     /// Ok when no field was rejected, else a 422 listing every rejected field.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {

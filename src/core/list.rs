@@ -26,6 +26,19 @@ pub trait SortOrder: Copy {
     fn descending(self) -> bool;
 }
 
+/// A page size: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub fn checked_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ))
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Cursor {
     sort: String,
@@ -95,13 +108,7 @@ impl ListQuery {
         cursor: Option<String>,
         limit: Option<i64>,
     ) -> Result<PageQuery<S>, ApiError> {
-        let limit = limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
+        let limit = checked_limit(limit)?;
         let (expression, direction, comparison) = (
             sort.expression(),
             if sort.descending() { "DESC" } else { "ASC" },

@@ -16,6 +16,7 @@ mod pooling;
 mod probes;
 mod real_estate;
 mod soak;
+mod sql_hygiene;
 mod startup;
 mod tokens;
 mod users;

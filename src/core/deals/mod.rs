@@ -165,8 +165,8 @@ impl TryFrom<NewDealBody> for NewDeal {
             contact_id: body.contact_id,
             company_id: body.company_id,
             amount_minor: amount(&mut fields, body.amount_minor.unwrap_or(0)),
-            currency: currency(
-                &mut fields,
+            currency: fields.currency(
+                "currency",
                 body.currency.as_deref().unwrap_or(DEFAULT_CURRENCY),
             ),
             stage: body.stage.unwrap_or_default(),
@@ -200,7 +200,7 @@ impl TryFrom<DealPatchBody> for DealPatch {
             contact_id: patch_value(body.contact_id, Some),
             company_id: patch_value(body.company_id, Some),
             amount_minor: body.amount_minor.map(|v| amount(&mut fields, v)),
-            currency: body.currency.map(|v| currency(&mut fields, &v)),
+            currency: body.currency.map(|v| fields.currency("currency", &v)),
             stage: body.stage,
             expected_close_date: patch_value(body.expected_close_date, Some),
             description: patch_value(body.description, |v| {
@@ -216,18 +216,6 @@ impl TryFrom<DealPatchBody> for DealPatch {
 fn amount(fields: &mut Fields, value: i64) -> i64 {
     if value < 0 {
         fields.error("amount_minor", "must not be negative");
-    }
-    value
-}
-
-/// An ISO 4217 code: three ASCII letters, stored upper-case.
-fn currency(fields: &mut Fields, value: &str) -> String {
-    let value = value.trim().to_ascii_uppercase();
-    if value.len() != 3 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
-        fields.error(
-            "currency",
-            "must be a three-letter ISO 4217 code such as USD",
-        );
     }
     value
 }

@@ -168,25 +168,6 @@ impl<'a, T: ParseFromParameter> FromSql<'a> for Label<T> {
     }
 }
 
-/// An ISO 4217 code: three ASCII letters, stored upper-case.
-fn currency(fields: &mut crate::validation::Fields, field: &str, value: &str) -> String {
-    let value = value.trim().to_ascii_uppercase();
-    if value.len() != 3 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
-        fields.error(field, "must be a three-letter ISO 4217 code such as USD");
-    }
-    value
-}
-
-/// A page size for lists that are not keyset-paginated: 1 to 200, default 50.
-fn limit(value: Option<i64>) -> Result<i64, ApiError> {
-    let limit = value.unwrap_or(crate::core::list::DEFAULT_LIMIT);
-    if (1..=crate::core::list::MAX_LIMIT).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::invalid("limit", "must be between 1 and 200"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,9 @@ use super::{
 };
 use crate::{
     auth::Auth,
+    core::list::checked_limit as match_limit,
     error::ApiError,
-    modules::real_estate::{RealEstateTags, begin, limit as match_limit},
+    modules::real_estate::{RealEstateTags, begin},
     state::SharedState,
 };
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use uuid::Uuid;
 
-use super::{ListingType, PropertyType, currency, properties::Property};
+use super::{ListingType, PropertyType, properties::Property};
 use crate::{error::ApiError, validation::Fields};
 
 /// What a contact is looking for. An absent criterion matches every property.
@@ -116,7 +116,7 @@ impl TryFrom<BuyerRequirementsBody> for Requirements {
             listing_type: body.listing_type,
             min_price_minor: body.min_price_minor,
             max_price_minor: body.max_price_minor,
-            currency: body.currency.map(|v| currency(&mut fields, "currency", &v)),
+            currency: body.currency.map(|v| fields.currency("currency", &v)),
             min_bedrooms: body.min_bedrooms,
             city: fields.optional_text("city", body.city.as_deref(), 100),
         };

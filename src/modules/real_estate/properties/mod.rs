@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object, types::MaybeUndefined};
 use uuid::Uuid;
 
-use super::{ListingType, PropertyStatus, PropertyType, currency};
+use super::{ListingType, PropertyStatus, PropertyType};
 use crate::{
     core::list::SortOrder,
     error::ApiError,
@@ -223,11 +223,7 @@ impl TryFrom<NewPropertyBody> for NewProperty {
             title: fields.text("title", &body.title, 1, 200),
             address: address(&mut fields, &body.address),
             price_minor: price(&mut fields, body.price_minor),
-            currency: currency(
-                &mut fields,
-                "currency",
-                body.currency.as_deref().unwrap_or("USD"),
-            ),
+            currency: fields.currency("currency", body.currency.as_deref().unwrap_or("USD")),
             listing_type: body.listing_type,
             property_type: body.property_type,
             status: body.status.unwrap_or_default(),
@@ -269,7 +265,7 @@ impl TryFrom<PropertyPatchBody> for PropertyPatch {
             title: body.title.map(|v| fields.text("title", &v, 1, 200)),
             address: body.address.map(|v| address(&mut fields, &v)),
             price_minor: body.price_minor.map(|v| price(&mut fields, v)),
-            currency: body.currency.map(|v| currency(&mut fields, "currency", &v)),
+            currency: body.currency.map(|v| fields.currency("currency", &v)),
             listing_type: body.listing_type,
             property_type: body.property_type,
             status: body.status,
