@@ -10,5 +10,6 @@ mod isolation_http;
 mod isolation_sql;
 mod pooling;
 mod probes;
+mod query_plans;
 mod startup;
 mod tokens;
