@@ -12,4 +12,4 @@ pub use audit::{Finding, audit};
 pub use migrations::{migration_fingerprint, run_migrations};
 pub use pool::{Pool, app_pool};
 pub use setup::{SetupError, owner_connect, prepare_database};
-pub use tenant_tx::{TenantContext, TenantTx};
+pub use tenant_tx::{SET_CONTEXT, TenantContext, TenantTx};

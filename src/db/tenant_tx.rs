@@ -23,8 +23,9 @@ pub struct TenantContext {
 }
 
 /// Sets the context and reports what the connection carried before: anything but
-/// NULL or '' means a tenant leaked from an earlier checkout.
-const SET_CONTEXT: &str = "\
+/// NULL or '' means a tenant leaked from an earlier checkout. Public for the
+/// benchmark's pgbench scripts, which run the same statement.
+pub const SET_CONTEXT: &str = "\
 SELECT nullif(current_setting('app.tenant_id', true), '') AS leaked_tenant, \
        set_config('app.tenant_id', $1, true), \
        set_config('app.user_id', $2, true), \

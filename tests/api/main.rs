@@ -14,6 +14,7 @@ mod isolation_http;
 mod isolation_sql;
 mod pooling;
 mod probes;
+mod query_plans;
 mod real_estate;
 mod soak;
 mod sql_hygiene;

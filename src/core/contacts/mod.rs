@@ -4,6 +4,8 @@ mod api;
 mod store;
 
 pub use api::ContactsApi;
+/// The SQL the store runs, for the query-plan test and the benchmark's pgbench scripts.
+pub use store::{GET_SQL, INSERT_SQL, list_query};
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object, types::MaybeUndefined};

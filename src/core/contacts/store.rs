@@ -4,7 +4,11 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{Contact, ContactFilter, ContactPatch, ContactSort, NewContact};
-use crate::{core::list::ListQuery, db::TenantTx, error::ApiError};
+use crate::{
+    core::list::{ListQuery, PageQuery},
+    db::TenantTx,
+    error::ApiError,
+};
 
 /// The columns every contact query returns, in one place.
 macro_rules! columns {
@@ -27,13 +31,30 @@ fn contact(row: &Row) -> Contact {
     }
 }
 
+/// The statement [`insert`] runs (the benchmark's pgbench scripts run it too).
+pub const INSERT_SQL: &str = concat!(
+    "INSERT INTO contacts (id, first_name, last_name, email, phone, description, company_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     RETURNING ",
+    columns!()
+);
+
+/// The statement [`get`] runs (the query-plan test EXPLAINs it).
+pub const GET_SQL: &str = concat!("SELECT ", columns!(), " FROM contacts WHERE id = $1");
+
 pub async fn insert(tx: TenantTx, new: &NewContact) -> Result<Contact, ApiError> {
     let rows = tx
         .query_and_commit(
-            concat!("INSERT INTO contacts (id, first_name, last_name, email, phone, description, company_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             RETURNING ", columns!()),
-            &[&Uuid::now_v7(), &new.first_name, &new.last_name, &new.email, &new.phone, &new.description, &new.company_id],
+            INSERT_SQL,
+            &[
+                &Uuid::now_v7(),
+                &new.first_name,
+                &new.last_name,
+                &new.email,
+                &new.phone,
+                &new.description,
+                &new.company_id,
+            ],
         )
         .await?;
     rows.first()
@@ -42,12 +63,7 @@ pub async fn insert(tx: TenantTx, new: &NewContact) -> Result<Contact, ApiError>
 }
 
 pub async fn get(tx: TenantTx, id: Uuid) -> Result<Contact, ApiError> {
-    let row = tx
-        .query_opt_and_commit(
-            concat!("SELECT ", columns!(), " FROM contacts WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
+    let row = tx.query_opt_and_commit(GET_SQL, &[&id]).await?;
     row.as_ref().map(contact).ok_or(ApiError::NotFound)
 }
 
@@ -102,6 +118,19 @@ pub async fn list(
     cursor: Option<String>,
     limit: Option<i64>,
 ) -> Result<(Vec<Contact>, Option<String>), ApiError> {
+    let page = list_query(filter, sort, cursor, limit)?;
+    let rows = tx.query_and_commit(page.sql(), &page.params()).await?;
+    let (rows, next) = page.into_page(rows);
+    Ok((rows.iter().map(contact).collect(), next))
+}
+
+/// The statement [`list`] runs for these arguments (the query-plan test EXPLAINs it).
+pub fn list_query(
+    filter: ContactFilter,
+    sort: ContactSort,
+    cursor: Option<String>,
+    limit: Option<i64>,
+) -> Result<PageQuery<ContactSort>, ApiError> {
     let mut query = ListQuery::new(match sort {
         ContactSort::CreatedAt | ContactSort::CreatedAtDesc => {
             concat!(
@@ -122,8 +151,5 @@ pub async fn list(
     query.filter("company_id", "=", filter.company_id);
     query.filter("created_at", ">=", filter.created_after);
     query.filter("created_at", "<", filter.created_before);
-    let page = query.page(sort, cursor, limit)?;
-    let rows = tx.query_and_commit(page.sql(), &page.params()).await?;
-    let (rows, next) = page.into_page(rows);
-    Ok((rows.iter().map(contact).collect(), next))
+    query.page(sort, cursor, limit)
 }

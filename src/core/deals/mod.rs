@@ -6,6 +6,8 @@ mod store;
 
 pub use api::DealsApi;
 pub use stages::DealStage;
+/// The SQL the store runs, for the query-plan test and the benchmark's pgbench scripts.
+pub use store::{UPDATE_SQL, list_query};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::{Enum, Object, types::MaybeUndefined};

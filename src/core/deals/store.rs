@@ -8,7 +8,11 @@ use super::{
     Deal, DealFilter, DealPatch, DealSort, NewDeal,
     stages::{CurrencyAmount, DealStageChange, StageSummary},
 };
-use crate::{core::list::ListQuery, db::TenantTx, error::ApiError};
+use crate::{
+    core::list::{ListQuery, PageQuery},
+    db::TenantTx,
+    error::ApiError,
+};
 
 /// The columns every deal query returns, in one place.
 macro_rules! columns {
@@ -72,12 +76,9 @@ pub async fn get(tx: TenantTx, id: Uuid) -> Result<Deal, ApiError> {
     row.as_ref().map(deal).ok_or(ApiError::NotFound)
 }
 
-/// A refused stage change fails in the `deals_check_stage_transition` trigger.
-pub async fn update(tx: TenantTx, id: Uuid, patch: &DealPatch) -> Result<Deal, ApiError> {
-    let row = tx
-        .query_opt_and_commit(
-            concat!(
-                "UPDATE deals SET \
+/// The statement [`update`] runs (the benchmark's pgbench scripts run it too).
+pub const UPDATE_SQL: &str = concat!(
+    "UPDATE deals SET \
                  title               = coalesce($2, title), \
                  contact_id          = CASE WHEN $3 THEN $4 ELSE contact_id END, \
                  company_id          = CASE WHEN $5 THEN $6 ELSE company_id END, \
@@ -88,8 +89,14 @@ pub async fn update(tx: TenantTx, id: Uuid, patch: &DealPatch) -> Result<Deal, A
                  description         = CASE WHEN $12 THEN $13 ELSE description END \
              WHERE id = $1 \
              RETURNING ",
-                columns!()
-            ),
+    columns!()
+);
+
+/// A refused stage change fails in the `deals_check_stage_transition` trigger.
+pub async fn update(tx: TenantTx, id: Uuid, patch: &DealPatch) -> Result<Deal, ApiError> {
+    let row = tx
+        .query_opt_and_commit(
+            UPDATE_SQL,
             &[
                 &id,
                 &patch.title,
@@ -128,6 +135,19 @@ pub async fn list(
     cursor: Option<String>,
     limit: Option<i64>,
 ) -> Result<(Vec<Deal>, Option<String>), ApiError> {
+    let page = list_query(filter, sort, cursor, limit)?;
+    let rows = tx.query_and_commit(page.sql(), &page.params()).await?;
+    let (rows, next) = page.into_page(rows);
+    Ok((rows.iter().map(deal).collect(), next))
+}
+
+/// The statement [`list`] runs for these arguments (the query-plan test EXPLAINs it).
+pub fn list_query(
+    filter: DealFilter,
+    sort: DealSort,
+    cursor: Option<String>,
+    limit: Option<i64>,
+) -> Result<PageQuery<DealSort>, ApiError> {
     let mut query = ListQuery::new(match sort {
         DealSort::CreatedAt | DealSort::CreatedAtDesc => {
             concat!(
@@ -152,10 +172,7 @@ pub async fn list(
     query.filter("amount_minor", "<=", filter.max_amount);
     query.filter("created_at", ">=", filter.created_after);
     query.filter("created_at", "<", filter.created_before);
-    let page = query.page(sort, cursor, limit)?;
-    let rows = tx.query_and_commit(page.sql(), &page.params()).await?;
-    let (rows, next) = page.into_page(rows);
-    Ok((rows.iter().map(deal).collect(), next))
+    query.page(sort, cursor, limit)
 }
 
 /// Every stage in pipeline order with its deal count and totals per currency.

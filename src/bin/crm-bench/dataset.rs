@@ -1,0 +1,194 @@
+//! The seeded data set. Ids are deterministic (a kind digit and a row number, as 32
+//! decimal digits read as hex), so the load driver and pgbench pick rows with random
+//! numbers alone: no id table to load, and the same rows for both.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// What an id names; its digit leads the id.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Contact,
+    Deal,
+    Company,
+    StageChange,
+    User,
+    Tenant,
+}
+
+impl Kind {
+    fn digit(self) -> char {
+        match self {
+            Self::Contact => '1',
+            Self::Deal => '2',
+            Self::Company => '3',
+            Self::StageChange => '4',
+            Self::User => '8',
+            Self::Tenant => '9',
+        }
+    }
+
+    /// The id of row `n` as a hyphenated UUID string.
+    pub fn id(self, n: u64) -> String {
+        let hex = format!("{}{n:031}", self.digit());
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    }
+
+    /// The same id computed in SQL from an integer expression (for pgbench).
+    pub fn sql(self, n: &str) -> String {
+        format!("('{}' || lpad(({n})::text, 31, '0'))::uuid", self.digit())
+    }
+}
+
+/// First names of seeded contacts.
+pub const FIRST_NAMES: &[&str] = &[
+    "Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances", "John", "Margaret", "Ken",
+    "Radia", "Dennis", "Sophie", "Tim", "Hedy", "Linus", "Annie", "Niklaus", "Karen", "Bjarne",
+    "Shafi", "Guido", "Joan", "James", "Jean", "Leslie", "Mary", "Robin", "Lynn", "Tony", "Adele",
+    "Edgar",
+];
+
+/// Last names of seeded contacts; their lower-case forms are the search terms.
+pub const LAST_NAMES: &[&str] = &[
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Backus",
+    "Hamilton",
+    "Thompson",
+    "Perlman",
+    "Ritchie",
+    "Wilson",
+    "Berners",
+    "Lamarr",
+    "Torvalds",
+    "Easley",
+    "Wirth",
+    "Jones",
+    "Stroustrup",
+    "Goldwasser",
+    "Rossum",
+    "Clarke",
+    "Gosling",
+    "Sammet",
+    "Lamport",
+    "Kenneth",
+    "Milner",
+    "Conway",
+    "Hoare",
+    "Goldberg",
+    "Codd",
+];
+
+/// The lower-case search terms the list-with-search scenario picks from.
+pub fn search_terms() -> Vec<String> {
+    LAST_NAMES.iter().map(|name| name.to_lowercase()).collect()
+}
+
+/// Sizes and credentials of a seeded data set (`dataset.json`, the "ids file").
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Dataset {
+    pub name: String,
+    pub tenants: u64,
+    pub contacts_per_tenant: u64,
+    /// Deal `r` of a tenant is with its contact `r`.
+    pub deals_per_tenant: u64,
+    pub companies_per_tenant: u64,
+    /// Every seeded owner's password (`owner<t>@bench.test`).
+    pub password: String,
+    /// One owner access token per tenant, in tenant order (also in `tokens.txt`).
+    #[serde(skip)]
+    pub tokens: Vec<String>,
+}
+
+impl Dataset {
+    pub fn owner_email(tenant: u64) -> String {
+        format!("owner{tenant}@bench.test")
+    }
+
+    pub fn contacts(&self) -> u64 {
+        self.tenants * self.contacts_per_tenant
+    }
+
+    pub fn deals(&self) -> u64 {
+        self.tenants * self.deals_per_tenant
+    }
+
+    /// Writes `dataset.json` and `tokens.txt` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("dataset.json"), serde_json::to_vec_pretty(self)?)?;
+        std::fs::write(dir.join("tokens.txt"), self.tokens.join("\n") + "\n")?;
+        Ok(())
+    }
+
+    pub fn load(dir: &Path) -> Result<Self> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|err| {
+                format!(
+                    "{}: {err} (run `crm-bench seed` first)",
+                    dir.join(name).display()
+                )
+            })
+        };
+        let mut dataset: Self = serde_json::from_slice(&read("dataset.json")?)?;
+        dataset.tokens = String::from_utf8(read("tokens.txt")?)?
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if dataset.tokens.len() as u64 != dataset.tenants {
+            return Err("tokens.txt does not hold one token per tenant".into());
+        }
+        Ok(dataset)
+    }
+}
+
+/// splitmix64: a small, fast, seedable generator (benchmark choices, not secrets).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_uuids_and_distinct_per_kind() {
+        let contact = Kind::Contact.id(42);
+        assert_eq!(contact, "10000000-0000-0000-0000-000000000042");
+        assert!(uuid::Uuid::parse_str(&contact).is_ok());
+        assert_ne!(Kind::Deal.id(42), contact);
+        assert!(uuid::Uuid::parse_str(&Kind::Tenant.id(999_999)).is_ok());
+    }
+}

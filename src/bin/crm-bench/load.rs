@@ -1,0 +1,552 @@
+//! The load driver: exactly `conns` HTTP/1.1 keep-alive connections, each a closed
+//! loop (send, wait for the whole response, send the next), for a fixed duration after
+//! a warm-up that is not measured.
+//!
+//! Latencies go into a plain `Vec<u32>` of microseconds per connection, merged and
+//! sorted at the end: exact percentiles, no extra crate, and at most a few MB (4 bytes
+//! per request) for the request rates this machine can reach.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode, client::conn::http1};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::{net::TcpStream, sync::Semaphore};
+
+use crate::{
+    Result,
+    dataset::{Dataset, Kind, LAST_NAMES, Rng, search_terms},
+};
+
+/// A benchmark scenario: one kind of request, or the 80/20 mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// GET /contacts/{id}
+    Get,
+    /// GET /contacts?limit=50
+    List,
+    /// GET /contacts?limit=50&q=<last name>
+    Search,
+    /// POST /contacts
+    Create,
+    /// PATCH /deals/{id} {"stage": ...}, alternating NEGOTIATION and NEW
+    UpdateStage,
+    /// 50% get, 20% list, 10% search (reads 80%); 10% create, 10% update stage
+    Mix,
+}
+
+impl Scenario {
+    pub const ALL: [Self; 6] = [
+        Self::Get,
+        Self::List,
+        Self::Search,
+        Self::Create,
+        Self::UpdateStage,
+        Self::Mix,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Get => "get contact by id",
+            Self::List => "list contacts (limit 50)",
+            Self::Search => "list + text search",
+            Self::Create => "create contact",
+            Self::UpdateStage => "update deal stage",
+            Self::Mix => "mix 80% read / 20% write",
+        }
+    }
+
+    /// The single-request scenarios the mix draws from, with their weights (of 100).
+    pub fn mix() -> [(Self, u32); 5] {
+        [
+            (Self::Get, 50),
+            (Self::List, 20),
+            (Self::Search, 10),
+            (Self::Create, 10),
+            (Self::UpdateStage, 10),
+        ]
+    }
+}
+
+/// Where the server listens.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub addr: SocketAddr,
+}
+
+/// Latencies and errors of one run.
+#[derive(Default)]
+pub struct Samples {
+    pub micros: Vec<u32>,
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+impl Samples {
+    fn merge(&mut self, other: Self) {
+        self.micros.extend(other.micros);
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+
+    fn error(&mut self, what: String) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(what);
+        }
+    }
+
+    /// Requests/s over `window`, p50, p99 and errors.
+    pub fn summary(mut self, window: Duration) -> Summary {
+        self.micros.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            if self.micros.is_empty() {
+                return 0.0;
+            }
+            let rank = ((p / 100.0) * self.micros.len() as f64).ceil() as usize;
+            f64::from(self.micros[rank.clamp(1, self.micros.len()) - 1]) / 1000.0
+        };
+        Summary {
+            requests: self.micros.len() as u64,
+            rps: self.micros.len() as f64 / window.as_secs_f64(),
+            p50_ms: pct(50.0),
+            p99_ms: pct(99.0),
+            errors: self.errors,
+            first_error: self.first_error.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub requests: u64,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+            self.rps, self.p50_ms, self.p99_ms, self.errors
+        )?;
+        if let Some(error) = &self.first_error {
+            write!(f, "  (first: {error})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the requests of one simulated client.
+pub struct Client {
+    dataset: Arc<Dataset>,
+    rng: Rng,
+    index: u64,
+    clients: u64,
+    nonce: u64,
+    sequence: u64,
+    terms: Vec<String>,
+    /// What this client last set each of its deals to (deals are partitioned between
+    /// clients, so no other client moves them during a run).
+    stages: HashMap<u64, &'static str>,
+}
+
+impl Client {
+    pub fn new(dataset: Arc<Dataset>, index: u64, clients: u64, nonce: u64) -> Self {
+        Self {
+            dataset,
+            rng: Rng::new(nonce ^ (index << 20)),
+            index,
+            clients: clients.max(1),
+            nonce,
+            sequence: 0,
+            terms: search_terms(),
+            stages: HashMap::new(),
+        }
+    }
+
+    fn pick(&mut self, scenario: Scenario) -> Scenario {
+        if scenario != Scenario::Mix {
+            return scenario;
+        }
+        let mut roll = self.rng.below(100) as u32;
+        for (choice, weight) in Scenario::mix() {
+            if roll < weight {
+                return choice;
+            }
+            roll -= weight;
+        }
+        Scenario::Get
+    }
+
+    /// The next request of `scenario` (a concrete one for the mix).
+    pub fn request(&mut self, scenario: Scenario) -> Request<Full<Bytes>> {
+        let d = Arc::clone(&self.dataset);
+        let tenant = self.rng.below(d.tenants);
+        let row = self.rng.below(d.contacts_per_tenant);
+        let (method, path, body) = match self.pick(scenario) {
+            Scenario::Get | Scenario::Mix => (
+                Method::GET,
+                format!(
+                    "/api/v1/contacts/{}",
+                    Kind::Contact.id(tenant * d.contacts_per_tenant + row)
+                ),
+                None,
+            ),
+            Scenario::List => (Method::GET, "/api/v1/contacts?limit=50".to_owned(), None),
+            Scenario::Search => {
+                let term = &self.terms[self.rng.below(self.terms.len() as u64) as usize];
+                (
+                    Method::GET,
+                    format!("/api/v1/contacts?limit=50&q={term}"),
+                    None,
+                )
+            }
+            Scenario::Create => {
+                self.sequence += 1;
+                let last = LAST_NAMES[self.rng.below(LAST_NAMES.len() as u64) as usize];
+                let body = serde_json::json!({
+                    "first_name": "Bench",
+                    "last_name": last,
+                    "email": format!("api-{:x}-{}-{}@bench.test", self.nonce, self.index, self.sequence),
+                });
+                (
+                    Method::POST,
+                    "/api/v1/contacts".to_owned(),
+                    Some(body.to_string()),
+                )
+            }
+            Scenario::UpdateStage => {
+                // A deal of this client's partition: n % clients == index.
+                let mut n = tenant * d.deals_per_tenant + self.rng.below(d.deals_per_tenant);
+                n = n - n % self.clients + self.index;
+                if n >= d.deals() {
+                    n = n.saturating_sub(self.clients);
+                }
+                let tenant_of_deal = n / d.deals_per_tenant;
+                // NEGOTIATION is allowed from every stage, and NEW from NEGOTIATION.
+                let next = match self.stages.get(&n) {
+                    Some(&"NEGOTIATION") => "NEW",
+                    _ => "NEGOTIATION",
+                };
+                self.stages.insert(n, next);
+                return build(
+                    Method::PATCH,
+                    &format!("/api/v1/deals/{}", Kind::Deal.id(n)),
+                    &d.tokens[tenant_of_deal as usize],
+                    Some(format!("{{\"stage\":\"{next}\"}}")),
+                );
+            }
+        };
+        build(method, &path, &d.tokens[tenant as usize], body)
+    }
+}
+
+fn build(method: Method, path: &str, token: &str, body: Option<String>) -> Request<Full<Bytes>> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "bench")
+        .header("authorization", format!("Bearer {token}"));
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    request
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .expect("a request built from valid parts")
+}
+
+/// One keep-alive connection.
+pub struct Connection {
+    sender: http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    pub async fn open(target: &Target) -> Result<Self> {
+        let stream = TcpStream::connect(target.addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Self { sender })
+    }
+
+    /// Sends `request` and reads the whole response; Err names what went wrong.
+    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> std::result::Result<(), String> {
+        self.sender
+            .ready()
+            .await
+            .map_err(|err| format!("connection: {err}"))?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|err| format!("request: {err}"))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|err| format!("body: {err}"))?
+            .to_bytes();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(status_error(status, &body))
+        }
+    }
+}
+
+fn status_error(status: StatusCode, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    format!("{status}: {}", text.chars().take(200).collect::<String>())
+}
+
+/// A closed-loop run: `conns` clients for `warmup + duration`; only `duration` counts.
+pub async fn run(
+    target: &Target,
+    dataset: Arc<Dataset>,
+    scenario: Scenario,
+    conns: u64,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Summary> {
+    let nonce = nonce();
+    let started = Instant::now();
+    let measure_from = started + warmup;
+    let end = measure_from + duration;
+    let mut tasks = Vec::new();
+    for index in 0..conns {
+        let target = target.clone();
+        let mut client = Client::new(Arc::clone(&dataset), index, conns, nonce);
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            let mut connection = None;
+            while Instant::now() < end {
+                let conn = match connection.as_mut() {
+                    Some(conn) => conn,
+                    None => match Connection::open(&target).await {
+                        Ok(conn) => connection.insert(conn),
+                        Err(err) => {
+                            samples.error(format!("connect: {err}"));
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                };
+                let request = client.request(scenario);
+                let sent = Instant::now();
+                let result = conn.send(request).await;
+                let done = Instant::now();
+                if sent >= measure_from && done <= end {
+                    match result {
+                        Ok(()) => samples.micros.push(micros(done - sent)),
+                        Err(err) => samples.error(err),
+                    }
+                }
+                if matches!(&connection, Some(c) if c.sender.is_closed()) {
+                    connection = None;
+                }
+            }
+            samples
+        }));
+    }
+    let mut all = Samples::default();
+    for task in tasks {
+        all.merge(task.await?);
+    }
+    Ok(all.summary(duration))
+}
+
+fn micros(elapsed: Duration) -> u32 {
+    u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)
+}
+
+fn nonce() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+}
+
+/// The result of holding many idle-ish keep-alive connections.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HoldSummary {
+    pub conns: u64,
+    pub connected: u64,
+    pub seconds: u64,
+    pub interval_ms: u64,
+    pub requests: Summary,
+    pub server_rss_max_mb: f64,
+    pub server_rss_end_mb: f64,
+}
+
+/// Opens `conns` keep-alive connections (at most 200 handshakes at once), keeps every
+/// one open for `duration`, each sending a GET by id every `interval` (first at a
+/// random offset), and samples the server's resident memory twice a second.
+pub async fn hold(
+    target: &Target,
+    dataset: Arc<Dataset>,
+    conns: u64,
+    duration: Duration,
+    interval: Duration,
+    server_pid: Option<u32>,
+) -> Result<HoldSummary> {
+    let nonce = nonce();
+    let connecting = Arc::new(Semaphore::new(200));
+    let connected = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            let mut max = 0.0f64;
+            while !done.load(Ordering::Relaxed) {
+                if let Some(rss) = server_pid.and_then(rss_mb) {
+                    max = max.max(rss);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            max
+        })
+    };
+    let started = Instant::now();
+    let end = started + duration;
+    let mut tasks = Vec::new();
+    for index in 0..conns {
+        let target = target.clone();
+        let connecting = Arc::clone(&connecting);
+        let connected = Arc::clone(&connected);
+        let mut client = Client::new(Arc::clone(&dataset), index, conns, nonce);
+        let offset = Duration::from_micros(Rng::new(nonce ^ index).below(micros(interval).into()));
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            let permit = connecting.acquire().await;
+            let opened = Connection::open(&target).await;
+            drop(permit);
+            let mut conn = match opened {
+                Ok(conn) => conn,
+                Err(err) => {
+                    samples.error(format!("connect: {err}"));
+                    return samples;
+                }
+            };
+            connected.fetch_add(1, Ordering::Relaxed);
+            let mut next = Instant::now() + offset;
+            while next < end {
+                tokio::time::sleep_until(next.into()).await;
+                let sent = Instant::now();
+                match conn.send(client.request(Scenario::Get)).await {
+                    Ok(()) => samples.micros.push(micros(sent.elapsed())),
+                    Err(err) => samples.error(err),
+                }
+                next += interval;
+            }
+            // Still open at the end? (the server must not have dropped it)
+            if conn.sender.is_closed() {
+                samples.error("connection closed by the server".to_owned());
+            }
+            samples
+        }));
+    }
+    let mut all = Samples::default();
+    for task in tasks {
+        all.merge(task.await?);
+    }
+    done.store(true, Ordering::Relaxed);
+    let server_rss_max_mb = sampler.await?;
+    Ok(HoldSummary {
+        conns,
+        connected: connected.load(Ordering::Relaxed) as u64,
+        seconds: duration.as_secs(),
+        interval_ms: interval.as_millis() as u64,
+        requests: all.summary(duration),
+        server_rss_max_mb,
+        server_rss_end_mb: server_pid.and_then(rss_mb).unwrap_or(0.0),
+    })
+}
+
+/// VmRSS of a process in MB, from /proc/<pid>/status.
+pub fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// GET by id at `conns` while `login_clients` clients log in back to back.
+pub async fn logins(
+    target: &Target,
+    dataset: Arc<Dataset>,
+    conns: u64,
+    login_clients: u64,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<(Summary, Summary)> {
+    let started = Instant::now();
+    let measure_from = started + warmup;
+    let end = measure_from + duration;
+    let mut tasks = Vec::new();
+    for index in 0..login_clients {
+        let target = target.clone();
+        let dataset = Arc::clone(&dataset);
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            let mut rng = Rng::new(nonce() ^ index);
+            let mut conn = match Connection::open(&target).await {
+                Ok(conn) => conn,
+                Err(err) => {
+                    samples.error(format!("connect: {err}"));
+                    return samples;
+                }
+            };
+            while Instant::now() < end {
+                let tenant = rng.below(dataset.tenants);
+                let body = serde_json::json!({
+                    "email": Dataset::owner_email(tenant),
+                    "password": dataset.password,
+                })
+                .to_string();
+                let request = Request::builder()
+                    .method(Method::POST)
+                    .uri("/api/v1/auth/login")
+                    .header("host", "bench")
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body)))
+                    .expect("a request built from valid parts");
+                let sent = Instant::now();
+                let result = conn.send(request).await;
+                if sent >= measure_from && Instant::now() <= end {
+                    match result {
+                        Ok(()) => samples.micros.push(micros(sent.elapsed())),
+                        Err(err) => samples.error(err),
+                    }
+                }
+            }
+            samples
+        }));
+    }
+    let reads = run(target, dataset, Scenario::Get, conns, warmup, duration).await?;
+    let mut all = Samples::default();
+    for task in tasks {
+        all.merge(task.await?);
+    }
+    Ok((reads, all.summary(duration)))
+}
