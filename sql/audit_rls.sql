@@ -7,7 +7,7 @@
 -- "Tenant tables" are ordinary or partitioned tables outside the system schemas with a
 -- tenant_id column. "API roles" are the login roles that are members of crm_api: the
 -- roles requests run as (the server narrows this to its own role by setting
--- crm.audit_role for its session). One row per finding; no rows means clean.
+-- crm.audit_role in the audit's transaction). One row per finding; no rows means clean.
 
 WITH RECURSIVE
 -- Real membership (pg_has_role would count every superuser as a member).

@@ -57,7 +57,7 @@ impl ListQuery {
     /// the caller as `<expression>::text AS sort_key`.
     pub fn new(select: &'static str) -> Self {
         Self {
-            sql: format!("{select} WHERE true"),
+            sql: [select, " WHERE true"].concat(),
             params: Vec::new(),
         }
     }

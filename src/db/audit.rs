@@ -36,19 +36,26 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// Runs the audit. With `app_role`, role rules concern only that role; without, every
-/// login role in `crm_api`.
+/// Runs the audit. Without `app_role`, role rules concern every login role in
+/// `crm_api`, and the audit runs in the caller's transaction if there is one. With it,
+/// they concern only that role: the narrowing (`crm.audit_role`) is set
+/// transaction-local, in a read-only transaction of its own, so call it outside one.
 pub async fn audit(
     client: &Client,
     app_role: Option<&str>,
 ) -> Result<Vec<Finding>, tokio_postgres::Error> {
-    client
-        .execute(
-            "SELECT set_config('crm.audit_role', $1, false)",
-            &[&app_role.unwrap_or("")],
-        )
-        .await?;
-    let rows = client.query(AUDIT, &[]).await?;
+    let rows = match app_role {
+        None => client.query(AUDIT, &[]).await?,
+        Some(role) => {
+            client.batch_execute("BEGIN READ ONLY").await?;
+            client
+                .execute("SELECT set_config('crm.audit_role', $1, true)", &[&role])
+                .await?;
+            let rows = client.query(AUDIT, &[]).await;
+            client.batch_execute("COMMIT").await?;
+            rows?
+        }
+    };
     Ok(rows
         .iter()
         .map(|row| Finding {
