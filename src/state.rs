@@ -5,6 +5,8 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     auth::{JwtKeys, PasswordHasher},
     db::Pool,
+    limits::Limits,
+    metrics::Metrics,
 };
 
 pub struct AppState {
@@ -12,6 +14,10 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub hasher: PasswordHasher,
     pub refresh_ttl: Duration,
+    pub limits: Limits,
+    pub metrics: Metrics,
+    /// Required by `/metrics` when set.
+    pub metrics_token: Option<crate::config::Secret>,
 }
 
 pub type SharedState = Arc<AppState>;

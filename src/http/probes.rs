@@ -1,11 +1,11 @@
 //! `/health` (the process is alive; never touches the database) and `/ready` (the
-//! database answers).
+//! database answers and has every migration this binary embeds).
 
 use poem::web::Json;
 use poem::{IntoResponse, Response, handler, http::StatusCode, web::Data};
 use serde_json::json;
 
-use crate::state::SharedState;
+use crate::{db, state::SharedState};
 
 #[handler]
 pub fn health() -> Json<serde_json::Value> {
@@ -14,17 +14,30 @@ pub fn health() -> Json<serde_json::Value> {
 
 #[handler]
 pub async fn ready(state: Data<&SharedState>) -> Response {
-    let reachable = match state.pool.get().await {
-        Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
-        Err(_) => false,
+    let status = match schema_version(&state.pool).await {
+        None => "database unreachable",
+        Some(applied) if applied < db::latest_migration() => "migrations pending",
+        Some(_) => {
+            return Json(json!({ "status": "ready" })).into_response();
+        }
     };
-    if reachable {
-        Json(json!({ "status": "ready" })).into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "database unreachable" })),
-        )
-            .into_response()
-    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "status": status })),
+    )
+        .into_response()
+}
+
+/// The newest applied migration (simple protocol: no statement to cache, so this also
+/// works behind PgBouncer).
+async fn schema_version(pool: &db::Pool) -> Option<i64> {
+    let client = pool.get().await.ok()?;
+    let messages = client
+        .simple_query("SELECT coalesce(max(version), 0) FROM refinery_schema_history")
+        .await
+        .ok()?;
+    messages.iter().find_map(|message| match message {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
+        _ => None,
+    })
 }
