@@ -59,8 +59,9 @@ pub struct Config {
     pub password_hashing_concurrency: usize,
     /// How long a request waits for an argon2 slot before a 503.
     pub password_hashing_wait: Duration,
-    /// Where the application pool connects (PgBouncer); defaults to DATABASE_URL's
-    /// host, port and database. The user and password are always the app role's.
+    /// Where the application pool connects (PgBouncer); defaults to DATABASE_URL.
+    /// Without a database name, DATABASE_URL's is used. The user and password are
+    /// always the app role's.
     pub app_database_url: Option<Secret>,
     /// Behind PgBouncer in transaction mode: no named statements kept across
     /// transactions, and timeouts set inside each transaction instead of at connect.

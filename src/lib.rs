@@ -182,6 +182,7 @@ pub fn openapi(state: &SharedState) -> OpenApiService<Apis, ()> {
 
 fn routes(state: SharedState, config: config::HttpConfig, production: bool) -> impl poem::Endpoint {
     let api = openapi(&state);
+    let templates = http::RouteTemplates::from_spec(&api.spec(), "/api/v1");
     let spec = api.spec_endpoint();
     let swagger = api.swagger_ui();
     let redoc = api.redoc();
@@ -203,7 +204,7 @@ fn routes(state: SharedState, config: config::HttpConfig, production: bool) -> i
         .data(state.clone())
         .catch_all_error(http::render_error)
         .with(http::SecurityHeaders { hsts: production })
-        .with(http::RequestLog::new(state))
+        .with(http::RequestLog::new(state, templates))
 }
 
 /// CORS for the configured origins (`*` only outside production, never with

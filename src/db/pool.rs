@@ -109,6 +109,17 @@ pub async fn app_pool(config: &Config) -> Result<Pool, SetupError> {
         .as_ref()
         .unwrap_or(&config.database_url);
     let mut pg: PgConfig = url.expose().parse().map_err(SetupError::Url)?;
+    if pg.get_dbname().is_none() {
+        // A pooler URL may name only where to connect: the database is the owner's.
+        let owner: PgConfig = config
+            .database_url
+            .expose()
+            .parse()
+            .map_err(SetupError::Url)?;
+        if let Some(name) = owner.get_dbname() {
+            pg.dbname(name);
+        }
+    }
     pg.user(&config.app_role)
         .password(config.app_password.expose())
         .application_name("crm");

@@ -13,6 +13,6 @@ pub use guards::Guards;
 pub use probes::{health, ready};
 pub use problems::render_error;
 pub use rate_limit::{RateLimit, client_ip};
-pub use request_log::{RequestLog, RequestScope};
+pub use request_log::{RequestLog, RequestScope, RouteTemplates};
 pub use scrape::metrics;
 pub use security_headers::SecurityHeaders;

@@ -5,6 +5,7 @@
 //! or secret can reach the logs.
 
 use std::{
+    collections::HashMap,
     sync::{Arc, OnceLock},
     time::Instant,
 };
@@ -33,13 +34,54 @@ impl RequestScope {
     }
 }
 
+/// poem-openapi routes `/contacts/{id}` as `/contacts/:param0`; logs and metrics
+/// name routes as the OpenAPI document does.
+#[derive(Clone, Default)]
+pub struct RouteTemplates(Arc<HashMap<String, String>>);
+
+impl RouteTemplates {
+    /// Reads the paths of an OpenAPI document (JSON) served under `prefix`.
+    pub fn from_spec(spec: &str, prefix: &str) -> Self {
+        let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let names = spec["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|paths| paths.keys())
+            .map(|path| {
+                let mut count = 0;
+                let routed: Vec<String> = path
+                    .split('/')
+                    .map(|segment| {
+                        if segment.starts_with('{') && segment.ends_with('}') {
+                            count += 1;
+                            format!(":param{}", count - 1)
+                        } else {
+                            segment.to_owned()
+                        }
+                    })
+                    .collect();
+                (
+                    format!("{prefix}{}", routed.join("/")),
+                    format!("{prefix}{path}"),
+                )
+            })
+            .collect();
+        Self(Arc::new(names))
+    }
+
+    fn name<'a>(&'a self, pattern: &'a str) -> &'a str {
+        self.0.get(pattern).map_or(pattern, String::as_str)
+    }
+}
+
 pub struct RequestLog {
     state: SharedState,
+    templates: RouteTemplates,
 }
 
 impl RequestLog {
-    pub fn new(state: SharedState) -> Self {
-        Self { state }
+    pub fn new(state: SharedState, templates: RouteTemplates) -> Self {
+        Self { state, templates }
     }
 }
 
@@ -50,6 +92,7 @@ impl<E: Endpoint> Middleware<E> for RequestLog {
         RequestLogEndpoint {
             inner,
             state: self.state.clone(),
+            templates: self.templates.clone(),
         }
     }
 }
@@ -57,6 +100,7 @@ impl<E: Endpoint> Middleware<E> for RequestLog {
 pub struct RequestLogEndpoint<E> {
     inner: E,
     state: SharedState,
+    templates: RouteTemplates,
 }
 
 fn request_id(req: &Request) -> String {
@@ -107,7 +151,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             }
             let route = response
                 .data::<PathPattern>()
-                .map_or(UNMATCHED, |pattern| &*pattern.0)
+                .map_or(UNMATCHED, |pattern| self.templates.name(&pattern.0))
                 .to_owned();
             let status = response.status().as_u16();
             let span = tracing::Span::current();
