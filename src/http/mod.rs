@@ -10,7 +10,7 @@ mod scrape;
 mod security_headers;
 
 pub use guards::Guards;
-pub use probes::{health, ready};
+pub use probes::{health, probe_health, ready};
 pub use problems::render_error;
 pub use rate_limit::{RateLimit, client_ip};
 pub use request_log::{RequestLog, RequestScope, RouteTemplates};

@@ -41,3 +41,22 @@ async fn schema_version(pool: &db::Pool) -> Option<i64> {
         _ => None,
     })
 }
+
+/// Asks the server on this host's `port` for `/health`: true on a 200. A few bytes of
+/// HTTP/1.1 over loopback, so images need no curl.
+pub async fn probe_health(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(&head == b"HTTP/1.1 200")
+    };
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), probe).await,
+        Ok(Ok(true))
+    )
+}
