@@ -12,9 +12,17 @@ pub fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Shorter than any sensible readiness probe timeout.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 #[handler]
 pub async fn ready(state: Data<&SharedState>) -> Response {
-    let status = match schema_version(&state.pool).await {
+    // Bounded: behind PgBouncer a dead database means a queue, not an error.
+    let version = tokio::time::timeout(READY_TIMEOUT, schema_version(&state.pool))
+        .await
+        .ok()
+        .flatten();
+    let status = match version {
         None => "database unreachable",
         Some(applied) if applied < db::latest_migration() => "migrations pending",
         Some(_) => {

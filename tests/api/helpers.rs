@@ -110,6 +110,11 @@ pub fn test_config(database: &str, customise: impl FnOnce(&mut Vec<(String, Stri
         ("CRM_APP_PASSWORD".into(), APP_PASSWORD.into()),
         ("CRM_POOL_SIZE".into(), "4".into()),
     ];
+    // tests/through-pgbouncer: every server's pool goes through a PgBouncer.
+    if let Ok(url) = std::env::var("CRM_TEST_PGBOUNCER_URL") {
+        vars.push(("CRM_PGBOUNCER".into(), "true".into()));
+        vars.push(("CRM_APP_DATABASE_URL".into(), url));
+    }
     customise(&mut vars);
     Config::from_lookup(|name| {
         vars.iter()

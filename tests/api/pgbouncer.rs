@@ -196,6 +196,7 @@ async fn without_pgbouncer_mode_the_pool_is_refused_by_pgbouncer() {
     };
     let database = fresh_database().await;
     let config = test_config(&database.name, |vars| {
+        vars.push(("CRM_PGBOUNCER".into(), "false".into()));
         vars.push((
             "CRM_APP_DATABASE_URL".into(),
             format!("postgres://127.0.0.1:{}", bouncer.port),
