@@ -87,16 +87,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             ],
             None => vec![(limits.ip, client_ip(&req, limits.trusted_proxy_hops))],
         };
-        let mut decisions: Vec<Decision> = Vec::with_capacity(checks.len());
-        for (policy, key) in checks {
-            if let Some(decision) = limits.acquire(policy, &key).await {
-                let refused = !decision.allowed;
-                decisions.push(decision);
-                if refused {
-                    break;
-                }
-            }
-        }
+        let decisions = limits.acquire(&checks).await;
         let mut response = match decisions.iter().find(|d| !d.allowed) {
             Some(refused) => {
                 self.state

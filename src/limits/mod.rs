@@ -119,16 +119,32 @@ impl Limits {
         })
     }
 
-    /// Takes one request from the `policy` bucket of `key`; `None` when the policy is off.
-    pub async fn acquire(&self, policy: Policy, key: &str) -> Option<Decision> {
-        if !policy.enabled() {
-            return None;
+    /// Takes one request from the bucket of each `(policy, key)` (policies that are
+    /// off are skipped). Redis charges all or none in one round trip; in memory, the
+    /// buckets are charged in order up to the first refusal.
+    pub async fn acquire(&self, checks: &[(Policy, String)]) -> Vec<Decision> {
+        let checks: Vec<(Policy, String)> = checks
+            .iter()
+            .filter(|(policy, _)| policy.enabled())
+            .cloned()
+            .collect();
+        if checks.is_empty() {
+            return Vec::new();
         }
-        let decision = match &self.backend {
-            Backend::Local(local) => local.acquire(policy, key),
-            Backend::Shared(shared) => shared.acquire(policy, key).await,
-        };
-        Some(decision)
+        match &self.backend {
+            Backend::Shared(shared) => shared.acquire_all(&checks).await,
+            Backend::Local(local) => {
+                let mut decisions = Vec::with_capacity(checks.len());
+                for (policy, key) in &checks {
+                    let decision = local.acquire(*policy, key);
+                    decisions.push(decision);
+                    if !decision.allowed {
+                        break;
+                    }
+                }
+                decisions
+            }
+        }
     }
 
     /// How long logins from this IP or for this email are refused, if they are.
@@ -187,27 +203,20 @@ mod tests {
     #[tokio::test]
     async fn a_bucket_allows_its_quota_then_refuses() {
         let limits = Limits::new(&config(3), None).await.expect("local limits");
+        let one = |key: &str| vec![(limits.ip, key.to_owned())];
         let mut remaining = vec![];
         for _ in 0..3 {
-            let decision = limits.acquire(limits.ip, "a").await.expect("enabled");
+            let decision = limits.acquire(&one("a")).await[0];
             assert!(decision.allowed);
             remaining.push(decision.remaining);
         }
         assert_eq!(remaining, [2, 1, 0]);
-        let refused = limits.acquire(limits.ip, "a").await.expect("enabled");
+        let refused = limits.acquire(&one("a")).await[0];
         assert!(!refused.allowed);
         assert!(refused.retry_after > Duration::ZERO);
-        assert!(
-            limits
-                .acquire(limits.ip, "b")
-                .await
-                .expect("enabled")
-                .allowed
-        );
-        assert!(
-            limits.acquire(limits.tenant, "a").await.is_none(),
-            "0 = off"
-        );
+        assert!(limits.acquire(&one("b")).await[0].allowed);
+        let off = limits.acquire(&[(limits.tenant, "a".to_owned())]).await;
+        assert!(off.is_empty(), "0 = off");
     }
 
     #[tokio::test]

@@ -10,22 +10,35 @@ use redis::{Script, aio::ConnectionManager};
 
 use super::{Decision, LimitError, Policy};
 
-/// KEYS[1] bucket; ARGV[1] emission interval (ms), ARGV[2] burst.
-/// Returns {allowed, remaining, retry_after_ms, reset_ms}.
+/// Every bucket of one request in one round trip, all or nothing: KEYS[i] is a
+/// bucket, ARGV[2i-1] its emission interval (ms) and ARGV[2i] its burst. If any bucket
+/// refuses, none is charged. Returns {allowed, remaining, retry_after_ms, reset_ms}
+/// per bucket, flattened.
 const GCRA: &str = r"
 local now = redis.call('TIME')
 local t = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or t)
-if tat < t then tat = t end
-local new_tat = tat + interval
-local allow_at = new_tat - burst * interval
-if allow_at > t then
-  return {0, 0, allow_at - t, tat - t}
+local out, writes, refused = {}, {}, false
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key) or t)
+  if tat < t then tat = t end
+  local new_tat = tat + interval
+  local allow_at = new_tat - burst * interval
+  if allow_at > t then
+    refused = true
+    for _, v in ipairs({0, 0, allow_at - t, tat - t}) do table.insert(out, v) end
+  else
+    table.insert(writes, {key, new_tat})
+    for _, v in ipairs({1, math.floor((t - allow_at) / interval), 0, new_tat - t}) do
+      table.insert(out, v)
+    end
+  end
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - t)
-return {1, math.floor((t - allow_at) / interval), 0, new_tat - t}
+if not refused then
+  for _, w in ipairs(writes) do redis.call('SET', w[1], w[2], 'PX', w[2] - t) end
+end
+return out
 ";
 
 /// KEYS[1] counter; ARGV[1] window (ms). Returns the new count.
@@ -77,32 +90,43 @@ impl Shared {
         format!("{}:{}:{}", self.prefix, policy.name, key)
     }
 
-    pub async fn acquire(&self, policy: Policy, key: &str) -> Decision {
-        let interval = millis(policy.window / policy.quota.max(1));
-        let result: redis::RedisResult<(u8, u32, u64, u64)> = self
-            .gcra
-            .key(self.key(policy, key))
-            .arg(interval)
-            .arg(policy.quota)
-            .invoke_async(&mut self.redis.clone())
-            .await;
+    /// Charges every bucket or none (see [`GCRA`]).
+    pub async fn acquire_all(&self, checks: &[(Policy, String)]) -> Vec<Decision> {
+        let mut invocation = self.gcra.prepare_invoke();
+        for (policy, key) in checks {
+            invocation
+                .key(self.key(*policy, key))
+                .arg(millis(policy.window / policy.quota.max(1)))
+                .arg(policy.quota);
+        }
+        let result: redis::RedisResult<Vec<u64>> =
+            invocation.invoke_async(&mut self.redis.clone()).await;
         match result {
-            Ok((allowed, remaining, retry_ms, reset_ms)) => Decision {
-                policy,
-                allowed: allowed == 1,
-                remaining,
-                reset: Duration::from_millis(reset_ms),
-                retry_after: Duration::from_millis(retry_ms),
-            },
-            Err(err) => {
-                tracing::error!(error = %err, "rate limit store unavailable; allowing the request");
-                Decision {
-                    policy,
-                    allowed: true,
-                    remaining: policy.quota,
-                    reset: Duration::ZERO,
-                    retry_after: Duration::ZERO,
+            Ok(values) if values.len() == checks.len() * 4 => checks
+                .iter()
+                .zip(values.chunks_exact(4))
+                .map(|((policy, _), v)| Decision {
+                    policy: *policy,
+                    allowed: v[0] == 1,
+                    remaining: u32::try_from(v[1]).unwrap_or(u32::MAX),
+                    reset: Duration::from_millis(v[3]),
+                    retry_after: Duration::from_millis(v[2]),
+                })
+                .collect(),
+            other => {
+                if let Err(err) = other {
+                    tracing::error!(error = %err, "rate limit store unavailable; allowing the request");
                 }
+                checks
+                    .iter()
+                    .map(|(policy, _)| Decision {
+                        policy: *policy,
+                        allowed: true,
+                        remaining: policy.quota,
+                        reset: Duration::ZERO,
+                        retry_after: Duration::ZERO,
+                    })
+                    .collect()
             }
         }
     }
