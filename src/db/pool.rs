@@ -60,6 +60,10 @@ impl Pool {
             let statement = client.prepare_cached(sql).await?;
             return Ok(client.query(&statement, params).await?);
         };
+        // Cancelled mid-transaction (a request deadline, a client gone): the
+        // connection is discarded, never returned with a transaction open.
+        let mut guard = DiscardUnlessFinished(Some(client));
+        let client = guard.client()?;
         let run = async {
             client.batch_execute("BEGIN").await?;
             client.query_typed(SET_TIMEOUTS, &pooler.params()).await?;
@@ -70,14 +74,39 @@ impl Pool {
             client.batch_execute("COMMIT").await?;
             Ok::<_, tokio_postgres::Error>(rows)
         };
-        match run.await {
-            Ok(rows) => Ok(rows),
-            Err(err) => {
-                if client.batch_execute("ROLLBACK").await.is_err() {
-                    drop(deadpool_postgres::Object::take(client));
-                }
-                Err(err.into())
-            }
+        let result = run.await;
+        let rolled_back = match &result {
+            Ok(_) => true,
+            Err(_) => client.batch_execute("ROLLBACK").await.is_ok(),
+        };
+        if rolled_back {
+            guard.finish();
+        }
+        Ok(result?)
+    }
+}
+
+/// Holds a checked-out connection inside a transaction; dropped before
+/// [`Self::finish`], it closes the connection instead of returning it to the pool.
+struct DiscardUnlessFinished(Option<deadpool_postgres::Object>);
+
+impl DiscardUnlessFinished {
+    fn client(&self) -> Result<&deadpool_postgres::Object, ApiError> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("connection already released"))
+    }
+
+    /// The transaction ended: the connection may go back to the pool.
+    fn finish(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for DiscardUnlessFinished {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(deadpool_postgres::Object::take(client));
         }
     }
 }
