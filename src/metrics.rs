@@ -27,6 +27,15 @@ pub static DB_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .unwrap_or_else(|err| panic!("static metric definition: {err}"))
 });
 
+/// Rate-limit store (Redis) failures; requests are let through meanwhile.
+pub static RATE_LIMIT_STORE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::new(
+        "crm_rate_limit_store_errors_total",
+        "Failed calls to the shared rate-limit store (requests were allowed).",
+    )
+    .unwrap_or_else(|err| panic!("static metric definition: {err}"))
+});
+
 /// Counts one database error.
 pub fn db_error(err: &tokio_postgres::Error) {
     let class = err
@@ -94,6 +103,7 @@ impl Metrics {
         registry.register(Box::new(pool_waiting.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
         registry.register(Box::new(DB_ERRORS.clone()))?;
+        registry.register(Box::new(RATE_LIMIT_STORE_ERRORS.clone()))?;
         Ok(Self {
             registry,
             requests,

@@ -114,6 +114,7 @@ impl Shared {
                 })
                 .collect(),
             other => {
+                crate::metrics::RATE_LIMIT_STORE_ERRORS.inc();
                 if let Err(err) = other {
                     tracing::error!(error = %err, "rate limit store unavailable; allowing the request");
                 }
@@ -143,6 +144,7 @@ impl Shared {
             )),
             Ok(_) => None,
             Err(err) => {
+                crate::metrics::RATE_LIMIT_STORE_ERRORS.inc();
                 tracing::error!(error = %err, "rate limit store unavailable");
                 None
             }
@@ -157,6 +159,7 @@ impl Shared {
             .invoke_async(&mut self.redis.clone())
             .await;
         if let Err(err) = result {
+            crate::metrics::RATE_LIMIT_STORE_ERRORS.inc();
             tracing::error!(error = %err, "rate limit store unavailable");
         }
     }
