@@ -59,6 +59,49 @@ pub struct Config {
     pub password_hashing_concurrency: usize,
     /// The verticals served (`CRM_MODULES`: comma-separated names, `none`; default all).
     pub modules: Vec<&'static str>,
+    /// How long a request waits for an argon2 slot before a 503.
+    pub password_hashing_wait: Duration,
+    /// Where the application pool connects (PgBouncer); defaults to DATABASE_URL.
+    /// Without a database name, DATABASE_URL's is used. The user and password are
+    /// always the app role's.
+    pub app_database_url: Option<Secret>,
+    /// Behind PgBouncer in transaction mode: no named statements kept across
+    /// transactions, and timeouts set inside each transaction instead of at connect.
+    pub pgbouncer: bool,
+    pub http: HttpConfig,
+    pub rate_limit: RateLimitConfig,
+    /// Shares rate limits between instances; in memory when unset.
+    pub redis_url: Option<Secret>,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
+}
+
+/// Limits of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// How long in-flight requests may run on after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// Allowed CORS origins; empty means no cross-origin access.
+    pub cors_origins: Vec<String>,
+    pub cors_allow_credentials: bool,
+}
+
+/// Rate-limit quotas, each per `window`; 0 switches one off.
+#[derive(Clone, Debug)]
+pub struct RateLimitConfig {
+    pub window: Duration,
+    /// Unauthenticated API requests (login, signup, refresh, bad tokens) per client IP.
+    pub ip: u32,
+    pub user: u32,
+    pub tenant: u32,
+    /// Failed logins per client IP and, separately, per email.
+    pub login_failures: u32,
+    /// Proxies in front of the server that append to `X-Forwarded-For`; 0 trusts none.
+    pub trusted_proxy_hops: usize,
+    /// Prefix of every Redis key.
+    pub key_prefix: String,
 }
 
 #[derive(Clone, Debug)]
@@ -154,8 +197,73 @@ impl Config {
             password_hashing_concurrency: parse(&var, "CRM_PASSWORD_HASHING_CONCURRENCY", "2")?,
             modules: crate::modules::from_setting(var("CRM_MODULES").as_deref())
                 .map_err(|reason| invalid("CRM_MODULES", reason))?,
+            password_hashing_wait: millis(&var, "CRM_PASSWORD_HASHING_WAIT_MS", "5000")?,
+            app_database_url: var("CRM_APP_DATABASE_URL").map(Secret::new),
+            pgbouncer: parse(&var, "CRM_PGBOUNCER", "false")?,
+            http: http_config(&var, production)?,
+            rate_limit: RateLimitConfig {
+                window: Duration::from_secs(parse(&var, "CRM_RATE_LIMIT_WINDOW_SECS", "60")?),
+                ip: parse(&var, "CRM_RATE_LIMIT_IP", "300")?,
+                user: parse(&var, "CRM_RATE_LIMIT_USER", "1200")?,
+                tenant: parse(&var, "CRM_RATE_LIMIT_TENANT", "6000")?,
+                login_failures: parse(&var, "CRM_RATE_LIMIT_LOGIN_FAILURES", "10")?,
+                trusted_proxy_hops: parse(&var, "CRM_TRUSTED_PROXY_HOPS", "0")?,
+                key_prefix: var("CRM_RATE_LIMIT_PREFIX").unwrap_or_else(|| "crm:rl".to_owned()),
+            },
+            redis_url: var("CRM_REDIS_URL").map(Secret::new),
+            metrics_token: var("CRM_METRICS_TOKEN").map(Secret::new),
         })
     }
+}
+
+fn millis(
+    var: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_millis(parse(var, name, default)?))
+}
+
+fn http_config(
+    var: &impl Fn(&'static str) -> Option<String>,
+    production: bool,
+) -> Result<HttpConfig, ConfigError> {
+    let cors_origins: Vec<String> = var("CRM_CORS_ORIGINS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+        .filter(|origin| !origin.is_empty())
+        .collect();
+    let cors_allow_credentials = parse(var, "CRM_CORS_ALLOW_CREDENTIALS", "false")?;
+    let wildcard = cors_origins.iter().any(|origin| origin == "*");
+    if wildcard && production {
+        return Err(invalid(
+            "CRM_CORS_ORIGINS",
+            "a wildcard origin is refused in production; list the origins",
+        ));
+    }
+    if wildcard && cors_allow_credentials {
+        return Err(invalid(
+            "CRM_CORS_ORIGINS",
+            "a wildcard origin cannot be combined with CRM_CORS_ALLOW_CREDENTIALS",
+        ));
+    }
+    if let Some(bad) = cors_origins
+        .iter()
+        .find(|o| *o != "*" && !(o.starts_with("https://") || o.starts_with("http://")))
+    {
+        return Err(invalid(
+            "CRM_CORS_ORIGINS",
+            format!("{bad:?} is not an origin like https://app.example.com"),
+        ));
+    }
+    Ok(HttpConfig {
+        max_body_bytes: parse(var, "CRM_MAX_BODY_BYTES", "1048576")?,
+        request_timeout: millis(var, "CRM_REQUEST_TIMEOUT_MS", "30000")?,
+        shutdown_timeout: Duration::from_secs(parse(var, "CRM_SHUTDOWN_TIMEOUT_SECS", "30")?),
+        cors_origins,
+        cors_allow_credentials,
+    })
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -268,6 +376,43 @@ mod tests {
                 name: "DATABASE_URL"
             }
         ));
+    }
+
+    #[test]
+    fn production_refuses_a_wildcard_cors_origin() {
+        let production = [
+            ("CRM_ENV", "production"),
+            ("DATABASE_URL", "postgres://owner:pw@db/crm"),
+            ("CRM_APP_PASSWORD", "app-password"),
+            ("CRM_JWT_SECRET", "f1d2c3b4a5968778695a4b3c2d1e0f1234567890"),
+        ];
+        let mut wildcard = production.to_vec();
+        wildcard.push(("CRM_CORS_ORIGINS", "*"));
+        let err = config(&wildcard).expect_err("wildcard refused");
+        assert!(err.to_string().contains("CRM_CORS_ORIGINS"), "{err}");
+        let mut listed = production.to_vec();
+        listed.push((
+            "CRM_CORS_ORIGINS",
+            "https://app.example.com/, https://admin.example.com",
+        ));
+        let config = config(&listed).expect("listed origins");
+        assert_eq!(
+            config.http.cors_origins,
+            ["https://app.example.com", "https://admin.example.com"]
+        );
+    }
+
+    #[test]
+    fn wildcard_cors_with_credentials_is_refused() {
+        let err = config(&[
+            ("CRM_CORS_ORIGINS", "*"),
+            ("CRM_CORS_ALLOW_CREDENTIALS", "true"),
+        ])
+        .expect_err("refused");
+        assert!(
+            err.to_string().contains("CRM_CORS_ALLOW_CREDENTIALS"),
+            "{err}"
+        );
     }
 
     #[test]

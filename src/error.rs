@@ -73,6 +73,9 @@ pub enum ApiError {
     /// The database is overloaded or timed out; retry later (503).
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
+    /// A rate limit refused the request; retry after the duration (429).
+    #[error("too many requests")]
+    TooManyRequests(std::time::Duration),
     /// A failure the client cannot act on; logged with its cause, answered opaquely.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -104,6 +107,11 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
+            Self::TooManyRequests(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+            ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -122,6 +130,9 @@ impl ApiError {
                 (*detail).into()
             }
             Self::NotFound => "The resource does not exist.".into(),
+            Self::TooManyRequests(_) => {
+                "Too many requests; retry after the number of seconds in Retry-After.".into()
+            }
             Self::Internal(_) => "The server could not complete the request.".into(),
         };
         Problem {
@@ -163,7 +174,14 @@ impl ResponseError for ApiError {
         if let Self::Internal(cause) = self {
             tracing::error!(error = %error_chain(cause.as_ref()), "request failed");
         }
-        problem_response(&self.problem())
+        let mut response = problem_response(&self.problem());
+        if let Self::TooManyRequests(retry_after) = self {
+            response.headers_mut().insert(
+                poem::http::header::RETRY_AFTER,
+                crate::limits::ceil_secs(*retry_after).max(1).into(),
+            );
+        }
+        response
     }
 }
 
@@ -194,6 +212,10 @@ impl ApiResponse for ApiError {
             ),
             (422, "Validation failed; `errors` names the fields."),
             (
+                429,
+                "A rate limit was reached; retry after `Retry-After` seconds.",
+            ),
+            (
                 503,
                 "Database busy or timed out; retry after `Retry-After` seconds.",
             ),
@@ -222,6 +244,7 @@ impl ApiResponse for ApiError {
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(err: tokio_postgres::Error) -> Self {
+        crate::metrics::db_error(&err);
         let Some(db) = err.as_db_error() else {
             return Self::internal(err);
         };

@@ -1,4 +1,4 @@
-//! The `crm` command line: `serve` (the default), `migrate` and `audit`.
+//! The `crm` command line: `serve` (the default), `migrate`, `audit` and `healthcheck`.
 
 use std::{io::Write, process::ExitCode};
 
@@ -19,6 +19,9 @@ enum Command {
     Serve,
     /// Create the database if needed, apply migrations and set up the application role.
     Migrate,
+    /// Ask this container's server for /health (for Docker's HEALTHCHECK); exits 1
+    /// unless it answers 200.
+    Healthcheck,
     /// Audit row-level security (the checks of sql/audit_rls.sql); exits 1 on any error.
     Audit {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -53,6 +56,13 @@ async fn main() -> ExitCode {
             .await
             .map_err(|err| err.to_string()),
         Command::Audit { format, role } => return audit(&config, format, role.as_deref()).await,
+        Command::Healthcheck => {
+            return if crm::http::probe_health(config.bind.port()).await {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

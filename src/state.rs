@@ -5,6 +5,8 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     auth::{JwtKeys, PasswordHasher},
     db::Pool,
+    limits::Limits,
+    metrics::Metrics,
 };
 
 pub struct AppState {
@@ -14,6 +16,10 @@ pub struct AppState {
     pub refresh_ttl: Duration,
     /// The verticals this deployment serves (`CRM_MODULES`).
     pub modules: Vec<&'static str>,
+    pub limits: Limits,
+    pub metrics: Metrics,
+    /// Required by `/metrics` when set.
+    pub metrics_token: Option<crate::config::Secret>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -15,6 +15,7 @@ use super::{
 use crate::{
     db::{TenantContext, TenantTx},
     error::ApiError,
+    http::client_ip,
     state::SharedState,
     validation::Fields,
 };
@@ -152,21 +153,41 @@ impl AuthApi {
         i64::try_from(self.state.refresh_ttl.as_secs()).unwrap_or(i64::MAX)
     }
 
+    /// Checks the password, throttled: after too many failures from this client IP
+    /// or for this email, answers 429 without looking.
     async fn login(
         &self,
+        client_ip: &str,
         email: &str,
         password: String,
         tenant: Option<Uuid>,
     ) -> Result<Tokens, ApiError> {
+        let limits = &self.state.limits;
+        if let Some(retry_after) = limits.login_blocked(client_ip, email).await {
+            self.state
+                .metrics
+                .rate_limited
+                .with_label_values(&[limits.login_failures.name])
+                .inc();
+            return Err(ApiError::TooManyRequests(retry_after));
+        }
         let invalid = || ApiError::Unauthorized("The email or password is wrong.");
-        if password_too_long(&password) {
+        let verified = if password_too_long(&password) {
+            None
+        } else {
+            let candidates = store::login_candidates(&self.state.pool, email.trim()).await?;
+            let hash = candidates.first().map(|c| c.password_hash.clone());
+            self.state
+                .hasher
+                .verify(password, hash)
+                .await?
+                .then_some(candidates)
+        };
+        let Some(candidates) = verified else {
+            self.state.metrics.login_failures.inc();
+            limits.login_failed(client_ip, email).await;
             return Err(invalid());
-        }
-        let candidates = store::login_candidates(&self.state.pool, email.trim()).await?;
-        let hash = candidates.first().map(|c| c.password_hash.clone());
-        if !self.state.hasher.verify(password, hash).await? {
-            return Err(invalid());
-        }
+        };
         let chosen = match tenant {
             Some(tenant) => candidates
                 .iter()
@@ -233,13 +254,19 @@ impl AuthApi {
     /// Accepts JSON `{email, password, tenant?}` or the OAuth2 password form
     /// (`username`, `password`). Unknown emails and wrong passwords answer alike.
     #[oai(path = "/login", method = "post")]
-    async fn login_endpoint(&self, request: LoginRequest) -> Result<TokenResponse, ApiError> {
+    async fn login_endpoint(
+        &self,
+        req: &poem::Request,
+        request: LoginRequest,
+    ) -> Result<TokenResponse, ApiError> {
+        let ip = client_ip(req, self.state.limits.trusted_proxy_hops);
         let tokens = match request {
             LoginRequest::Json(Json(body)) => {
-                self.login(&body.email, body.password, body.tenant).await?
+                self.login(&ip, &body.email, body.password, body.tenant)
+                    .await?
             }
             LoginRequest::Form(Form(form)) => {
-                self.login(&form.username, form.password, form.tenant)
+                self.login(&ip, &form.username, form.password, form.tenant)
                     .await?
             }
         };

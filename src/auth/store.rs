@@ -20,14 +20,13 @@ pub struct LoginCandidate {
 }
 
 pub async fn login_candidates(pool: &Pool, email: &str) -> Result<Vec<LoginCandidate>, ApiError> {
-    let client = pool.get().await?;
-    let statement = client
-        .prepare_cached(
+    let rows = pool
+        .query_once(
             "SELECT user_id, password_hash, tenant_id, tenant_name, role::text AS role \
              FROM app.login_candidates($1)",
+            &[&email],
         )
         .await?;
-    let rows = client.query(&statement, &[&email]).await?;
     rows.iter()
         .map(|row| {
             Ok(LoginCandidate {
@@ -51,23 +50,18 @@ pub struct SignUp {
 }
 
 pub async fn sign_up(pool: &Pool, new: &SignUp) -> Result<(), ApiError> {
-    let client = pool.get().await?;
-    let statement = client
-        .prepare_cached("SELECT app.sign_up($1, $2, $3, $4, $5, $6)")
-        .await?;
-    client
-        .execute(
-            &statement,
-            &[
-                &new.tenant_id,
-                &new.tenant_name,
-                &new.user_id,
-                &new.email,
-                &new.full_name,
-                &new.password_hash,
-            ],
-        )
-        .await?;
+    pool.query_once(
+        "SELECT app.sign_up($1, $2, $3, $4, $5, $6)",
+        &[
+            &new.tenant_id,
+            &new.tenant_name,
+            &new.user_id,
+            &new.email,
+            &new.full_name,
+            &new.password_hash,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -80,27 +74,23 @@ pub async fn rotate_refresh_token(
     next: &NewRefreshToken,
     lifetime_secs: i64,
 ) -> Result<Option<TenantContext>, ApiError> {
-    let client = pool.get().await?;
-    let statement = client
-        .prepare_cached(
+    let rows = pool
+        .query_once(
             "SELECT user_id, tenant_id, role::text AS role \
              FROM app.rotate_refresh_token($1, $2, $3, $4::bigint * interval '1 second')",
-        )
-        .await?;
-    let row = client
-        .query_opt(
-            &statement,
             &[&presented_hash, &next.id, &next.hash, &lifetime_secs],
         )
         .await?;
-    row.map(|row| {
-        Ok(TenantContext {
-            user_id: row.get("user_id"),
-            tenant_id: row.get("tenant_id"),
-            role: Role::from_row(&row)?,
+    rows.into_iter()
+        .next()
+        .map(|row| {
+            Ok(TenantContext {
+                user_id: row.get("user_id"),
+                tenant_id: row.get("tenant_id"),
+                role: Role::from_row(&row)?,
+            })
         })
-    })
-    .transpose()
+        .transpose()
 }
 
 /// Starts a new refresh-token family for the caller (at signup or login).

@@ -28,3 +28,13 @@ pub fn migration_fingerprint() -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// The version of the newest embedded migration: `/ready` compares the database to it.
+pub fn latest_migration() -> i64 {
+    migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
+}

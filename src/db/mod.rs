@@ -9,7 +9,7 @@ mod setup;
 mod tenant_tx;
 
 pub use audit::{Finding, audit};
-pub use migrations::{migration_fingerprint, run_migrations};
-pub use pool::{Pool, app_pool};
+pub use migrations::{latest_migration, migration_fingerprint, run_migrations};
+pub use pool::{Pool, TransactionPooler, app_pool};
 pub use setup::{SetupError, owner_connect, prepare_database};
 pub use tenant_tx::{SET_CONTEXT, TenantContext, TenantTx};

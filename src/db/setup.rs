@@ -73,6 +73,11 @@ pub async fn prepare_database(config: &Config) -> Result<(), SetupError> {
     check_owner(&client).await?;
     migrate(&mut client).await?;
     ensure_app_role(&client, &config.app_role, config.app_password.expose()).await?;
+    // `/ready` compares the applied migrations with the binary's.
+    client
+        .batch_execute("GRANT SELECT ON refinery_schema_history TO crm_api")
+        .await
+        .map_err(sql("letting the app role read the migration history"))?;
     client
         .batch_execute(
             "DO $$ BEGIN EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); END $$",

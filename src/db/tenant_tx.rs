@@ -8,10 +8,13 @@
 
 use deadpool_postgres::Object;
 use futures::join;
-use tokio_postgres::{Row, types::ToSql};
+use tokio_postgres::{
+    Row,
+    types::{ToSql, Type},
+};
 use uuid::Uuid;
 
-use super::Pool;
+use super::{Pool, TransactionPooler, pool::SET_TIMEOUTS};
 use crate::{auth::Role, error::ApiError};
 
 /// Who is acting: taken only from a verified token.
@@ -46,6 +49,8 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 pub struct TenantTx {
     client: Option<Object>,
+    /// Behind a transaction pooler: uncached statements and in-transaction timeouts.
+    pooler: Option<TransactionPooler>,
     context: TenantContext,
     state: State,
     /// The vertical module this transaction serves, checked in its first flight.
@@ -58,6 +63,7 @@ impl TenantTx {
         let client = pool.get().await?;
         Ok(Self {
             client: Some(client),
+            pooler: pool.transaction_pooler().cloned(),
             context,
             state: State::Idle,
             module: None,
@@ -144,6 +150,9 @@ impl TenantTx {
         let starting = self.state == State::Idle;
         // Open from here on: if this future is dropped mid-flight, Drop rolls back.
         self.state = State::Open;
+        if self.pooler.is_some() {
+            return self.run_uncached(sql, params, starting, commit).await;
+        }
         let client = self.client()?;
         // Prepare before anything is sent: a statement prepared inside the joined
         // futures would let the query overtake set_config.
@@ -210,6 +219,58 @@ impl TenantTx {
         module_checked?;
         let rows = rows?;
         committed?;
+        Ok(rows)
+    }
+
+    /// [`Self::run`] behind a transaction pooler: the server connection is ours only
+    /// until COMMIT, so statements are prepared inside the transaction and closed
+    /// before it ends, and the timeouts that startup options would carry are set here.
+    async fn run_uncached(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+        starting: bool,
+        commit: bool,
+    ) -> Result<Vec<Row>, ApiError> {
+        let client = self.client()?;
+        if starting {
+            let pooler = self
+                .pooler
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("no pooler settings"))?;
+            let (tenant, user, role) = (
+                self.context.tenant_id.to_string(),
+                self.context.user_id.to_string(),
+                self.context.role.as_str(),
+            );
+            let timeouts = pooler.params();
+            let context_params: [(&(dyn ToSql + Sync), Type); 3] = [
+                (&tenant, Type::TEXT),
+                (&user, Type::TEXT),
+                (&role, Type::TEXT),
+            ];
+            let (began, timeouts_set, context) = join!(
+                client.batch_execute("BEGIN"),
+                client.query_typed(SET_TIMEOUTS, &timeouts),
+                client.query_typed(SET_CONTEXT, &context_params),
+            );
+            began?;
+            timeouts_set?;
+            let leaked: Option<String> = context?.first().and_then(|row| row.get("leaked_tenant"));
+            if leaked.is_some() {
+                self.discard_connection();
+                return Err(ApiError::internal(
+                    "a pooled connection carried a tenant from an earlier checkout",
+                ));
+            }
+        }
+        let statement = client.prepare(sql).await?;
+        let rows = client.query(&statement, params).await?;
+        drop(statement);
+        if commit {
+            client.batch_execute("COMMIT").await?;
+            self.state = State::Finished;
+        }
         Ok(rows)
     }
 

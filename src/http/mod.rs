@@ -1,10 +1,18 @@
-//! HTTP plumbing around the API: health probes, problem+json for every error, and the
-//! per-request span.
+//! HTTP plumbing around the API: health probes and metrics, problem+json for every
+//! error, the request log, rate limits, body/deadline guards and security headers.
 
+mod guards;
 mod probes;
 mod problems;
+mod rate_limit;
 mod request_log;
+mod scrape;
+mod security_headers;
 
-pub use probes::{health, ready};
+pub use guards::Guards;
+pub use probes::{health, probe_health, ready};
 pub use problems::render_error;
-pub use request_log::RequestLog;
+pub use rate_limit::{RateLimit, client_ip};
+pub use request_log::{RequestLog, RequestScope, RouteTemplates};
+pub use scrape::metrics;
+pub use security_headers::SecurityHeaders;

@@ -2,11 +2,21 @@
 //! [`ApiError`]s as they are, and poem's (unknown route, bad JSON, bad path parameter,
 //! missing token, body too large) with a status-derived problem.
 
-use poem::{Response, http::StatusCode};
+use poem::{PathPattern, Response, http::StatusCode};
 
 use crate::error::{ApiError, Problem, problem_response};
 
 pub async fn render_error(err: poem::Error) -> Response {
+    // The matched route template, for the request log and metrics.
+    let pattern = err.data::<PathPattern>().cloned();
+    let mut response = render(err);
+    if let Some(pattern) = pattern {
+        response.set_data(pattern);
+    }
+    response
+}
+
+fn render(err: poem::Error) -> Response {
     if err.is::<ApiError>() {
         return err.into_response();
     }

@@ -101,7 +101,7 @@ async fn template() -> &'static str {
         .await
 }
 
-fn test_config(database: &str, customise: impl FnOnce(&mut Vec<(String, String)>)) -> Config {
+pub fn test_config(database: &str, customise: impl FnOnce(&mut Vec<(String, String)>)) -> Config {
     let mut vars: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), format!("{OWNER_URL}/{database}")),
         ("CRM_BIND".into(), "127.0.0.1:0".into()),
@@ -110,6 +110,11 @@ fn test_config(database: &str, customise: impl FnOnce(&mut Vec<(String, String)>
         ("CRM_APP_PASSWORD".into(), APP_PASSWORD.into()),
         ("CRM_POOL_SIZE".into(), "4".into()),
     ];
+    // tests/through-pgbouncer: every server's pool goes through a PgBouncer.
+    if let Ok(url) = std::env::var("CRM_TEST_PGBOUNCER_URL") {
+        vars.push(("CRM_PGBOUNCER".into(), "true".into()));
+        vars.push(("CRM_APP_DATABASE_URL".into(), url));
+    }
     customise(&mut vars);
     Config::from_lookup(|name| {
         vars.iter()
@@ -137,8 +142,20 @@ pub struct DatabaseGuard {
     pub name: String,
 }
 
+impl DatabaseGuard {
+    /// A guard that drops nothing (for a second view of a database another owns).
+    fn borrowed() -> Self {
+        Self {
+            name: String::new(),
+        }
+    }
+}
+
 impl Drop for DatabaseGuard {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -163,17 +180,74 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the server as production does, with extra environment variables.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Vec<(String, String)>)) -> TestApp {
     let guard = fresh_database().await;
-    let config = test_config(&guard.name, customise);
-    let app = Application::build(config).await.expect("the app starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let pool = app.pool().clone();
-    tokio::spawn(app.run_until_stopped());
+    let (address, pool) = start_server(&guard.name, customise).await;
     TestApp {
         address,
         database: guard.name.clone(),
         pool,
         http: reqwest::Client::new(),
         _database: guard,
+    }
+}
+
+/// A built but not yet running server on a fresh database, for tests that run it
+/// themselves (graceful shutdown).
+pub async fn build_app_with(
+    customise: impl FnOnce(&mut Vec<(String, String)>),
+) -> (Application, TestApp) {
+    let guard = fresh_database().await;
+    let config = test_config(&guard.name, customise);
+    let app = Application::build(config).await.expect("the app builds");
+    let test_app = TestApp {
+        address: format!("http://127.0.0.1:{}", app.port()),
+        database: guard.name.clone(),
+        pool: app.pool().clone(),
+        http: reqwest::Client::new(),
+        _database: guard,
+    };
+    (app, test_app)
+}
+
+/// Starts one more server on `database` (as a second instance behind a load
+/// balancer would be); returns its address and pool.
+pub async fn start_server(
+    database: &str,
+    customise: impl FnOnce(&mut Vec<(String, String)>),
+) -> (String, db::Pool) {
+    let config = test_config(database, customise);
+    let app = Application::build(config).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let pool = app.pool().clone();
+    tokio::spawn(app.run_until_stopped());
+    (address, pool)
+}
+
+impl TestApp {
+    /// The same tests against another instance of the server on the same database.
+    pub fn other_instance(&self, address: String, pool: db::Pool) -> TestApp {
+        TestApp {
+            address,
+            database: self.database.clone(),
+            pool,
+            http: reqwest::Client::new(),
+            _database: DatabaseGuard::borrowed(),
+        }
+    }
+
+    /// A view of a server started with [`start_server`] on a database someone else owns.
+    pub fn attach(address: String, pool: db::Pool, database: &str) -> TestApp {
+        TestApp {
+            address,
+            database: database.to_owned(),
+            pool,
+            http: reqwest::Client::new(),
+            _database: DatabaseGuard::borrowed(),
+        }
+    }
+
+    /// `GET path` (outside `/api/v1`), anonymous.
+    pub async fn get_raw(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("request")
     }
 }
 

@@ -64,3 +64,25 @@ async fn unknown_routes_and_trailing_slashes() {
         .expect("request");
     expect_problem(missing, StatusCode::NOT_FOUND).await;
 }
+
+#[tokio::test]
+async fn the_healthcheck_command_asks_the_running_server() {
+    let app = spawn_app().await;
+    let port = app.address.rsplit(':').next().expect("port").to_owned();
+    // Async: the server shares this test's runtime and must keep answering.
+    let run = |bind: String| async move {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_crm"))
+            .arg("healthcheck")
+            .env_clear()
+            .env("CRM_BIND", bind)
+            .status()
+            .await
+            .expect("run crm healthcheck")
+    };
+    assert!(run(format!("0.0.0.0:{port}")).await.success());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    assert!(!run(format!("127.0.0.1:{closed}")).await.success());
+}

@@ -166,13 +166,15 @@ async fn recreate(owner: &PgConfig, database: &str) -> Result<()> {
     let mut admin = owner.clone();
     admin.dbname("postgres");
     let client = db::owner_connect(&admin).await?;
-    // The name was checked above and is quoted; it comes from the operator's URL.
-    client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            database.replace('"', "\"\"")
-        ))
-        .await?;
+    // The name was checked above; PostgreSQL quotes it (format's %I).
+    let ddl: String = client
+        .query_one(
+            "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)",
+            &[&database],
+        )
+        .await?
+        .get(0);
+    client.batch_execute(&ddl).await?;
     Ok(())
 }
 
@@ -180,15 +182,14 @@ async fn recreate(owner: &PgConfig, database: &str) -> Result<()> {
 async fn drop_secondary_indexes(client: &Client) -> Result<Vec<String>> {
     let rows = client
         .query(
-            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index \
+            "SELECT format('DROP INDEX %s', indexrelid::regclass), pg_get_indexdef(indexrelid) FROM pg_index \
              WHERE indrelid = ANY ('{contacts,deals,companies,deal_stage_changes}'::regclass[]) \
                AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conindid = indexrelid)",
             &[],
         )
         .await?;
     for row in &rows {
-        let name: &str = row.get(0);
-        client.batch_execute(&format!("DROP INDEX {name}")).await?;
+        client.batch_execute(row.get::<_, &str>(0)).await?;
     }
     Ok(rows.iter().map(|row| row.get::<_, String>(1)).collect())
 }
