@@ -6,11 +6,7 @@
 use std::borrow::Cow;
 
 use poem::{Response, error::ResponseError, http::StatusCode};
-use poem_openapi::{
-    ApiResponse, Object,
-    registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry},
-    types::Type,
-};
+use poem_openapi::Object;
 use tokio_postgres::error::SqlState;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -196,49 +192,144 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     chain
 }
 
-impl ApiResponse for ApiError {
-    fn meta() -> MetaResponses {
-        let responses = [
-            (
-                400,
-                "Malformed request (bad JSON, bad parameter, forged cursor).",
-            ),
-            (401, "Missing, invalid or expired bearer token."),
-            (403, "The caller's role does not allow this operation."),
-            (404, "No such resource for this tenant."),
-            (
-                409,
-                "Conflicts with existing data (for example a duplicate email).",
-            ),
-            (422, "Validation failed; `errors` names the fields."),
-            (
-                429,
-                "A rate limit was reached; retry after `Retry-After` seconds.",
-            ),
-            (
-                503,
-                "Database busy or timed out; retry after `Retry-After` seconds.",
-            ),
-        ];
-        MetaResponses {
-            responses: responses
-                .into_iter()
-                .map(|(status, description)| MetaResponse {
-                    description,
-                    status: Some(status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: PROBLEM_JSON,
-                        schema: MetaSchemaRef::Reference(Problem::name().into_owned()),
-                    }],
-                    headers: vec![],
-                })
-                .collect(),
+/// The problem statuses an operation can answer, declared in its type so the OpenAPI
+/// document lists exactly those (a debug build checks every answer against it).
+pub mod problems {
+    use super::{ApiError, PROBLEM_JSON, Problem};
+    use poem_openapi::{
+        ApiResponse,
+        registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry},
+        types::Type,
+    };
+
+    const BAD_REQUEST: u16 = 1;
+    const UNAUTHORIZED: u16 = 1 << 1;
+    const FORBIDDEN: u16 = 1 << 2;
+    const NOT_FOUND: u16 = 1 << 3;
+    const CONFLICT: u16 = 1 << 4;
+    const PAYLOAD_TOO_LARGE: u16 = 1 << 5;
+    const UNPROCESSABLE: u16 = 1 << 6;
+    const TOO_MANY_REQUESTS: u16 = 1 << 7;
+    const UNAVAILABLE: u16 = 1 << 8;
+    /// Every operation can be malformed, rate-limited or meet a busy database.
+    const ALWAYS: u16 = BAD_REQUEST | TOO_MANY_REQUESTS | UNAVAILABLE;
+
+    const STATUSES: [(u16, u16, &str); 9] = [
+        (
+            BAD_REQUEST,
+            400,
+            "Malformed request (bad JSON, bad parameter, forged cursor).",
+        ),
+        (
+            UNAUTHORIZED,
+            401,
+            "Missing, invalid or expired credentials.",
+        ),
+        (
+            FORBIDDEN,
+            403,
+            "The caller's role does not allow this operation.",
+        ),
+        (
+            NOT_FOUND,
+            404,
+            "No such resource for this tenant (or its module is off).",
+        ),
+        (
+            CONFLICT,
+            409,
+            "Conflicts with existing data (a duplicate, a double booking, the last owner).",
+        ),
+        (PAYLOAD_TOO_LARGE, 413, "The request body is too large."),
+        (
+            UNPROCESSABLE,
+            422,
+            "Validation failed; `errors` names the fields.",
+        ),
+        (
+            TOO_MANY_REQUESTS,
+            429,
+            "A rate limit was reached; retry after `Retry-After` seconds.",
+        ),
+        (
+            UNAVAILABLE,
+            503,
+            "Busy or timed out; retry after `Retry-After` seconds.",
+        ),
+    ];
+
+    /// Reading one resource.
+    pub type ReadOne = Problems<{ ALWAYS | UNAUTHORIZED | NOT_FOUND }>;
+    /// Reading a list or a summary (filters are validated).
+    pub type ReadMany = Problems<{ ALWAYS | UNAUTHORIZED | NOT_FOUND | UNPROCESSABLE }>;
+    /// Creating or changing a resource.
+    pub type Write = Problems<
+        {
+            ALWAYS
+                | UNAUTHORIZED
+                | FORBIDDEN
+                | NOT_FOUND
+                | CONFLICT
+                | PAYLOAD_TOO_LARGE
+                | UNPROCESSABLE
+        },
+    >;
+    /// Deleting a resource.
+    pub type Remove = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND }>;
+    /// Signing up (no token yet).
+    pub type SignUp = Problems<{ ALWAYS | CONFLICT | PAYLOAD_TOO_LARGE | UNPROCESSABLE }>;
+    /// Logging in (no token yet).
+    pub type LogIn = Problems<{ ALWAYS | UNAUTHORIZED | PAYLOAD_TOO_LARGE | UNPROCESSABLE }>;
+    /// Using or revoking a refresh token.
+    pub type Session = Problems<{ ALWAYS | UNAUTHORIZED | PAYLOAD_TOO_LARGE }>;
+
+    /// An [`ApiError`] answered by an operation that declared `STATUSES`.
+    #[derive(Debug)]
+    pub struct Problems<const STATUSES: u16>(pub ApiError);
+
+    impl<const S: u16> From<ApiError> for Problems<S> {
+        fn from(err: ApiError) -> Self {
+            Self(err)
         }
     }
 
-    fn register(registry: &mut Registry) {
-        Problem::register(registry);
+    impl<const S: u16> From<Problems<S>> for poem::Error {
+        fn from(problem: Problems<S>) -> Self {
+            let status = problem.0.problem().status;
+            debug_assert!(
+                status == 500
+                    || STATUSES
+                        .iter()
+                        .any(|(bit, code, _)| *code == status && S & bit != 0),
+                "an operation answered {status}, which its type does not declare"
+            );
+            problem.0.into()
+        }
+    }
+
+    impl<const S: u16> ApiResponse for Problems<S> {
+        fn meta() -> MetaResponses {
+            MetaResponses {
+                responses: STATUSES
+                    .iter()
+                    .filter(|(bit, _, _)| S & bit != 0)
+                    .map(|(_, status, description)| MetaResponse {
+                        description,
+                        status: Some(*status),
+                        status_range: None,
+                        content: vec![MetaMediaType {
+                            content_type: PROBLEM_JSON,
+                            schema: MetaSchemaRef::Reference(Problem::name().into_owned()),
+                        }],
+                        headers: vec![],
+                    })
+                    .collect(),
+            }
+        }
+
+        fn register(registry: &mut Registry) {
+            <Problem as Type>::register(registry);
+        }
     }
 }
 

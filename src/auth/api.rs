@@ -1,5 +1,6 @@
 //! `/auth`: signup, login (JSON or OAuth2 password form), refresh, logout, me.
 
+use crate::error::problems;
 use poem_openapi::{
     ApiRequest, ApiResponse, Object, OpenApi, Tags,
     payload::{Form, Json},
@@ -221,7 +222,7 @@ impl AuthApi {
     /// The email must not already have an account; existing users join further
     /// tenants by invitation.
     #[oai(path = "/signup", method = "post")]
-    async fn signup(&self, body: Json<SignUpBody>) -> Result<SignUpResponse, ApiError> {
+    async fn signup(&self, body: Json<SignUpBody>) -> Result<SignUpResponse, problems::SignUp> {
         let mut fields = Fields::new();
         let tenant_name = fields.text("tenant_name", &body.tenant_name, 1, 200);
         let email = fields.email("email", &body.email);
@@ -258,7 +259,7 @@ impl AuthApi {
         &self,
         req: &poem::Request,
         request: LoginRequest,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Result<TokenResponse, problems::LogIn> {
         let ip = client_ip(req, self.state.limits.trusted_proxy_hops);
         let tokens = match request {
             LoginRequest::Json(Json(body)) => {
@@ -278,7 +279,7 @@ impl AuthApi {
     /// Each refresh token works once. Presenting one that was already used revokes
     /// every token of that login, and so does a deactivated membership or tenant.
     #[oai(path = "/refresh", method = "post")]
-    async fn refresh(&self, body: Json<RefreshBody>) -> Result<TokenResponse, ApiError> {
+    async fn refresh(&self, body: Json<RefreshBody>) -> Result<TokenResponse, problems::Session> {
         let next = NewRefreshToken::generate();
         let presented = refresh::hash(&body.refresh_token);
         let context = store::rotate_refresh_token(
@@ -300,7 +301,7 @@ impl AuthApi {
         &self,
         auth: Auth,
         body: Json<RefreshBody>,
-    ) -> Result<LogoutResponse, ApiError> {
+    ) -> Result<LogoutResponse, problems::Session> {
         let tx = TenantTx::begin(&self.state.pool, auth.0).await?;
         store::revoke_refresh_family(tx, &refresh::hash(&body.refresh_token)).await?;
         Ok(LogoutResponse::LoggedOut)
@@ -308,7 +309,7 @@ impl AuthApi {
 
     /// Who am I?
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, auth: Auth) -> Result<MeResponse, ApiError> {
+    async fn me(&self, auth: Auth) -> Result<MeResponse, problems::ReadOne> {
         let context = auth.0;
         let me = store::me(TenantTx::begin(&self.state.pool, context).await?).await?;
         Ok(MeResponse::Ok(Json(MeBody {

@@ -1,5 +1,6 @@
 //! `/tenant/modules`: which of the deployment's modules the caller's tenant uses.
 
+use crate::error::problems;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json};
 
 use super::AVAILABLE;
@@ -94,7 +95,7 @@ impl TenantModulesApi {
     /// Every module this deployment serves and whether the tenant uses it; a module
     /// the tenant never switched is on. Any member may read this.
     #[oai(path = "/", method = "get")]
-    async fn list(&self, auth: Auth) -> Result<TenantModulesResponse, ApiError> {
+    async fn list(&self, auth: Auth) -> Result<TenantModulesResponse, problems::ReadMany> {
         let tx = TenantTx::begin(&self.state.pool, auth.0).await?;
         let rows = tx
             .query_and_commit("SELECT module, enabled FROM tenant_modules", &[])
@@ -112,7 +113,7 @@ impl TenantModulesApi {
         &self,
         auth: Auth,
         body: Json<TenantModulesBody>,
-    ) -> Result<TenantModulesResponse, ApiError> {
+    ) -> Result<TenantModulesResponse, problems::Write> {
         let context = auth.manager()?;
         let served = self.served();
         let mut names: Vec<&'static str> = Vec::new();
@@ -122,13 +123,13 @@ impl TenantModulesApi {
                 return Err(ApiError::invalid(
                     "modules",
                     format!("{:?} is not a module of this service", switch.name),
-                ));
+                )
+                .into());
             };
             if names.contains(name) {
-                return Err(ApiError::invalid(
-                    "modules",
-                    format!("{name:?} is listed twice"),
-                ));
+                return Err(
+                    ApiError::invalid("modules", format!("{name:?} is listed twice")).into(),
+                );
             }
             names.push(name);
             enabled.push(switch.enabled);

@@ -1,5 +1,6 @@
 //! `/companies`: CRUD and search.
 
+use crate::error::problems;
 use chrono::{DateTime, Utc};
 use poem_openapi::{
     ApiResponse, OpenApi, Tags,
@@ -81,7 +82,7 @@ impl CompaniesApi {
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<CompanyListResponse, ApiError> {
+    ) -> Result<CompanyListResponse, problems::ReadMany> {
         let filter = CompanyFilter {
             q: q.0,
             created_after: created_after.0,
@@ -107,7 +108,7 @@ impl CompaniesApi {
         &self,
         auth: Auth,
         body: Json<NewCompanyBody>,
-    ) -> Result<CompanyCreated, ApiError> {
+    ) -> Result<CompanyCreated, problems::Write> {
         let context = auth.writer()?;
         let new = NewCompany::try_from(body.0)?;
         Ok(CompanyCreated::Created(Json(
@@ -117,7 +118,7 @@ impl CompaniesApi {
 
     /// Get a company
     #[oai(path = "/:id", method = "get")]
-    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<CompanyResponse, ApiError> {
+    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<CompanyResponse, problems::ReadOne> {
         Ok(CompanyResponse::Ok(Json(
             store::get(self.tx(auth.0).await?, id.0).await?,
         )))
@@ -130,7 +131,7 @@ impl CompaniesApi {
         auth: Auth,
         id: Path<Uuid>,
         body: Json<CompanyPatchBody>,
-    ) -> Result<CompanyResponse, ApiError> {
+    ) -> Result<CompanyResponse, problems::Write> {
         let context = auth.writer()?;
         let patch = CompanyPatch::try_from(body.0)?;
         Ok(CompanyResponse::Ok(Json(
@@ -140,7 +141,7 @@ impl CompaniesApi {
 
     /// Delete a company
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<CompanyDeleted, ApiError> {
+    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<CompanyDeleted, problems::Remove> {
         let context = auth.writer()?;
         store::delete(self.tx(context).await?, id.0).await?;
         Ok(CompanyDeleted::Deleted)

@@ -1,5 +1,6 @@
 //! `/contacts`: CRUD and search.
 
+use crate::error::problems;
 use chrono::{DateTime, Utc};
 use poem_openapi::{
     ApiResponse, OpenApi, Tags,
@@ -83,7 +84,7 @@ impl ContactsApi {
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<ContactListResponse, ApiError> {
+    ) -> Result<ContactListResponse, problems::ReadMany> {
         let filter = ContactFilter {
             q: q.0,
             company_id: company_id.0,
@@ -110,7 +111,7 @@ impl ContactsApi {
         &self,
         auth: Auth,
         body: Json<NewContactBody>,
-    ) -> Result<ContactCreated, ApiError> {
+    ) -> Result<ContactCreated, problems::Write> {
         let context = auth.writer()?;
         let new = NewContact::try_from(body.0)?;
         Ok(ContactCreated::Created(Json(
@@ -120,7 +121,7 @@ impl ContactsApi {
 
     /// Get a contact
     #[oai(path = "/:id", method = "get")]
-    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<ContactResponse, ApiError> {
+    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<ContactResponse, problems::ReadOne> {
         Ok(ContactResponse::Ok(Json(
             store::get(self.tx(auth.0).await?, id.0).await?,
         )))
@@ -133,7 +134,7 @@ impl ContactsApi {
         auth: Auth,
         id: Path<Uuid>,
         body: Json<ContactPatchBody>,
-    ) -> Result<ContactResponse, ApiError> {
+    ) -> Result<ContactResponse, problems::Write> {
         let context = auth.writer()?;
         let patch = ContactPatch::try_from(body.0)?;
         Ok(ContactResponse::Ok(Json(
@@ -143,7 +144,7 @@ impl ContactsApi {
 
     /// Delete a contact
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<ContactDeleted, ApiError> {
+    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<ContactDeleted, problems::Remove> {
         let context = auth.writer()?;
         store::delete(self.tx(context).await?, id.0).await?;
         Ok(ContactDeleted::Deleted)

@@ -1,5 +1,6 @@
 //! `/deals`: CRUD, search, the pipeline summary and each deal's stage history.
 
+use crate::error::problems;
 use chrono::{DateTime, Utc};
 use poem_openapi::{
     ApiResponse, OpenApi, Tags,
@@ -105,7 +106,7 @@ impl DealsApi {
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<DealListResponse, ApiError> {
+    ) -> Result<DealListResponse, problems::ReadMany> {
         let filter = DealFilter {
             q: q.0,
             stage: stage.0,
@@ -131,7 +132,11 @@ impl DealsApi {
     ///
     /// Starts in `NEW` unless a `stage` is given; the creation opens the deal's history.
     #[oai(path = "/", method = "post")]
-    async fn create(&self, auth: Auth, body: Json<NewDealBody>) -> Result<DealCreated, ApiError> {
+    async fn create(
+        &self,
+        auth: Auth,
+        body: Json<NewDealBody>,
+    ) -> Result<DealCreated, problems::Write> {
         let context = auth.writer()?;
         let new = NewDeal::try_from(body.0)?;
         Ok(DealCreated::Created(Json(
@@ -144,14 +149,14 @@ impl DealsApi {
     /// Every stage, in pipeline order, with its number of deals and their total amount
     /// per currency.
     #[oai(path = "/summary", method = "get")]
-    async fn summary(&self, auth: Auth) -> Result<DealSummaryResponse, ApiError> {
+    async fn summary(&self, auth: Auth) -> Result<DealSummaryResponse, problems::ReadMany> {
         let stages = store::summary(self.tx(auth.0).await?).await?;
         Ok(DealSummaryResponse::Ok(Json(DealSummary { stages })))
     }
 
     /// Get a deal
     #[oai(path = "/:id", method = "get")]
-    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<DealResponse, ApiError> {
+    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<DealResponse, problems::ReadOne> {
         Ok(DealResponse::Ok(Json(
             store::get(self.tx(auth.0).await?, id.0).await?,
         )))
@@ -167,7 +172,7 @@ impl DealsApi {
         auth: Auth,
         id: Path<Uuid>,
         body: Json<DealPatchBody>,
-    ) -> Result<DealResponse, ApiError> {
+    ) -> Result<DealResponse, problems::Write> {
         let context = auth.writer()?;
         let patch = DealPatch::try_from(body.0)?;
         Ok(DealResponse::Ok(Json(
@@ -177,7 +182,7 @@ impl DealsApi {
 
     /// Delete a deal
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<DealDeleted, ApiError> {
+    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<DealDeleted, problems::Remove> {
         let context = auth.writer()?;
         store::delete(self.tx(context).await?, id.0).await?;
         Ok(DealDeleted::Deleted)
@@ -187,7 +192,11 @@ impl DealsApi {
     ///
     /// Every stage change, oldest first, starting with the deal's creation.
     #[oai(path = "/:id/history", method = "get")]
-    async fn history(&self, auth: Auth, id: Path<Uuid>) -> Result<DealHistoryResponse, ApiError> {
+    async fn history(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+    ) -> Result<DealHistoryResponse, problems::ReadOne> {
         let items = store::history(self.tx(auth.0).await?, id.0).await?;
         Ok(DealHistoryResponse::Ok(Json(DealHistory { items })))
     }

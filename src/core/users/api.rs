@@ -1,6 +1,7 @@
 //! `/users`: the tenant's members; owners and admins add them, change their roles and
 //! deactivate them.
 
+use crate::error::problems;
 use poem_openapi::{ApiResponse, OpenApi, Tags, param::Path, payload::Json};
 use uuid::Uuid;
 
@@ -61,7 +62,7 @@ impl UsersApi {
     /// Every member, active or not, oldest membership first; any role may read it.
     /// Not paginated: a tenant has few users.
     #[oai(path = "/", method = "get")]
-    async fn list(&self, auth: Auth) -> Result<MemberListResponse, ApiError> {
+    async fn list(&self, auth: Auth) -> Result<MemberListResponse, problems::ReadMany> {
         let items = store::list(self.tx(auth.0).await?).await?;
         Ok(MemberListResponse::Ok(Json(MemberList { items })))
     }
@@ -79,7 +80,7 @@ impl UsersApi {
         &self,
         auth: Auth,
         body: Json<NewMemberBody>,
-    ) -> Result<MemberCreated, ApiError> {
+    ) -> Result<MemberCreated, problems::Write> {
         let context = auth.manager()?;
         let new = NewMember::try_from(body.0)?;
         require_owner_for(context.role, new.role == Role::Owner)?;
@@ -98,7 +99,7 @@ impl UsersApi {
         auth: Auth,
         /// The member's user id.
         id: Path<Uuid>,
-    ) -> Result<MemberResponse, ApiError> {
+    ) -> Result<MemberResponse, problems::ReadOne> {
         let member = store::get(self.tx(auth.0).await?, id.0).await?;
         Ok(MemberResponse::Ok(Json(member)))
     }
@@ -120,7 +121,7 @@ impl UsersApi {
         /// The member's user id.
         id: Path<Uuid>,
         body: Json<MemberPatchBody>,
-    ) -> Result<MemberResponse, ApiError> {
+    ) -> Result<MemberResponse, problems::Write> {
         let context = auth.manager()?;
         let patch = MemberPatch::try_from(body.0)?;
         let member = store::update(self.tx(context).await?, id.0, patch).await?;

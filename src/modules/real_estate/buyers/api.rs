@@ -1,6 +1,7 @@
 //! `/contacts/{id}/requirements` and the matches, `/properties/{id}/matches` and
 //! `/contacts/{id}/matches`.
 
+use crate::error::problems;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Path, Query},
@@ -14,7 +15,6 @@ use super::{
 use crate::{
     auth::Auth,
     core::list::checked_limit as match_limit,
-    error::ApiError,
     modules::real_estate::{RealEstateTags, begin},
     state::SharedState,
 };
@@ -60,7 +60,11 @@ impl BuyersApi {
     ///
     /// 404 when the contact does not exist or saved no criteria.
     #[oai(path = "/contacts/:id/requirements", method = "get")]
-    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<RequirementsResponse, ApiError> {
+    async fn get(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+    ) -> Result<RequirementsResponse, problems::ReadOne> {
         let (tx, ()) = begin(&self.state, auth.0, Ok(())).await?;
         Ok(RequirementsResponse::Ok(Json(store::get(tx, id.0).await?)))
     }
@@ -74,7 +78,7 @@ impl BuyersApi {
         auth: Auth,
         id: Path<Uuid>,
         body: Json<BuyerRequirementsBody>,
-    ) -> Result<RequirementsResponse, ApiError> {
+    ) -> Result<RequirementsResponse, problems::Write> {
         let input = auth.writer().and(Requirements::try_from(body.0));
         let (tx, new) = begin(&self.state, auth.0, input).await?;
         Ok(RequirementsResponse::Ok(Json(
@@ -84,7 +88,11 @@ impl BuyersApi {
 
     /// Delete a contact's requirements
     #[oai(path = "/contacts/:id/requirements", method = "delete")]
-    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<RequirementsDeleted, ApiError> {
+    async fn delete(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+    ) -> Result<RequirementsDeleted, problems::Remove> {
         let (tx, _) = begin(&self.state, auth.0, auth.writer()).await?;
         store::delete(tx, id.0).await?;
         Ok(RequirementsDeleted::Deleted)
@@ -101,7 +109,7 @@ impl BuyersApi {
         id: Path<Uuid>,
         /// At most this many contacts, 1 to 200 (default 50).
         limit: Query<Option<i64>>,
-    ) -> Result<ContactMatchesResponse, ApiError> {
+    ) -> Result<ContactMatchesResponse, problems::ReadMany> {
         let (tx, limit) = begin(&self.state, auth.0, match_limit(limit.0)).await?;
         let items = store::contacts_for_property(tx, id.0, limit).await?;
         Ok(ContactMatchesResponse::Ok(Json(ContactMatches { items })))
@@ -118,7 +126,7 @@ impl BuyersApi {
         id: Path<Uuid>,
         /// At most this many properties, 1 to 200 (default 50).
         limit: Query<Option<i64>>,
-    ) -> Result<PropertyMatchesResponse, ApiError> {
+    ) -> Result<PropertyMatchesResponse, problems::ReadMany> {
         let (tx, limit) = begin(&self.state, auth.0, match_limit(limit.0)).await?;
         let items = store::properties_for_contact(tx, id.0, limit).await?;
         Ok(PropertyMatchesResponse::Ok(Json(PropertyMatches { items })))

@@ -1,5 +1,6 @@
 //! `/properties`: CRUD, filters, sorts and keyset pagination.
 
+use crate::error::problems;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Path, Query},
@@ -13,7 +14,6 @@ use super::{
 };
 use crate::{
     auth::Auth,
-    error::ApiError,
     modules::real_estate::{ListingType, PropertyStatus, PropertyType, RealEstateTags, begin},
     state::SharedState,
 };
@@ -87,7 +87,7 @@ impl PropertiesApi {
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<PropertyListResponse, ApiError> {
+    ) -> Result<PropertyListResponse, problems::ReadMany> {
         let filter = PropertyFilter {
             q: q.0,
             property_type: property_type.0,
@@ -117,7 +117,7 @@ impl PropertiesApi {
         &self,
         auth: Auth,
         body: Json<NewPropertyBody>,
-    ) -> Result<PropertyCreated, ApiError> {
+    ) -> Result<PropertyCreated, problems::Write> {
         let input = auth.writer().and(NewProperty::try_from(body.0));
         let (tx, new) = begin(&self.state, auth.0, input).await?;
         Ok(PropertyCreated::Created(Json(
@@ -127,7 +127,7 @@ impl PropertiesApi {
 
     /// Get a property
     #[oai(path = "/:id", method = "get")]
-    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<PropertyResponse, ApiError> {
+    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<PropertyResponse, problems::ReadOne> {
         let (tx, ()) = begin(&self.state, auth.0, Ok(())).await?;
         Ok(PropertyResponse::Ok(Json(store::get(tx, id.0).await?)))
     }
@@ -139,7 +139,7 @@ impl PropertiesApi {
         auth: Auth,
         id: Path<Uuid>,
         body: Json<PropertyPatchBody>,
-    ) -> Result<PropertyResponse, ApiError> {
+    ) -> Result<PropertyResponse, problems::Write> {
         let input = auth.writer().and(PropertyPatch::try_from(body.0));
         let (tx, patch) = begin(&self.state, auth.0, input).await?;
         Ok(PropertyResponse::Ok(Json(
@@ -151,7 +151,11 @@ impl PropertiesApi {
     ///
     /// Its viewings go with it.
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<PropertyDeleted, ApiError> {
+    async fn delete(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+    ) -> Result<PropertyDeleted, problems::Remove> {
         let (tx, _) = begin(&self.state, auth.0, auth.writer()).await?;
         store::delete(tx, id.0).await?;
         Ok(PropertyDeleted::Deleted)

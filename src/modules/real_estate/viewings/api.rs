@@ -1,6 +1,7 @@
 //! `/properties/{id}/viewings` and `/viewings`: booking, the agenda, outcomes and
 //! feedback.
 
+use crate::error::problems;
 use chrono::{DateTime, SecondsFormat, Utc};
 use poem_openapi::{
     ApiResponse, OpenApi,
@@ -102,7 +103,7 @@ impl ViewingsApi {
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<ViewingListResponse, ApiError> {
+    ) -> Result<ViewingListResponse, problems::ReadMany> {
         let filter = ViewingFilter {
             property_id: Some(id.0),
             status: status.0,
@@ -127,7 +128,7 @@ impl ViewingsApi {
         auth: Auth,
         id: Path<Uuid>,
         body: Json<NewViewingBody>,
-    ) -> Result<ViewingCreated, ApiError> {
+    ) -> Result<ViewingCreated, problems::Write> {
         let input = auth
             .writer()
             .and_then(|caller| NewViewing::parse(id.0, caller.user_id, body.0));
@@ -143,9 +144,9 @@ impl ViewingsApi {
                     scheduled_at: Some(new.scheduled_at),
                     duration_minutes: Some(new.duration_minutes),
                 };
-                Err(self.double_booking(auth.0, slot).await)
+                Err(self.double_booking(auth.0, slot).await.into())
             }
-            Err(err) => Err(err),
+            Err(err) => Err(err.into()),
         }
     }
 
@@ -172,7 +173,7 @@ impl ViewingsApi {
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<ViewingListResponse, ApiError> {
+    ) -> Result<ViewingListResponse, problems::ReadMany> {
         let filter = ViewingFilter {
             property_id: None,
             from: from.0,
@@ -191,7 +192,7 @@ impl ViewingsApi {
 
     /// Get a viewing
     #[oai(path = "/viewings/:id", method = "get")]
-    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<ViewingResponse, ApiError> {
+    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<ViewingResponse, problems::ReadOne> {
         let (tx, ()) = begin(&self.state, auth.0, Ok(())).await?;
         Ok(ViewingResponse::Ok(Json(store::get(tx, id.0).await?)))
     }
@@ -207,7 +208,7 @@ impl ViewingsApi {
         auth: Auth,
         id: Path<Uuid>,
         body: Json<ViewingPatchBody>,
-    ) -> Result<ViewingResponse, ApiError> {
+    ) -> Result<ViewingResponse, problems::Write> {
         let input = auth.writer().and(ViewingPatch::try_from(body.0));
         let (tx, patch) = begin(&self.state, auth.0, input).await?;
         match store::update(tx, id.0, &patch).await {
@@ -220,9 +221,9 @@ impl ViewingsApi {
                     scheduled_at: patch.scheduled_at,
                     duration_minutes: patch.duration_minutes,
                 };
-                Err(self.double_booking(auth.0, slot).await)
+                Err(self.double_booking(auth.0, slot).await.into())
             }
-            Err(err) => Err(err),
+            Err(err) => Err(err.into()),
         }
     }
 
@@ -230,7 +231,7 @@ impl ViewingsApi {
     ///
     /// To keep a record of it, set `status` to `CANCELLED` instead.
     #[oai(path = "/viewings/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<ViewingDeleted, ApiError> {
+    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<ViewingDeleted, problems::Remove> {
         let (tx, _) = begin(&self.state, auth.0, auth.writer()).await?;
         store::delete(tx, id.0).await?;
         Ok(ViewingDeleted::Deleted)
