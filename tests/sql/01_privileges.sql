@@ -4,7 +4,7 @@
 \set QUIET 1
 BEGIN;
 \ir fixtures/two_tenants.sql
-SELECT plan(52);
+SELECT plan(68);
 \ir fixtures/act_as_app_role.sql
 
 -- The suite covers every table that has row-level security (a new tenant table must
@@ -13,14 +13,16 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
      JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relrowsecurity AND n.nspname = 'public'),
-    ARRAY['companies', 'contacts', 'deal_stage_changes', 'deals',
-          'memberships', 'refresh_tokens', 'tenants', 'users'],
+    ARRAY['buyer_requirements', 'companies', 'contacts', 'deal_stage_changes', 'deals',
+          'memberships', 'properties', 'refresh_tokens', 'tenant_modules', 'tenants',
+          'users', 'viewings'],
     'the tables under row-level security are the ones this suite covers');
 
 -- TRUNCATE ignores row-level security, so no tenant table may be truncated.
 SELECT throws_ok(format('TRUNCATE %I', t), '42501', NULL, 'TRUNCATE ' || t || ' is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
-                  'companies', 'contacts', 'deals', 'deal_stage_changes']) AS t;
+                  'companies', 'contacts', 'deals', 'deal_stage_changes',
+                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements']) AS t;
 
 -- COPY FROM a file or a program on the server.
 SELECT throws_ok($$ COPY contacts FROM '/etc/hostname' $$, '42501', NULL, 'COPY FROM a server file is refused');
@@ -30,15 +32,18 @@ SELECT throws_ok($$ COPY contacts FROM PROGRAM 'true' $$, '42501', NULL, 'COPY F
 SELECT throws_ok(format('ALTER TABLE %I DISABLE ROW LEVEL SECURITY', t), '42501', NULL,
                  'ALTER TABLE ' || t || ' DISABLE ROW LEVEL SECURITY is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
-                  'companies', 'contacts', 'deals', 'deal_stage_changes']) AS t;
+                  'companies', 'contacts', 'deals', 'deal_stage_changes',
+                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements']) AS t;
 SELECT throws_ok(format('ALTER TABLE %I NO FORCE ROW LEVEL SECURITY', t), '42501', NULL,
                  'ALTER TABLE ' || t || ' NO FORCE ROW LEVEL SECURITY is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
-                  'companies', 'contacts', 'deals', 'deal_stage_changes']) AS t;
+                  'companies', 'contacts', 'deals', 'deal_stage_changes',
+                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements']) AS t;
 SELECT throws_ok(format('DROP POLICY tenant_guard ON %I', t), '42501', NULL,
                  'DROP POLICY tenant_guard ON ' || t || ' is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
-                  'companies', 'contacts', 'deals', 'deal_stage_changes']) AS t;
+                  'companies', 'contacts', 'deals', 'deal_stage_changes',
+                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements']) AS t;
 SELECT throws_ok($$ CREATE POLICY open ON contacts FOR SELECT TO crm_api USING (true) $$,
                  '42501', NULL, 'CREATE POLICY is refused');
 SELECT throws_ok($$ ALTER POLICY tenant_guard ON contacts USING (true) $$,
@@ -71,7 +76,8 @@ SELECT is_empty($$
     SELECT tablename FROM pg_stats
     WHERE schemaname = 'public'
       AND tablename IN ('tenants', 'users', 'memberships', 'refresh_tokens',
-                        'companies', 'contacts', 'deals', 'deal_stage_changes')
+                        'companies', 'contacts', 'deals', 'deal_stage_changes',
+                        'tenant_modules', 'properties', 'viewings', 'buyer_requirements')
 $$, 'pg_stats shows no planner statistics (most common values) of tenant tables');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
