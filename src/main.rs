@@ -2,6 +2,11 @@
 
 use std::{io::Write, process::ExitCode};
 
+/// jemalloc returns the memory of idle keep-alive connections to the system far better
+/// than glibc's allocator (measured with 10,000 held connections, see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use crm::{Application, config::Config, db, telemetry};
 
