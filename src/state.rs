@@ -4,7 +4,8 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     auth::{JwtKeys, PasswordHasher},
-    db::Pool,
+    db::{Pool, TenantContext, TenantTx},
+    error::ApiError,
     limits::Limits,
     metrics::Metrics,
 };
@@ -20,6 +21,13 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Required by `/metrics` when set.
     pub metrics_token: Option<crate::config::Secret>,
+}
+
+impl AppState {
+    /// A tenant-scoped transaction for `context` (the only way handlers reach data).
+    pub async fn tx(&self, context: TenantContext) -> Result<TenantTx, ApiError> {
+        TenantTx::begin(&self.pool, context).await
+    }
 }
 
 pub type SharedState = Arc<AppState>;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::{db::TenantTx, error::ApiError};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -157,8 +157,20 @@ impl<S: SortOrder> PageQuery<S> {
             .collect()
     }
 
+    /// Runs the query as the last statement of `tx` (with COMMIT in the same flight)
+    /// and returns this page's items, made by `item`, and the next page's cursor.
+    pub async fn fetch<T>(
+        self,
+        tx: TenantTx,
+        item: impl Fn(&Row) -> T,
+    ) -> Result<(Vec<T>, Option<String>), ApiError> {
+        let rows = tx.query_and_commit(self.sql(), &self.params()).await?;
+        let (rows, next) = self.into_page(rows);
+        Ok((rows.iter().map(item).collect(), next))
+    }
+
     /// The rows of this page and the cursor of the next one, if any.
-    pub fn into_page(self, mut rows: Vec<Row>) -> (Vec<Row>, Option<String>) {
+    fn into_page(self, mut rows: Vec<Row>) -> (Vec<Row>, Option<String>) {
         let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
         if rows.len() <= limit {
             return (rows, None);

@@ -13,7 +13,7 @@ use super::{
     Company, CompanyFilter, CompanyPage, CompanyPatch, CompanyPatchBody, CompanySort, NewCompany,
     NewCompanyBody, store,
 };
-use crate::{auth::Auth, db::TenantTx, error::ApiError, state::SharedState};
+use crate::{auth::Auth, state::SharedState};
 
 #[derive(Tags)]
 enum CompanyTags {
@@ -54,10 +54,6 @@ impl CompaniesApi {
     pub fn new(state: SharedState) -> Self {
         Self { state }
     }
-
-    async fn tx(&self, context: crate::db::TenantContext) -> Result<TenantTx, ApiError> {
-        TenantTx::begin(&self.state.pool, context).await
-    }
 }
 
 #[OpenApi(prefix_path = "/companies", tag = "CompanyTags::Companies")]
@@ -89,7 +85,7 @@ impl CompaniesApi {
             created_before: created_before.0,
         };
         let (items, next_cursor) = store::list(
-            self.tx(auth.0).await?,
+            self.state.tx(auth.0).await?,
             filter,
             sort.0.unwrap_or_default(),
             cursor.0,
@@ -112,7 +108,7 @@ impl CompaniesApi {
         let context = auth.writer()?;
         let new = NewCompany::try_from(body.0)?;
         Ok(CompanyCreated::Created(Json(
-            store::insert(self.tx(context).await?, &new).await?,
+            store::insert(self.state.tx(context).await?, &new).await?,
         )))
     }
 
@@ -120,7 +116,7 @@ impl CompaniesApi {
     #[oai(path = "/:id", method = "get")]
     async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<CompanyResponse, problems::ReadOne> {
         Ok(CompanyResponse::Ok(Json(
-            store::get(self.tx(auth.0).await?, id.0).await?,
+            store::get(self.state.tx(auth.0).await?, id.0).await?,
         )))
     }
 
@@ -135,7 +131,7 @@ impl CompaniesApi {
         let context = auth.writer()?;
         let patch = CompanyPatch::try_from(body.0)?;
         Ok(CompanyResponse::Ok(Json(
-            store::update(self.tx(context).await?, id.0, &patch).await?,
+            store::update(self.state.tx(context).await?, id.0, &patch).await?,
         )))
     }
 
@@ -143,7 +139,7 @@ impl CompaniesApi {
     #[oai(path = "/:id", method = "delete")]
     async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<CompanyDeleted, problems::Remove> {
         let context = auth.writer()?;
-        store::delete(self.tx(context).await?, id.0).await?;
+        store::delete(self.state.tx(context).await?, id.0).await?;
         Ok(CompanyDeleted::Deleted)
     }
 }

@@ -128,8 +128,5 @@ pub async fn list(
     query.search(filter.q)?;
     query.filter("created_at", ">=", filter.created_after);
     query.filter("created_at", "<", filter.created_before);
-    let page = query.page(sort, cursor, limit)?;
-    let rows = tx.query_and_commit(page.sql(), &page.params()).await?;
-    let (rows, next) = page.into_page(rows);
-    Ok((rows.iter().map(company).collect(), next))
+    query.page(sort, cursor, limit)?.fetch(tx, company).await
 }

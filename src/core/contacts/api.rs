@@ -13,7 +13,7 @@ use super::{
     Contact, ContactFilter, ContactPage, ContactPatch, ContactPatchBody, ContactSort, NewContact,
     NewContactBody, store,
 };
-use crate::{auth::Auth, db::TenantTx, error::ApiError, state::SharedState};
+use crate::{auth::Auth, state::SharedState};
 
 #[derive(Tags)]
 enum ContactTags {
@@ -54,10 +54,6 @@ impl ContactsApi {
     pub fn new(state: SharedState) -> Self {
         Self { state }
     }
-
-    async fn tx(&self, context: crate::db::TenantContext) -> Result<TenantTx, ApiError> {
-        TenantTx::begin(&self.state.pool, context).await
-    }
 }
 
 #[OpenApi(prefix_path = "/contacts", tag = "ContactTags::Contacts")]
@@ -92,7 +88,7 @@ impl ContactsApi {
             created_before: created_before.0,
         };
         let (items, next_cursor) = store::list(
-            self.tx(auth.0).await?,
+            self.state.tx(auth.0).await?,
             filter,
             sort.0.unwrap_or_default(),
             cursor.0,
@@ -115,7 +111,7 @@ impl ContactsApi {
         let context = auth.writer()?;
         let new = NewContact::try_from(body.0)?;
         Ok(ContactCreated::Created(Json(
-            store::insert(self.tx(context).await?, &new).await?,
+            store::insert(self.state.tx(context).await?, &new).await?,
         )))
     }
 
@@ -123,7 +119,7 @@ impl ContactsApi {
     #[oai(path = "/:id", method = "get")]
     async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<ContactResponse, problems::ReadOne> {
         Ok(ContactResponse::Ok(Json(
-            store::get(self.tx(auth.0).await?, id.0).await?,
+            store::get(self.state.tx(auth.0).await?, id.0).await?,
         )))
     }
 
@@ -138,7 +134,7 @@ impl ContactsApi {
         let context = auth.writer()?;
         let patch = ContactPatch::try_from(body.0)?;
         Ok(ContactResponse::Ok(Json(
-            store::update(self.tx(context).await?, id.0, &patch).await?,
+            store::update(self.state.tx(context).await?, id.0, &patch).await?,
         )))
     }
 
@@ -146,7 +142,7 @@ impl ContactsApi {
     #[oai(path = "/:id", method = "delete")]
     async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<ContactDeleted, problems::Remove> {
         let context = auth.writer()?;
-        store::delete(self.tx(context).await?, id.0).await?;
+        store::delete(self.state.tx(context).await?, id.0).await?;
         Ok(ContactDeleted::Deleted)
     }
 }

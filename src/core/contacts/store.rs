@@ -118,10 +118,9 @@ pub async fn list(
     cursor: Option<String>,
     limit: Option<i64>,
 ) -> Result<(Vec<Contact>, Option<String>), ApiError> {
-    let page = list_query(filter, sort, cursor, limit)?;
-    let rows = tx.query_and_commit(page.sql(), &page.params()).await?;
-    let (rows, next) = page.into_page(rows);
-    Ok((rows.iter().map(contact).collect(), next))
+    list_query(filter, sort, cursor, limit)?
+        .fetch(tx, contact)
+        .await
 }
 
 /// The statement [`list`] runs for these arguments (the query-plan test EXPLAINs it).

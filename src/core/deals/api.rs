@@ -15,7 +15,7 @@ use super::{
     stages::{DealHistory, DealSummary},
     store,
 };
-use crate::{auth::Auth, db::TenantTx, error::ApiError, state::SharedState};
+use crate::{auth::Auth, state::SharedState};
 
 #[derive(Tags)]
 enum DealTags {
@@ -68,10 +68,6 @@ impl DealsApi {
     pub fn new(state: SharedState) -> Self {
         Self { state }
     }
-
-    async fn tx(&self, context: crate::db::TenantContext) -> Result<TenantTx, ApiError> {
-        TenantTx::begin(&self.state.pool, context).await
-    }
 }
 
 #[OpenApi(prefix_path = "/deals", tag = "DealTags::Deals")]
@@ -118,7 +114,7 @@ impl DealsApi {
             created_before: created_before.0,
         };
         let (items, next_cursor) = store::list(
-            self.tx(auth.0).await?,
+            self.state.tx(auth.0).await?,
             filter,
             sort.0.unwrap_or_default(),
             cursor.0,
@@ -140,7 +136,7 @@ impl DealsApi {
         let context = auth.writer()?;
         let new = NewDeal::try_from(body.0)?;
         Ok(DealCreated::Created(Json(
-            store::insert(self.tx(context).await?, &new).await?,
+            store::insert(self.state.tx(context).await?, &new).await?,
         )))
     }
 
@@ -150,7 +146,7 @@ impl DealsApi {
     /// per currency.
     #[oai(path = "/summary", method = "get")]
     async fn summary(&self, auth: Auth) -> Result<DealSummaryResponse, problems::ReadMany> {
-        let stages = store::summary(self.tx(auth.0).await?).await?;
+        let stages = store::summary(self.state.tx(auth.0).await?).await?;
         Ok(DealSummaryResponse::Ok(Json(DealSummary { stages })))
     }
 
@@ -158,7 +154,7 @@ impl DealsApi {
     #[oai(path = "/:id", method = "get")]
     async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<DealResponse, problems::ReadOne> {
         Ok(DealResponse::Ok(Json(
-            store::get(self.tx(auth.0).await?, id.0).await?,
+            store::get(self.state.tx(auth.0).await?, id.0).await?,
         )))
     }
 
@@ -176,7 +172,7 @@ impl DealsApi {
         let context = auth.writer()?;
         let patch = DealPatch::try_from(body.0)?;
         Ok(DealResponse::Ok(Json(
-            store::update(self.tx(context).await?, id.0, &patch).await?,
+            store::update(self.state.tx(context).await?, id.0, &patch).await?,
         )))
     }
 
@@ -184,7 +180,7 @@ impl DealsApi {
     #[oai(path = "/:id", method = "delete")]
     async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<DealDeleted, problems::Remove> {
         let context = auth.writer()?;
-        store::delete(self.tx(context).await?, id.0).await?;
+        store::delete(self.state.tx(context).await?, id.0).await?;
         Ok(DealDeleted::Deleted)
     }
 
@@ -197,7 +193,7 @@ impl DealsApi {
         auth: Auth,
         id: Path<Uuid>,
     ) -> Result<DealHistoryResponse, problems::ReadOne> {
-        let items = store::history(self.tx(auth.0).await?, id.0).await?;
+        let items = store::history(self.state.tx(auth.0).await?, id.0).await?;
         Ok(DealHistoryResponse::Ok(Json(DealHistory { items })))
     }
 }

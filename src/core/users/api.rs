@@ -11,8 +11,6 @@ use super::{
 };
 use crate::{
     auth::{Auth, Role},
-    db::{TenantContext, TenantTx},
-    error::ApiError,
     state::SharedState,
 };
 
@@ -49,10 +47,6 @@ impl UsersApi {
     pub fn new(state: SharedState) -> Self {
         Self { state }
     }
-
-    async fn tx(&self, context: TenantContext) -> Result<TenantTx, ApiError> {
-        TenantTx::begin(&self.state.pool, context).await
-    }
 }
 
 #[OpenApi(prefix_path = "/users", tag = "UserTags::Users")]
@@ -63,7 +57,7 @@ impl UsersApi {
     /// Not paginated: a tenant has few users.
     #[oai(path = "/", method = "get")]
     async fn list(&self, auth: Auth) -> Result<MemberListResponse, problems::ReadMany> {
-        let items = store::list(self.tx(auth.0).await?).await?;
+        let items = store::list(self.state.tx(auth.0).await?).await?;
         Ok(MemberListResponse::Ok(Json(MemberList { items })))
     }
 
@@ -86,7 +80,7 @@ impl UsersApi {
         require_owner_for(context.role, new.role == Role::Owner)?;
         // Hashed even for an existing account, so the answer takes the same time.
         let password_hash = self.state.hasher.hash(new.password.clone()).await?;
-        let member = store::add(self.tx(context).await?, &new, &password_hash).await?;
+        let member = store::add(self.state.tx(context).await?, &new, &password_hash).await?;
         Ok(MemberCreated::Created(Json(member)))
     }
 
@@ -100,7 +94,7 @@ impl UsersApi {
         /// The member's user id.
         id: Path<Uuid>,
     ) -> Result<MemberResponse, problems::ReadOne> {
-        let member = store::get(self.tx(auth.0).await?, id.0).await?;
+        let member = store::get(self.state.tx(auth.0).await?, id.0).await?;
         Ok(MemberResponse::Ok(Json(member)))
     }
 
@@ -124,7 +118,7 @@ impl UsersApi {
     ) -> Result<MemberResponse, problems::Write> {
         let context = auth.manager()?;
         let patch = MemberPatch::try_from(body.0)?;
-        let member = store::update(self.tx(context).await?, id.0, patch).await?;
+        let member = store::update(self.state.tx(context).await?, id.0, patch).await?;
         Ok(MemberResponse::Ok(Json(member)))
     }
 }

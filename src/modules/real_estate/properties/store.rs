@@ -187,8 +187,5 @@ pub async fn list(
     query.filter("bedrooms", ">=", filter.min_bedrooms);
     query.filter("lower(city)", "=", filter.city);
     query.filter("agent_id", "=", filter.agent_id);
-    let page = query.page(sort, cursor, limit)?;
-    let rows = tx.query_and_commit(page.sql(), &page.params()).await?;
-    let (rows, next) = page.into_page(rows);
-    Ok((rows.iter().map(property).collect(), next))
+    query.page(sort, cursor, limit)?.fetch(tx, property).await
 }

@@ -154,10 +154,7 @@ pub async fn list(
     query.filter("agent_id", "=", filter.agent_id);
     query.filter("contact_id", "=", filter.contact_id);
     query.filter("status", "=", filter.status.map(Label));
-    let page = query.page(ByStart, cursor, limit)?;
-    let rows = tx.query_and_commit(page.sql(), &page.params()).await?;
-    let (rows, next) = page.into_page(rows);
-    Ok((rows.iter().map(viewing).collect(), next))
+    query.page(ByStart, cursor, limit)?.fetch(tx, viewing).await
 }
 
 /// The time a booking or a change asks for; `None` fields are taken from the
