@@ -122,6 +122,19 @@ impl TenantTx {
         at_most_one(self.run(sql, params, true).await?)
     }
 
+    /// Runs the last statement (which must return a row for what it touched, e.g.
+    /// `DELETE ... RETURNING id`) with COMMIT; `NotFound` when it touched nothing.
+    pub async fn affect_one_and_commit(
+        self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<(), ApiError> {
+        match self.query_opt_and_commit(sql, params).await? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::NotFound),
+        }
+    }
+
     pub async fn commit(mut self) -> Result<(), ApiError> {
         if self.state == State::Open {
             let client = self.client()?;

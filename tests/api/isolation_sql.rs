@@ -16,6 +16,17 @@ async fn set_context(sql: &Client, tenant: &str, user: &str, role: &str) {
     .expect("set_config");
 }
 
+/// Sets the transaction's context to `user` of their tenant, acting in `role`.
+async fn act_as(sql: &Client, user: &TestUser, role: &str) {
+    set_context(
+        sql,
+        &user.tenant_id.to_string(),
+        &user.user_id.to_string(),
+        role,
+    )
+    .await;
+}
+
 async fn count(sql: &Client, table: &str) -> i64 {
     sql.query_one(&format!("SELECT count(*) FROM {table}"), &[])
         .await
@@ -103,13 +114,7 @@ async fn tenant_a_cannot_read_write_or_reference_tenant_b() {
     let w = world().await;
     let sql = w.app.app_role_sql().await;
     sql.batch_execute("BEGIN").await.expect("begin");
-    set_context(
-        &sql,
-        &w.b.tenant_id.to_string(),
-        &w.b.user_id.to_string(),
-        "owner",
-    )
-    .await;
+    act_as(&sql, &w.b, "owner").await;
 
     assert_eq!(
         count(&sql, "contacts").await,
@@ -143,13 +148,7 @@ async fn tenant_a_cannot_read_write_or_reference_tenant_b() {
         "moving rows to A is refused"
     );
     sql.batch_execute("ROLLBACK; BEGIN").await.expect("restart");
-    set_context(
-        &sql,
-        &w.b.tenant_id.to_string(),
-        &w.b.user_id.to_string(),
-        "owner",
-    )
-    .await;
+    act_as(&sql, &w.b, "owner").await;
 
     let foreign = sql
         .execute(
@@ -163,13 +162,7 @@ async fn tenant_a_cannot_read_write_or_reference_tenant_b() {
         "insert into A refused"
     );
     sql.batch_execute("ROLLBACK; BEGIN").await.expect("restart");
-    set_context(
-        &sql,
-        &w.b.tenant_id.to_string(),
-        &w.b.user_id.to_string(),
-        "owner",
-    )
-    .await;
+    act_as(&sql, &w.b, "owner").await;
 
     // ON CONFLICT aimed at A's primary key cannot touch A's row: B's insert is keyed
     // by B's tenant, so there is no conflict with A at all.
@@ -211,13 +204,7 @@ async fn a_reference_to_another_tenants_row_fails_like_a_missing_one() {
     let mut errors = Vec::new();
     for company in [a_company, Uuid::now_v7()] {
         sql.batch_execute("BEGIN").await.expect("begin");
-        set_context(
-            &sql,
-            &w.b.tenant_id.to_string(),
-            &w.b.user_id.to_string(),
-            "owner",
-        )
-        .await;
+        act_as(&sql, &w.b, "owner").await;
         let err = sql
             .execute(
                 "INSERT INTO contacts (id, first_name, last_name, company_id) VALUES ($1, 'x', 'y', $2)",
@@ -273,13 +260,7 @@ async fn read_only_members_cannot_write_even_through_sql() {
     let w = world().await;
     let sql = w.app.app_role_sql().await;
     sql.batch_execute("BEGIN").await.expect("begin");
-    set_context(
-        &sql,
-        &w.a.tenant_id.to_string(),
-        &w.a.user_id.to_string(),
-        "read_only",
-    )
-    .await;
+    act_as(&sql, &w.a, "read_only").await;
     assert_eq!(count(&sql, "contacts").await, 1, "read_only reads");
     let updated = sql
         .execute("UPDATE contacts SET first_name = 'x'", &[])
@@ -347,13 +328,7 @@ async fn a_later_permissive_policy_cannot_widen_the_restrictive_guard() {
         .expect("policy");
     let sql = w.app.app_role_sql().await;
     sql.batch_execute("BEGIN").await.expect("begin");
-    set_context(
-        &sql,
-        &w.b.tenant_id.to_string(),
-        &w.b.user_id.to_string(),
-        "owner",
-    )
-    .await;
+    act_as(&sql, &w.b, "owner").await;
     assert_eq!(count(&sql, "contacts").await, 1);
     sql.batch_execute("ROLLBACK").await.expect("rollback");
 }

@@ -118,14 +118,8 @@ pub async fn update(tx: TenantTx, id: Uuid, patch: &DealPatch) -> Result<Deal, A
 }
 
 pub async fn delete(tx: TenantTx, id: Uuid) -> Result<(), ApiError> {
-    let deleted = tx
-        .query_and_commit("DELETE FROM deals WHERE id = $1 RETURNING id", &[&id])
-        .await?;
-    if deleted.is_empty() {
-        Err(ApiError::NotFound)
-    } else {
-        Ok(())
-    }
+    tx.affect_one_and_commit("DELETE FROM deals WHERE id = $1 RETURNING id", &[&id])
+        .await
 }
 
 pub async fn list(

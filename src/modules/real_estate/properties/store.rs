@@ -149,14 +149,8 @@ pub async fn update(tx: TenantTx, id: Uuid, patch: &PropertyPatch) -> Result<Pro
 
 /// Deletes the property and its viewings.
 pub async fn delete(tx: TenantTx, id: Uuid) -> Result<(), ApiError> {
-    let deleted = tx
-        .query_and_commit("DELETE FROM properties WHERE id = $1 RETURNING id", &[&id])
-        .await?;
-    if deleted.is_empty() {
-        Err(ApiError::NotFound)
-    } else {
-        Ok(())
-    }
+    tx.affect_one_and_commit("DELETE FROM properties WHERE id = $1 RETURNING id", &[&id])
+        .await
 }
 
 pub async fn list(

@@ -120,14 +120,8 @@ pub async fn update(tx: TenantTx, id: Uuid, patch: &ViewingPatch) -> Result<View
 }
 
 pub async fn delete(tx: TenantTx, id: Uuid) -> Result<(), ApiError> {
-    let deleted = tx
-        .query_and_commit("DELETE FROM viewings WHERE id = $1 RETURNING id", &[&id])
-        .await?;
-    if deleted.is_empty() {
-        Err(ApiError::NotFound)
-    } else {
-        Ok(())
-    }
+    tx.affect_one_and_commit("DELETE FROM viewings WHERE id = $1 RETURNING id", &[&id])
+        .await
 }
 
 /// The agenda; with `filter.property_id`, one property's viewings (`NotFound` when the
