@@ -4,17 +4,21 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# The workspace's other member, the benchmark tool, must be there for cargo to load the
+# workspace: its manifest and a stub suffice, since `-p crm` compiles none of it.
+COPY crates/crm-bench/Cargo.toml crates/crm-bench/
 # Build the dependencies alone first: source edits then reuse this layer.
-RUN mkdir src \
+RUN mkdir -p src crates/crm-bench/src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && cargo build --release --locked \
+    && echo 'fn main() {}' > crates/crm-bench/src/main.rs \
+    && cargo build --release --locked -p crm \
     && rm -rf src
 COPY src src
 COPY migrations migrations
 COPY sql sql
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked \
+    && cargo build --release --locked -p crm \
     && strip target/release/crm
 
 FROM debian:bookworm-slim

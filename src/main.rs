@@ -1,4 +1,5 @@
-//! The `crm` command line: `serve` (the default), `migrate`, `audit` and `healthcheck`.
+//! The `crm` command line: `serve` (the default), `worker`, `migrate`, `audit` and
+//! `healthcheck`. It only parses arguments and calls the library.
 
 use std::{io::Write, process::ExitCode};
 
@@ -8,7 +9,11 @@ use std::{io::Write, process::ExitCode};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use crm::{Application, config::Config, db, telemetry};
+use crm::{
+    Application, Worker,
+    modules::registry,
+    platform::{config::Config, db, telemetry},
+};
 
 /// Multi-tenant CRM server. Configuration comes from environment variables (see README).
 #[derive(Parser)]
@@ -20,8 +25,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Prepare the database and serve the API (the default).
+    /// Prepare the database and serve the API (the default); also runs the job host
+    /// unless CRM_RUN_WORKER=false.
     Serve,
+    /// Prepare the database and run the job host alone (no HTTP).
+    Worker,
     /// Create the database if needed, apply migrations and set up the application role.
     Migrate,
     /// Ask this container's server for /health (for Docker's HEALTHCHECK); exits 1
@@ -57,7 +65,8 @@ async fn main() -> ExitCode {
     telemetry::init(config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
-        Command::Migrate => db::prepare_database(&config)
+        Command::Worker => worker(config).await,
+        Command::Migrate => db::prepare_database(&config, registry::ALL)
             .await
             .map_err(|err| err.to_string()),
         Command::Audit { format, role } => return audit(&config, format, role.as_deref()).await,
@@ -84,6 +93,12 @@ async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|err| err.to_string())?;
     app.run_until_stopped().await.map_err(|err| err.to_string())
+}
+
+async fn worker(config: Config) -> Result<(), String> {
+    let worker = Worker::build(config).await.map_err(|err| err.to_string())?;
+    worker.run_until_stopped().await;
+    Ok(())
 }
 
 async fn audit(config: &Config, format: Format, role: Option<&str>) -> ExitCode {

@@ -1,6 +1,6 @@
 //! Limits every request meets before any work: a body size cap (413) and a deadline
 //! (503 + `Retry-After`), both as problem+json. A request cut off by the deadline is
-//! dropped like a cancelled one: an open [`crate::db::TenantTx`] rolls back.
+//! dropped like a cancelled one: an open [`crate::platform::db::TenantTx`] rolls back.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use poem::{
     http::header::{CONTENT_LENGTH, TRANSFER_ENCODING},
 };
 
-use crate::error::ApiError;
+use crate::platform::error::ApiError;
 
 pub struct Guards {
     pub max_body_bytes: usize,

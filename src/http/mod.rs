@@ -1,5 +1,7 @@
-//! HTTP plumbing around the API: health probes and metrics, problem+json for every
-//! error, the request log, rate limits, body/deadline guards and security headers.
+//! The poem host around the API: health probes and metrics, problem+json for every
+//! error, the request log, rate limits (which verify the bearer token once per
+//! request), body/deadline guards and security headers. The operations themselves are
+//! the modules'; `crate::app` mounts them.
 
 mod guards;
 mod probes;
@@ -12,7 +14,7 @@ mod security_headers;
 pub use guards::Guards;
 pub use probes::{health, probe_health, ready};
 pub use problems::render_error;
-pub use rate_limit::{RateLimit, client_ip};
+pub use rate_limit::RateLimit;
 pub use request_log::{RequestLog, RequestScope, RouteTemplates};
 pub use scrape::metrics;
 pub use security_headers::SecurityHeaders;

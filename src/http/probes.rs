@@ -5,7 +5,7 @@ use poem::web::Json;
 use poem::{IntoResponse, Response, handler, http::StatusCode, web::Data};
 use serde_json::json;
 
-use crate::{db, state::SharedState};
+use crate::platform::state::SharedState;
 
 #[handler]
 pub fn health() -> Json<serde_json::Value> {
@@ -18,13 +18,13 @@ const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500
 #[handler]
 pub async fn ready(state: Data<&SharedState>) -> Response {
     // Bounded: behind PgBouncer a dead database means a queue, not an error.
-    let version = tokio::time::timeout(READY_TIMEOUT, schema_version(&state.pool))
+    let version = tokio::time::timeout(READY_TIMEOUT, state.db.schema_version())
         .await
         .ok()
         .flatten();
     let status = match version {
         None => "database unreachable",
-        Some(applied) if applied < db::latest_migration() => "migrations pending",
+        Some(applied) if applied < state.schema_version => "migrations pending",
         Some(_) => {
             return Json(json!({ "status": "ready" })).into_response();
         }
@@ -34,20 +34,6 @@ pub async fn ready(state: Data<&SharedState>) -> Response {
         Json(json!({ "status": status })),
     )
         .into_response()
-}
-
-/// The newest applied migration (simple protocol: no statement to cache, so this also
-/// works behind PgBouncer).
-async fn schema_version(pool: &db::Pool) -> Option<i64> {
-    let client = pool.get().await.ok()?;
-    let messages = client
-        .simple_query("SELECT coalesce(max(version), 0) FROM refinery_schema_history")
-        .await
-        .ok()?;
-    messages.iter().find_map(|message| match message {
-        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
-        _ => None,
-    })
 }
 
 /// Asks the server on this host's `port` for `/health`: true on a 200. A few bytes of

@@ -4,7 +4,7 @@
 
 use poem::{PathPattern, Response, http::StatusCode};
 
-use crate::error::{ApiError, Problem, problem_response};
+use crate::platform::error::{ApiError, Problem, problem_response};
 
 pub async fn render_error(err: poem::Error) -> Response {
     // The matched route template, for the request log and metrics.

@@ -2,16 +2,18 @@
 //! without a valid token: login, signup, refresh), with the IETF draft `RateLimit`
 //! and `RateLimit-Policy` headers on every response and 429 + `Retry-After` on refusal.
 
-use std::net::IpAddr;
-
 use poem::{
-    Endpoint, IntoResponse, Middleware, Request, Response, Result,
-    error::ResponseError,
-    http::{HeaderValue, header::AUTHORIZATION},
+    Endpoint, IntoResponse, Middleware, Request, Response, Result, error::ResponseError,
+    http::HeaderValue,
 };
 
 use super::request_log::RequestScope;
-use crate::{error::ApiError, limits::Decision, state::SharedState};
+use crate::platform::{
+    auth::VerifiedCaller,
+    error::ApiError,
+    limits::{Decision, client_ip},
+    state::SharedState,
+};
 
 pub struct RateLimit {
     state: SharedState,
@@ -39,51 +41,23 @@ pub struct RateLimitEndpoint<E> {
     state: SharedState,
 }
 
-/// The client's address: the peer, or, behind `hops` trusted proxies, the entry they
-/// appended to `X-Forwarded-For` (entries further left are the client's own claims).
-pub fn client_ip(req: &Request, hops: usize) -> String {
-    let peer = req
-        .remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_canonical());
-    if hops > 0 {
-        let forwarded: Vec<IpAddr> = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .filter_map(|entry| entry.trim().parse().ok())
-            .collect();
-        if let Some(ip) = forwarded
-            .len()
-            .checked_sub(hops)
-            .and_then(|i| forwarded.get(i))
-        {
-            return ip.to_canonical().to_string();
-        }
-    }
-    peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
-}
-
 impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Self::Output> {
+    /// Verifies the bearer token once for the whole request: the security scheme of
+    /// the operation reads the [`VerifiedCaller`] left here.
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let limits = &self.state.limits;
-        let caller = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .and_then(|token| self.state.jwt.verify(token).ok());
+        let verified = VerifiedCaller::of(&req, &self.state.jwt);
+        req.set_data(verified);
+        let caller = verified.0;
         if let (Some(caller), Some(scope)) = (caller, req.data::<std::sync::Arc<RequestScope>>()) {
-            scope.set_caller(caller.tenant_id, caller.user_id);
+            scope.set_caller(caller.tenant_id(), caller.user_id());
         }
         let checks = match caller {
             Some(caller) => vec![
-                (limits.user, caller.user_id.to_string()),
-                (limits.tenant, caller.tenant_id.to_string()),
+                (limits.user, caller.user_id().to_string()),
+                (limits.tenant, caller.tenant_id().to_string()),
             ],
             None => vec![(limits.ip, client_ip(&req, limits.trusted_proxy_hops))],
         };

@@ -16,7 +16,7 @@ use poem::{
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::state::SharedState;
+use crate::platform::state::SharedState;
 
 const REQUEST_ID: &str = "x-request-id";
 /// The route label of requests that matched no route (bounded metric cardinality).

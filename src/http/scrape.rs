@@ -3,7 +3,7 @@
 use poem::{IntoResponse, Request, Response, handler, http::header, web::Data};
 use sha2::{Digest, Sha256};
 
-use crate::{error::ApiError, state::SharedState};
+use crate::platform::{error::ApiError, state::SharedState};
 
 #[handler]
 pub fn metrics(req: &Request, state: Data<&SharedState>) -> poem::Result<Response> {
@@ -21,7 +21,7 @@ pub fn metrics(req: &Request, state: Data<&SharedState>) -> poem::Result<Respons
     }
     Ok(state
         .metrics
-        .render(&state.pool)
+        .render(state.db.status())
         .with_content_type("text/plain; version=0.0.4; charset=utf-8")
         .into_response())
 }

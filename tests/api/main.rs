@@ -1,28 +1,54 @@
 //! Integration tests: the real server on a random port, each test with its own
 //! database cloned from a migrated template, talking HTTP; attack tests connect as the
 //! application role itself (never as a superuser or table owner).
+//!
+//! The tree mirrors `src/`: `platform/` (doors, isolation, tokens, start-up),
+//! `http/` (the host's middleware and probes), `jobs/`, and `modules/<group>/<name>`.
+//! `support/` has `spawn_app()` and the typed helpers; `layering` and `sql_hygiene`
+//! read the source itself.
 
-mod helpers;
+mod support;
 
-mod audit;
-mod auth;
-mod bola;
-mod companies;
-mod contacts;
-mod deals;
-mod isolation_http;
-mod isolation_sql;
-mod limits;
-mod logs;
-mod observability;
-mod pgbouncer;
-mod pooling;
-mod probes;
-mod query_plans;
-mod real_estate;
-mod shutdown;
-mod soak;
+mod layering;
 mod sql_hygiene;
-mod startup;
-mod tokens;
-mod users;
+
+mod platform {
+    mod audit;
+    mod bola;
+    mod isolation_http;
+    mod isolation_sql;
+    mod migrations;
+    mod pgbouncer;
+    mod pooling;
+    mod query_plans;
+    mod soak;
+    mod startup;
+    mod tokens;
+}
+
+mod http {
+    mod limits;
+    mod logs;
+    mod observability;
+    mod probes;
+    mod shutdown;
+}
+
+mod jobs {
+    mod worker;
+}
+
+mod modules {
+    mod identity {
+        mod sessions;
+        mod users;
+    }
+    mod crm {
+        mod companies;
+        mod contacts;
+        mod deals;
+    }
+    mod verticals {
+        mod real_estate;
+    }
+}

@@ -1,0 +1,277 @@
+//! The same database work as each API scenario, run by pgbench as the application role:
+//! BEGIN; the context statement (the server's own `SET_CONTEXT`, three set_config
+//! calls); the store's own statement; COMMIT. Statement by statement, or all four in
+//! one `\startpipeline` ... `\endpipeline` (the physical limit of that work here).
+//!
+//! The SQL text comes from the crate (`crm::platform::db::SET_CONTEXT`, the stores'
+//! statements), with each `$n` replaced by the value the server would bind, computed in
+//! SQL from pgbench random variables and the deterministic id scheme.
+
+use std::{path::Path, process::Stdio};
+
+use crm::{
+    modules::crm::{
+        contacts::{self, ContactFilter, ContactSort, INSERT_SQL},
+        deals::UPDATE_SQL,
+    },
+    platform::db::SET_CONTEXT,
+};
+use serde::{Deserialize, Serialize};
+use tokio::process::Command;
+use tokio_postgres::Config as PgConfig;
+
+use crate::{
+    Result,
+    dataset::{Dataset, Kind, search_terms},
+    load::Scenario,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Form {
+    Statements,
+    Pipelined,
+}
+
+/// Replaces `$1..$n` with `args` (highest first, so `$1` never eats `$10`).
+fn bind(sql: &str, args: &[String]) -> String {
+    let mut sql = sql.to_owned();
+    for (i, arg) in args.iter().enumerate().rev() {
+        sql = sql.replace(&format!("${}", i + 1), arg);
+    }
+    sql
+}
+
+fn text_array(values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+    format!("(ARRAY[{}])", quoted.join(", "))
+}
+
+/// The pgbench script of one single-request scenario.
+pub fn script(d: &Dataset, scenario: Scenario, form: Form) -> Result<String> {
+    let mut meta = vec![
+        format!("\\set t random(0, {})", d.tenants - 1),
+        format!("\\set r random(0, {})", d.contacts_per_tenant - 1),
+        format!("\\set n :t * {} + :r", d.contacts_per_tenant),
+    ];
+    let terms = search_terms();
+    let statement = match scenario {
+        Scenario::Get => bind(contacts::GET_SQL, &[Kind::Contact.sql(":n")]),
+        Scenario::List => {
+            let page = contacts::list_query(empty_filter(None), ContactSort::default(), None, None)?;
+            bind(page.sql(), &["51".to_owned()])
+        }
+        Scenario::Search => {
+            meta.push(format!("\\set k random(1, {})", terms.len()));
+            let filter = empty_filter(Some("term".to_owned()));
+            let page = contacts::list_query(filter, ContactSort::default(), None, None)?;
+            bind(
+                page.sql(),
+                &[format!("{}[:k]", text_array(&terms)), "51".to_owned()],
+            )
+        }
+        Scenario::Create => {
+            meta.push(format!("\\set k random(1, {})", terms.len()));
+            bind(
+                INSERT_SQL,
+                &[
+                    "gen_random_uuid()".to_owned(),
+                    "'Bench'".to_owned(),
+                    format!("{}[:k]", text_array(&terms)),
+                    "'pgb-' || gen_random_uuid() || '@bench.test'".to_owned(),
+                    "NULL".to_owned(),
+                    "NULL".to_owned(),
+                    "NULL".to_owned(),
+                ],
+            )
+        }
+        Scenario::UpdateStage => bind(
+            UPDATE_SQL,
+            &[
+                Kind::Deal.sql(":n"),
+                "NULL".to_owned(),
+                "false".to_owned(),
+                "NULL".to_owned(),
+                "false".to_owned(),
+                "NULL".to_owned(),
+                "NULL".to_owned(),
+                "NULL".to_owned(),
+                // The API client sends the other of NEGOTIATION / NEW (NEGOTIATION when it
+                // does not know the stage); pgbench cannot remember, so the row decides.
+                "CASE stage WHEN 'NEGOTIATION' THEN 'NEW'::deal_stage ELSE 'NEGOTIATION'::deal_stage END"
+                    .to_owned(),
+                "false".to_owned(),
+                "NULL".to_owned(),
+                "false".to_owned(),
+                "NULL".to_owned(),
+            ],
+        ),
+        Scenario::Mix => return Err("the mix is several scripts with weights".into()),
+    };
+    let context = bind(
+        SET_CONTEXT,
+        &[
+            format!("{}::text", Kind::Tenant.sql(":t")),
+            format!("{}::text", Kind::User.sql(":t")),
+            "'owner'".to_owned(),
+        ],
+    );
+    let mut lines = meta;
+    if form == Form::Pipelined {
+        lines.push("\\startpipeline".to_owned());
+    }
+    lines.push("BEGIN;".to_owned());
+    lines.push(format!("{context};"));
+    lines.push(format!("{statement};"));
+    lines.push("COMMIT;".to_owned());
+    if form == Form::Pipelined {
+        lines.push("\\endpipeline".to_owned());
+    }
+    Ok(lines.join("\n") + "\n")
+}
+
+fn empty_filter(q: Option<String>) -> ContactFilter {
+    ContactFilter {
+        q,
+        company_id: None,
+        created_after: None,
+        created_before: None,
+    }
+}
+
+/// Writes the scripts of `scenario` into `dir`; returns the `-f file@weight` arguments.
+pub fn write_scripts(
+    d: &Dataset,
+    scenario: Scenario,
+    form: Form,
+    dir: &Path,
+) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dir)?;
+    let parts: Vec<(Scenario, u32)> = match scenario {
+        Scenario::Mix => Scenario::mix().to_vec(),
+        one => vec![(one, 1)],
+    };
+    let mut args = Vec::new();
+    for (part, weight) in parts {
+        let file = dir.join(format!("{}-{}.sql", slug(part), slug_form(form)));
+        std::fs::write(&file, script(d, part, form)?)?;
+        args.push("-f".to_owned());
+        args.push(format!("{}@{weight}", file.display()));
+    }
+    Ok(args)
+}
+
+pub fn slug(scenario: Scenario) -> &'static str {
+    match scenario {
+        Scenario::Get => "get",
+        Scenario::List => "list",
+        Scenario::Search => "search",
+        Scenario::Create => "create",
+        Scenario::UpdateStage => "update-stage",
+        Scenario::Mix => "mix",
+    }
+}
+
+fn slug_form(form: Form) -> &'static str {
+    match form {
+        Form::Statements => "stmt",
+        Form::Pipelined => "pipelined",
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PgbenchSummary {
+    pub clients: u64,
+    pub tps: f64,
+    pub latency_avg_ms: f64,
+    pub failed: u64,
+}
+
+/// Connection settings for pgbench: the server's host, port and database, as `role`.
+pub struct PgTarget {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub role: String,
+    pub password: String,
+}
+
+impl PgTarget {
+    pub fn from_owner_url(url: &str, role: &str, password: &str) -> Result<Self> {
+        let config: PgConfig = url.parse()?;
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        Ok(Self {
+            host,
+            port: config.get_ports().first().copied().unwrap_or(5432),
+            database: config.get_dbname().unwrap_or("crm_bench").to_owned(),
+            role: role.to_owned(),
+            password: password.to_owned(),
+        })
+    }
+}
+
+/// Runs pgbench `-M prepared -c clients -j 2 -T seconds` with `script_args`.
+pub async fn run(
+    pg: &PgTarget,
+    script_args: &[String],
+    clients: u64,
+    seconds: u64,
+) -> Result<PgbenchSummary> {
+    let output = Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-j", "2"])
+        .args(["-c", &clients.to_string(), "-T", &seconds.to_string()])
+        .args(["-h", &pg.host, "-p", &pg.port.to_string(), "-U", &pg.role])
+        .args(script_args)
+        .arg(&pg.database)
+        .env("PGPASSWORD", &pg.password)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|err| format!("running pgbench (is it installed?): {err}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let number = |prefix: &str| -> Option<f64> {
+        stdout
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|value| value.parse().ok())
+    };
+    let Some(tps) = number("tps = ") else {
+        return Err(format!(
+            "pgbench failed ({}): {}{}",
+            output.status,
+            stdout.trim(),
+            stderr.lines().take(5).collect::<Vec<_>>().join(" | ")
+        )
+        .into());
+    };
+    // pgbench 15 reports failed transactions; a client aborted by an error shows in stderr.
+    let aborted = stderr.lines().filter(|l| l.contains("aborted")).count() as u64;
+    Ok(PgbenchSummary {
+        clients,
+        tps,
+        latency_avg_ms: number("latency average = ").unwrap_or(0.0),
+        failed: number("number of failed transactions: ").map_or(0, |f| f as u64) + aborted,
+    })
+}
+
+/// How many more connections the server accepts for a non-superuser right now, less a
+/// margin for others (pgbench needs one backend per client; the API needs its pool).
+pub async fn connection_headroom(owner_url: &str) -> Result<u64> {
+    let config: PgConfig = owner_url.parse()?;
+    let client = crm::platform::db::owner_connect(&config).await?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('max_connections')::int \
+                  - current_setting('superuser_reserved_connections')::int \
+                  - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int",
+            &[],
+        )
+        .await?;
+    let free: i32 = row.get(0);
+    Ok(u64::try_from(free - 5).unwrap_or(1).max(1))
+}

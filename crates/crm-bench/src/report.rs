@@ -1,0 +1,247 @@
+//! BENCHMARKS.md from a results file: the main table (API beside pgbench), scaling
+//! from the small to the large data set, connections held, logins, and the machine.
+
+use std::{fmt::Write as _, path::Path};
+
+use crate::{Record, Result, load::Scenario, pgbench::Form};
+
+pub async fn render(results: &Path, command: &str, main: &str, notes: &[String]) -> Result<String> {
+    let records: Vec<Record> = std::fs::read_to_string(results)?
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<std::result::Result<_, _>>()?;
+    let mut md = String::new();
+    writeln!(md, "# Benchmarks\n")?;
+    writeln!(
+        md,
+        "Produced by `{command}` on {} (issue 5). API: the release server, `crm-bench` \
+         closed-loop keep-alive clients. pgbench: the same SQL as the application role \
+         `crm_app`, `-M prepared -j 2`, statement by statement and in one pipeline. \
+         Load generator, server and PostgreSQL share the machine.\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    )?;
+    writeln!(md, "## Machine\n\n{}", machine().await)?;
+    writeln!(md, "{}", include_str!("about.md"))?;
+
+    writeln!(md, "## Throughput and latency ({main} data set)\n")?;
+    writeln!(
+        md,
+        "| scenario | conns | req/s | p50 ms | p99 ms | errors | pgbench stmt tps | pgbench pipelined tps | API/stmt | API/pipelined |"
+    )?;
+    writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    for scenario in Scenario::ALL {
+        for record in &records {
+            let Record::Api {
+                dataset,
+                scenario: s,
+                conns,
+                summary,
+            } = record
+            else {
+                continue;
+            };
+            if dataset != main || *s != scenario {
+                continue;
+            }
+            let pg = |form: Form| {
+                records.iter().find_map(|r| match r {
+                    Record::Pgbench {
+                        dataset: d,
+                        scenario: s2,
+                        conns: c,
+                        form: f,
+                        summary,
+                    } if d == main && *s2 == scenario && c == conns && *f == form => Some(summary),
+                    _ => None,
+                })
+            };
+            let (stmt, pipe) = (pg(Form::Statements), pg(Form::Pipelined));
+            let tps = |p: Option<&crate::pgbench::PgbenchSummary>| match p {
+                Some(p) if p.clients != *conns => format!("{:.0} ({} clients)", p.tps, p.clients),
+                Some(p) => format!("{:.0}", p.tps),
+                None => "–".to_owned(),
+            };
+            let ratio = |p: Option<&crate::pgbench::PgbenchSummary>| {
+                p.map_or("–".to_owned(), |p| {
+                    format!("{:.2}x", summary.rps / p.tps.max(f64::MIN_POSITIVE))
+                })
+            };
+            writeln!(
+                md,
+                "| {} | {conns} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} |",
+                scenario.name(),
+                summary.rps,
+                summary.p50_ms,
+                summary.p99_ms,
+                summary.errors,
+                tps(stmt),
+                tps(pipe),
+                ratio(stmt),
+                ratio(pipe)
+            )?;
+        }
+    }
+    writeln!(
+        md,
+        "\npgbench needs one PostgreSQL backend per client: where `max_connections` leaves \
+         fewer, the clients it ran with are shown in brackets.\n"
+    )?;
+
+    let scaling: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Api {
+                dataset,
+                scenario,
+                conns,
+                summary,
+            } if dataset != main => {
+                let large = records.iter().find_map(|r2| match r2 {
+                    Record::Api {
+                        dataset: d,
+                        scenario: s,
+                        conns: c,
+                        summary,
+                    } if d == main && s == scenario && c == conns => Some(summary),
+                    _ => None,
+                })?;
+                Some((dataset, scenario, conns, summary, large))
+            }
+            _ => None,
+        })
+        .collect();
+    if !scaling.is_empty() {
+        writeln!(
+            md,
+            "## Scaling: p50 with the small and the {main} data set\n"
+        )?;
+        writeln!(
+            md,
+            "| scenario | conns | p50 small ms | p50 {main} ms | ratio |"
+        )?;
+        writeln!(md, "|---|---:|---:|---:|---:|")?;
+        for (_, scenario, conns, small, large) in scaling {
+            writeln!(
+                md,
+                "| {} | {conns} | {:.2} | {:.2} | {:.2}x |",
+                scenario.name(),
+                small.p50_ms,
+                large.p50_ms,
+                large.p50_ms / small.p50_ms.max(f64::MIN_POSITIVE)
+            )?;
+        }
+        writeln!(md)?;
+    }
+
+    for record in &records {
+        match record {
+            Record::Hold {
+                dataset,
+                summary: h,
+            } => {
+                writeln!(md, "## Connections held open ({dataset} data set)\n")?;
+                writeln!(
+                    md,
+                    "| conns | connected | seconds | GET every | req/s | p50 ms | p99 ms | errors | server RSS max MB |"
+                )?;
+                writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+                writeln!(
+                    md,
+                    "| {} | {} | {} | {} ms | {:.0} | {:.2} | {:.2} | {} | {:.0} |\n",
+                    h.conns,
+                    h.connected,
+                    h.seconds,
+                    h.interval_ms,
+                    h.requests.rps,
+                    h.requests.p50_ms,
+                    h.requests.p99_ms,
+                    h.requests.errors,
+                    h.server_rss_max_mb
+                )?;
+            }
+            Record::Logins {
+                dataset,
+                conns,
+                login_clients,
+                reads,
+                logins,
+            } => {
+                writeln!(
+                    md,
+                    "## GET by id while clients log in ({dataset} data set)\n"
+                )?;
+                writeln!(
+                    md,
+                    "| GET conns | login clients | GET req/s | GET p50 ms | GET p99 ms | GET errors | logins/s | login p99 ms | login errors |"
+                )?;
+                writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+                writeln!(
+                    md,
+                    "| {conns} | {login_clients} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {} |\n",
+                    reads.rps,
+                    reads.p50_ms,
+                    reads.p99_ms,
+                    reads.errors,
+                    logins.rps,
+                    logins.p99_ms,
+                    logins.errors
+                )?;
+            }
+            _ => {}
+        }
+    }
+    if !notes.is_empty() {
+        writeln!(md, "## Notes\n")?;
+        for note in notes {
+            writeln!(md, "- {note}")?;
+        }
+    }
+    Ok(md)
+}
+
+async fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let ram = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or("unknown".to_owned(), |kb| {
+            format!("{:.1} GiB", kb / 1024.0 / 1024.0)
+        });
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let pg = postgres_version()
+        .await
+        .unwrap_or_else(|err| format!("unknown ({err})"));
+    format!(
+        "- cores (nproc): {cores}\n- RAM: {ram}\n- CPU: {cpu}\n- kernel: {kernel}\n- PostgreSQL: {pg}\n- crm commit: {}\n",
+        std::process::Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    )
+}
+
+async fn postgres_version() -> Result<String> {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/crm_bench".to_owned());
+    let client = crm::platform::db::owner_connect(&url.parse()?).await?;
+    let row = client.query_one("SELECT version()", &[]).await?;
+    Ok(row.get(0))
+}

@@ -1,0 +1,445 @@
+//! `crm-bench seed`: recreates the benchmark database and loads N tenants x M contacts
+//! (plus as many deals, some companies and one owner per tenant) with COPY as the owner.
+//!
+//! Fast-load recipe: secondary indexes are dropped before COPY and rebuilt after it,
+//! the sessions run with `session_replication_role = replica` (no per-row triggers or
+//! foreign-key checks: the generated rows are consistent by construction, and the
+//! stage history the trigger would write is copied explicitly), tables are loaded in
+//! parallel, and VACUUM ANALYZE leaves fresh statistics and a visibility map.
+
+use std::{
+    path::Path,
+    sync::LazyLock,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHasher as _, SaltString, rand_core::OsRng},
+};
+use bytes::Bytes;
+use chrono::{DateTime, Duration, Utc};
+use crm::{
+    modules::registry,
+    platform::{
+        auth::Claims,
+        config::{Config, JwtConfig},
+        db,
+        tenancy::Role,
+    },
+};
+use futures::{SinkExt, pin_mut};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use tokio_postgres::{Client, Config as PgConfig};
+use uuid::Uuid;
+
+use crate::{
+    Result,
+    dataset::{Dataset, FIRST_NAMES, Kind, LAST_NAMES, Rng},
+};
+
+/// The password of every seeded owner (logins in the login scenario use it).
+const PASSWORD: &str = "bench password 4f1c2a";
+const STAGES: &[&str] = &[
+    "NEW",
+    "NEW",
+    "NEW",
+    "NEW",
+    "NEGOTIATION",
+    "NEGOTIATION",
+    "NEGOTIATION",
+    "CLOSED_WON",
+    "CLOSED_WON",
+    "CLOSED_LOST",
+];
+const CHUNK: usize = 1 << 20;
+
+pub struct SeedArgs {
+    pub name: String,
+    pub tenants: u64,
+    pub contacts_per_tenant: u64,
+    pub companies_per_tenant: u64,
+}
+
+pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
+    let config = Config::from_env().map_err(|err| format!("configuration: {err}"))?;
+    if config.jwt.generated {
+        return Err("set CRM_JWT_SECRET (the server's) so the minted tokens verify".into());
+    }
+    let owner: PgConfig = config.database_url.expose().parse()?;
+    let database = owner.get_dbname().unwrap_or_default().to_owned();
+    if !database.contains("bench") {
+        return Err(format!(
+            "refusing to recreate database {database:?}: its name must contain \"bench\""
+        )
+        .into());
+    }
+    let started = Instant::now();
+    recreate(&owner, &database).await?;
+    db::prepare_database(&config, registry::ALL).await?;
+    eprintln!("seed: migrated {database} in {:.1?}", started.elapsed());
+
+    let dataset = Dataset {
+        name: args.name,
+        tenants: args.tenants,
+        contacts_per_tenant: args.contacts_per_tenant,
+        deals_per_tenant: args.contacts_per_tenant,
+        companies_per_tenant: args.companies_per_tenant.max(1),
+        password: PASSWORD.to_owned(),
+        tokens: Vec::new(),
+    };
+    let sessions = [
+        connect(&owner).await?,
+        connect(&owner).await?,
+        connect(&owner).await?,
+    ];
+    let indexes = drop_secondary_indexes(&sessions[0]).await?;
+    let loaded = Instant::now();
+    let hash = Argon2::default()
+        .hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
+        .map_err(|err| err.to_string())?
+        .to_string();
+    let (a, b, c) = futures::join!(
+        async {
+            load_tenants(&sessions[0], &dataset, &hash).await?;
+            load_companies(&sessions[0], &dataset).await?;
+            load_stage_changes(&sessions[0], &dataset).await
+        },
+        load_contacts(&sessions[1], &dataset),
+        load_deals(&sessions[2], &dataset),
+    );
+    a?;
+    b?;
+    c?;
+    eprintln!(
+        "seed: copied {} contacts and {} deals in {:.1?}",
+        dataset.contacts(),
+        dataset.deals(),
+        loaded.elapsed()
+    );
+
+    let rebuilt = Instant::now();
+    let (even, odd): (Vec<_>, Vec<_>) = indexes.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let (x, y) = futures::join!(
+        build_indexes(&sessions[0], even.into_iter().map(|(_, def)| def)),
+        build_indexes(&sessions[1], odd.into_iter().map(|(_, def)| def)),
+    );
+    x?;
+    y?;
+    eprintln!(
+        "seed: rebuilt {} indexes in {:.1?}",
+        indexes.len(),
+        rebuilt.elapsed()
+    );
+    let vacuumed = Instant::now();
+    sessions[0]
+        .batch_execute(
+            "VACUUM (ANALYZE) tenants, users, memberships, companies, contacts, deals, deal_stage_changes",
+        )
+        .await?;
+    eprintln!("seed: VACUUM ANALYZE in {:.1?}", vacuumed.elapsed());
+
+    let mut dataset = dataset;
+    dataset.tokens = mint_tokens(&config.jwt, dataset.tenants)?;
+    dataset.save(out)?;
+    eprintln!(
+        "seed: {} ready in {:.1?}; dataset.json and tokens.txt in {}",
+        dataset.name,
+        started.elapsed(),
+        out.display()
+    );
+    Ok(dataset)
+}
+
+async fn build_indexes(session: &Client, definitions: impl Iterator<Item = &String>) -> Result<()> {
+    session
+        .batch_execute("SET maintenance_work_mem = '256MB'")
+        .await?;
+    for definition in definitions {
+        session.batch_execute(definition).await?;
+    }
+    Ok(())
+}
+
+async fn connect(config: &PgConfig) -> Result<Client> {
+    let client = db::owner_connect(config).await?;
+    // Superuser only: skips per-row triggers and foreign-key checks while loading.
+    client
+        .batch_execute("SET session_replication_role = replica; SET synchronous_commit = off")
+        .await
+        .map_err(|err| format!("the seeding role must be a superuser: {err}"))?;
+    Ok(client)
+}
+
+async fn recreate(owner: &PgConfig, database: &str) -> Result<()> {
+    let mut admin = owner.clone();
+    admin.dbname("postgres");
+    let client = db::owner_connect(&admin).await?;
+    // The name was checked above; PostgreSQL quotes it (format's %I).
+    let ddl: String = client
+        .query_one(
+            "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)",
+            &[&database],
+        )
+        .await?
+        .get(0);
+    client.batch_execute(&ddl).await?;
+    Ok(())
+}
+
+/// Drops every index that backs no constraint on the bulk tables; returns their DDL.
+async fn drop_secondary_indexes(client: &Client) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT format('DROP INDEX %s', indexrelid::regclass), pg_get_indexdef(indexrelid) FROM pg_index \
+             WHERE indrelid = ANY ('{contacts,deals,companies,deal_stage_changes}'::regclass[]) \
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conindid = indexrelid)",
+            &[],
+        )
+        .await?;
+    for row in &rows {
+        client.batch_execute(row.get::<_, &str>(0)).await?;
+    }
+    Ok(rows.iter().map(|row| row.get::<_, String>(1)).collect())
+}
+
+/// COPY ... FROM STDIN (text format) of `rows` lines written by `line`.
+async fn copy(
+    client: &Client,
+    sql: &str,
+    rows: u64,
+    mut line: impl FnMut(u64, &mut String),
+) -> Result<u64> {
+    let sink = client.copy_in(sql).await?;
+    pin_mut!(sink);
+    let mut buffer = String::with_capacity(CHUNK + 4096);
+    for n in 0..rows {
+        line(n, &mut buffer);
+        if buffer.len() >= CHUNK {
+            sink.send(Bytes::from(std::mem::replace(
+                &mut buffer,
+                String::with_capacity(CHUNK + 4096),
+            )))
+            .await?;
+        }
+    }
+    if !buffer.is_empty() {
+        sink.send(Bytes::from(buffer)).await?;
+    }
+    Ok(sink.finish().await?)
+}
+
+/// When the seed started: every generated timestamp is before it.
+static NOW: LazyLock<DateTime<Utc>> = LazyLock::new(Utc::now);
+
+fn timestamp(minutes_ago: u64) -> String {
+    let at = *NOW - Duration::minutes(i64::try_from(minutes_ago).unwrap_or(i64::MAX));
+    at.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()
+}
+
+async fn load_tenants(client: &Client, d: &Dataset, hash: &str) -> Result<()> {
+    let created = timestamp(d.contacts_per_tenant + 10);
+    copy(
+        client,
+        "COPY tenants (id, name, created_at) FROM STDIN",
+        d.tenants,
+        |t, b| {
+            b.push_str(&format!("{}\tTenant {t}\t{created}\n", Kind::Tenant.id(t)));
+        },
+    )
+    .await?;
+    copy(
+        client,
+        "COPY users (id, email, password_hash, full_name) FROM STDIN",
+        d.tenants,
+        |t, b| {
+            b.push_str(&format!(
+                "{}\t{}\t{hash}\tOwner {t}\n",
+                Kind::User.id(t),
+                Dataset::owner_email(t)
+            ));
+        },
+    )
+    .await?;
+    copy(
+        client,
+        "COPY memberships (tenant_id, user_id, role) FROM STDIN",
+        d.tenants,
+        |t, b| {
+            b.push_str(&format!(
+                "{}\t{}\towner\n",
+                Kind::Tenant.id(t),
+                Kind::User.id(t)
+            ));
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn load_companies(client: &Client, d: &Dataset) -> Result<()> {
+    let per = d.companies_per_tenant;
+    let created = timestamp(d.contacts_per_tenant + 5);
+    copy(
+        client,
+        "COPY companies (tenant_id, id, name, domain, created_at, updated_at) FROM STDIN",
+        d.tenants * per,
+        |n, b| {
+            b.push_str(&format!(
+                "{}\t{}\tCompany {n}\tcompany{n}.example\t{created}\t{created}\n",
+                Kind::Tenant.id(n / per),
+                Kind::Company.id(n),
+            ));
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Contact `r` of tenant `t` is row `n = t * M + r`; half of them work for a company.
+fn company_of(d: &Dataset, n: u64) -> Option<u64> {
+    let (t, r) = (n / d.contacts_per_tenant, n % d.contacts_per_tenant);
+    (r % 2 == 0).then(|| t * d.companies_per_tenant + (r / 2) % d.companies_per_tenant)
+}
+
+async fn load_contacts(client: &Client, d: &Dataset) -> Result<()> {
+    let m = d.contacts_per_tenant;
+    copy(
+        client,
+        "COPY contacts (tenant_id, id, first_name, last_name, email, phone, company_id, created_at, updated_at) FROM STDIN",
+        d.contacts(),
+        |n, b| {
+            let mut rng = Rng::new(n);
+            let first = FIRST_NAMES[rng.below(FIRST_NAMES.len() as u64) as usize];
+            let last = LAST_NAMES[rng.below(LAST_NAMES.len() as u64) as usize];
+            let company = company_of(d, n).map_or_else(|| "\\N".to_owned(), |c| Kind::Company.id(c));
+            let created = timestamp(m - n % m);
+            b.push_str(&format!(
+                "{}\t{}\t{first}\t{last}\t{}.{}.{n}@example.com\t+1 555 {:04}\t{company}\t{created}\t{created}\n",
+                Kind::Tenant.id(n / m),
+                Kind::Contact.id(n),
+                first.to_lowercase(),
+                last.to_lowercase(),
+                n % 10_000,
+            ));
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+fn stage_of(n: u64) -> &'static str {
+    STAGES[Rng::new(n ^ 0xDEA1).below(STAGES.len() as u64) as usize]
+}
+
+async fn load_deals(client: &Client, d: &Dataset) -> Result<()> {
+    let m = d.deals_per_tenant;
+    copy(
+        client,
+        "COPY deals (tenant_id, id, title, contact_id, company_id, amount_minor, currency, stage, created_at, updated_at) FROM STDIN",
+        d.deals(),
+        |n, b| {
+            let company = company_of(d, n).map_or_else(|| "\\N".to_owned(), |c| Kind::Company.id(c));
+            let created = timestamp(m - n % m);
+            b.push_str(&format!(
+                "{}\t{}\tDeal {n}\t{}\t{company}\t{}\tUSD\t{}\t{created}\t{created}\n",
+                Kind::Tenant.id(n / m),
+                Kind::Deal.id(n),
+                Kind::Contact.id(n),
+                (n % 1000) * 10_000,
+                stage_of(n),
+            ));
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// What the `deals_record_stage_created` trigger would have written.
+async fn load_stage_changes(client: &Client, d: &Dataset) -> Result<()> {
+    let m = d.deals_per_tenant;
+    copy(
+        client,
+        "COPY deal_stage_changes (tenant_id, id, deal_id, from_stage, to_stage, changed_by, changed_at) FROM STDIN",
+        d.deals(),
+        |n, b| {
+            b.push_str(&format!(
+                "{}\t{}\t{}\t\\N\t{}\t{}\t{}\n",
+                Kind::Tenant.id(n / m),
+                Kind::StageChange.id(n),
+                Kind::Deal.id(n),
+                stage_of(n),
+                Kind::User.id(n / m),
+                timestamp(m - n % m),
+            ));
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// How long the seeded owners' tokens stay valid: longer than any run, whatever the
+/// deployment's access-token lifetime.
+const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// One owner token per tenant, valid for [`TOKEN_TTL`], with the claims the server puts
+/// in its own access tokens (HS256; issuer and audience from `jwt`).
+///
+/// Signed here rather than by the library: `crm` mints a `TenantContext` only from
+/// credentials it has verified, so it offers no way to issue a token for an arbitrary
+/// tenant. This tool holds the deployment's secret (`CRM_JWT_SECRET`), so it signs
+/// the seeded owners' tokens itself and the server verifies them like any other.
+fn mint_tokens(jwt: &JwtConfig, tenants: u64) -> Result<Vec<String>> {
+    let key = EncodingKey::from_secret(jwt.secret.expose().as_bytes());
+    let header = Header::new(Algorithm::HS256);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    (0..tenants)
+        .map(|t| {
+            let claims = Claims {
+                sub: Uuid::parse_str(&Kind::User.id(t))?,
+                tid: Uuid::parse_str(&Kind::Tenant.id(t))?,
+                role: Role::Owner,
+                iss: jwt.issuer.clone(),
+                aud: jwt.audience.clone(),
+                iat: now,
+                nbf: now,
+                exp: now + TOKEN_TTL.as_secs(),
+            };
+            encode(&header, &claims, &key).map_err(|err| format!("signing a token: {err}").into())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration as StdDuration;
+
+    use crm::platform::{auth::JwtKeys, config::Secret};
+
+    use super::*;
+
+    /// The tokens the tool signs are ones the server accepts, for the seeded owners.
+    #[test]
+    fn minted_tokens_verify_as_the_seeded_owners() -> Result<()> {
+        let jwt = JwtConfig {
+            secret: Secret::new("a-test-secret-that-is-long-enough-0123456789abcdef"),
+            generated: false,
+            issuer: "crm-test".to_owned(),
+            audience: "crm-test-api".to_owned(),
+            access_ttl: StdDuration::from_secs(900),
+            refresh_ttl: StdDuration::from_secs(86_400),
+        };
+        let tokens = mint_tokens(&jwt, 3)?;
+        assert_eq!(tokens.len(), 3);
+        let keys = JwtKeys::new(&jwt);
+        for (t, token) in (0..).zip(&tokens) {
+            let context = keys
+                .verify(token)
+                .map_err(|err| format!("token {t} does not verify: {err:?}"))?;
+            assert_eq!(context.tenant_id(), Uuid::parse_str(&Kind::Tenant.id(t))?);
+            assert_eq!(context.user_id(), Uuid::parse_str(&Kind::User.id(t))?);
+            assert_eq!(context.role(), Role::Owner);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,276 @@
+//! The composition root: builds the shared state, mounts the route table and runs the
+//! HTTP host and the job host.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use futures::FutureExt;
+use poem::{
+    EndpointExt, Route, Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::{Cors, NormalizePath, TrailingSlash},
+};
+use poem_openapi::OpenApiService;
+
+use crate::{
+    http,
+    jobs::JobHost,
+    modules::registry::{self, Apis},
+    platform::{
+        auth::{JwtKeys, PasswordHasher},
+        config::{self, Config},
+        db::{self, Migrations, SetupError},
+        error::ApiError,
+        limits, metrics,
+        state::{AppState, SharedState},
+    },
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] SetupError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("CRM_MODULES is invalid: {0}")]
+    Modules(String),
+    #[error("cannot prepare password hashing: {0}")]
+    Hasher(ApiError),
+    #[error("cannot set up rate limits: {0}")]
+    Limits(#[from] limits::LimitError),
+    #[error("cannot set up metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// The server, built and bound, ready to run: the HTTP host and, unless
+/// `CRM_RUN_WORKER=false`, the job host in the same process.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    port: u16,
+    state: SharedState,
+    http: config::HttpConfig,
+    production: bool,
+    jobs: Option<JobHost>,
+}
+
+/// The job host alone (`crm worker`), for deployments that run workers apart.
+pub struct Worker {
+    state: SharedState,
+    jobs: JobHost,
+}
+
+/// Prepares the database (as the owner), opens the application pool, verifies the
+/// application role, and builds what every handler and job shares.
+async fn build_state(config: &Config) -> Result<SharedState, StartError> {
+    if config.jwt.generated {
+        tracing::warn!(
+            "CRM_JWT_SECRET is not set: using a random secret; tokens will not survive a restart"
+        );
+    }
+    let modules = registry::served(&config.modules).map_err(StartError::Modules)?;
+    db::prepare_database(config, registry::ALL).await?;
+    let schema_version = Migrations::of(registry::ALL)?.latest();
+    let db = db::app_pool(config).await?;
+    Ok(Arc::new(AppState {
+        db,
+        jwt: Arc::new(JwtKeys::new(&config.jwt)),
+        hasher: PasswordHasher::new(
+            config.password_hashing_concurrency,
+            config.password_hashing_wait,
+        )
+        .map_err(StartError::Hasher)?,
+        refresh_ttl: config.jwt.refresh_ttl,
+        modules,
+        schema_version,
+        limits: limits::Limits::new(
+            &config.rate_limit,
+            config.redis_url.as_ref().map(config::Secret::expose),
+        )
+        .await?,
+        metrics: metrics::Metrics::new()?,
+        metrics_token: config.metrics_token.clone(),
+    }))
+}
+
+/// Every module's jobs (none declares one yet).
+fn job_host(config: &Config) -> JobHost {
+    JobHost::new(Vec::new(), config.http.shutdown_timeout)
+}
+
+impl Application {
+    /// Builds the shared state (see `build_state`) and binds the listener.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let state = build_state(&config).await?;
+        let bind_error = |source| StartError::Bind {
+            address: config.bind,
+            source,
+        };
+        let acceptor = TcpListener::bind(config.bind)
+            .into_acceptor()
+            .await
+            .map_err(bind_error)?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().map(SocketAddr::port))
+            .unwrap_or(config.bind.port());
+        Ok(Self {
+            acceptor,
+            port,
+            state,
+            http: config.http.clone(),
+            production: config.environment == config::Environment::Production,
+            jobs: config.run_worker.then(|| job_host(&config)),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The database and its doors (tests use it to watch connections).
+    pub fn db(&self) -> &db::Db {
+        &self.state.db
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until_stopped_with(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` completes; then stops accepting connections, lets
+    /// in-flight requests and job runs finish (for at most
+    /// `CRM_SHUTDOWN_TIMEOUT_SECS`) and closes the pool.
+    pub async fn run_until_stopped_with(
+        self,
+        signal: impl std::future::Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        tracing::info!(port = self.port, "listening");
+        let state = self.state.clone();
+        let grace = self.http.shutdown_timeout;
+        let signal = async {
+            signal.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+        }
+        .boxed()
+        .shared();
+        let jobs = async {
+            if let Some(jobs) = self.jobs {
+                jobs.run_until_stopped_with(signal.clone()).await;
+            }
+        };
+        let server = Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(
+            routes(self.state, self.http, self.production),
+            signal.clone(),
+            Some(grace),
+        );
+        let (result, ()) = tokio::join!(server, jobs);
+        state.db.close();
+        tracing::info!("stopped");
+        result
+    }
+}
+
+impl Worker {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        Ok(Self {
+            state: build_state(&config).await?,
+            jobs: job_host(&config),
+        })
+    }
+
+    /// Runs the jobs until SIGINT or SIGTERM, then stops them gracefully.
+    pub async fn run_until_stopped(self) {
+        self.run_until_stopped_with(shutdown_signal()).await;
+    }
+
+    /// Runs the jobs until `signal` completes; lets runs in progress finish (for at
+    /// most `CRM_SHUTDOWN_TIMEOUT_SECS`) and closes the pool.
+    pub async fn run_until_stopped_with(
+        self,
+        signal: impl std::future::Future<Output = ()> + Send,
+    ) {
+        self.jobs.run_until_stopped_with(signal).await;
+        self.state.db.close();
+        tracing::info!("stopped");
+    }
+}
+
+/// The OpenAPI service of every API, mounted under `/api/v1`.
+pub fn openapi(state: &SharedState) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(registry::apis(state), "crm", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Multi-tenant CRM API. Tenant isolation is enforced by PostgreSQL row-level security.",
+        )
+        .server("/api/v1")
+}
+
+fn routes(state: SharedState, config: config::HttpConfig, production: bool) -> impl poem::Endpoint {
+    let api = openapi(&state);
+    let templates = http::RouteTemplates::from_spec(&api.spec(), "/api/v1");
+    let spec = api.spec_endpoint();
+    let swagger = api.swagger_ui();
+    let redoc = api.redoc();
+    Route::new()
+        .nest("/api/v1", api.with(http::RateLimit::new(state.clone())))
+        .at("/openapi.json", spec)
+        .nest("/docs", swagger)
+        .nest("/redoc", redoc)
+        .at("/health", http::health)
+        .at("/ready", http::ready)
+        .at("/metrics", http::metrics)
+        .with(NormalizePath::new(TrailingSlash::Trim))
+        .with(http::Guards {
+            max_body_bytes: config.max_body_bytes,
+            timeout: config.request_timeout,
+        })
+        .with_if(!config.cors_origins.is_empty(), cors(&config))
+        .data(state.jwt.clone())
+        .data(state.clone())
+        .catch_all_error(http::render_error)
+        .with(http::SecurityHeaders { hsts: production })
+        .with(http::RequestLog::new(state, templates))
+}
+
+/// CORS for the configured origins (`*` only outside production, never with
+/// credentials: the config refuses both).
+fn cors(config: &config::HttpConfig) -> Cors {
+    let cors = Cors::new()
+        .allow_credentials(config.cors_allow_credentials)
+        .allow_methods(["GET", "POST", "PATCH", "PUT", "DELETE"])
+        .allow_headers(["authorization", "content-type", "x-request-id"])
+        .expose_headers([
+            "ratelimit",
+            "ratelimit-policy",
+            "retry-after",
+            "x-request-id",
+        ]);
+    if config.cors_origins.iter().any(|origin| origin == "*") {
+        cors
+    } else {
+        cors.allow_origins(config.cors_origins.iter().map(String::as_str))
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,144 @@
+//! `/contacts`: CRUD and search.
+
+use crate::platform::error::problems;
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    ApiResponse, OpenApi, Tags,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{
+    Contact, ContactFilter, ContactPage, ContactPatch, ContactPatchBody, ContactSort, NewContact,
+    NewContactBody, store,
+};
+use crate::modules::crm::MODULE;
+use crate::platform::{auth::Auth, state::SharedState};
+
+#[derive(Tags)]
+enum ContactTags {
+    /// People the tenant does business with.
+    Contacts,
+}
+
+#[derive(ApiResponse)]
+enum ContactResponse {
+    #[oai(status = 200)]
+    Ok(Json<Contact>),
+}
+
+#[derive(ApiResponse)]
+enum ContactCreated {
+    #[oai(status = 201)]
+    Created(Json<Contact>),
+}
+
+#[derive(ApiResponse)]
+enum ContactListResponse {
+    #[oai(status = 200)]
+    Ok(Json<ContactPage>),
+}
+
+#[derive(ApiResponse)]
+enum ContactDeleted {
+    /// Deleted; its deals keep their history but lose the link.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+pub struct ContactsApi {
+    state: SharedState,
+}
+
+impl ContactsApi {
+    pub fn new(state: SharedState) -> Self {
+        Self { state }
+    }
+}
+
+#[OpenApi(prefix_path = "/contacts", tag = "ContactTags::Contacts")]
+impl ContactsApi {
+    /// List contacts
+    ///
+    /// Newest first by default; keyset-paginated with `cursor`.
+    #[oai(path = "/", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: Auth,
+        /// Text search in names, email and phone (case-insensitive substring).
+        q: Query<Option<String>>,
+        /// Only contacts of this company.
+        company_id: Query<Option<Uuid>>,
+        /// Only contacts created at or after this instant.
+        created_after: Query<Option<DateTime<Utc>>>,
+        /// Only contacts created before this instant.
+        created_before: Query<Option<DateTime<Utc>>>,
+        /// Sort order.
+        sort: Query<Option<ContactSort>>,
+        /// Page size, 1 to 200 (default 50).
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<ContactListResponse, problems::ReadMany> {
+        let filter = ContactFilter {
+            q: q.0,
+            company_id: company_id.0,
+            created_after: created_after.0,
+            created_before: created_before.0,
+        };
+        let query = store::list_query(filter, sort.0.unwrap_or_default(), cursor.0, limit.0)?;
+        let (items, next_cursor) =
+            store::list(self.state.db.tx(auth.context(), &MODULE).await?, query).await?;
+        Ok(ContactListResponse::Ok(Json(ContactPage {
+            items,
+            next_cursor,
+        })))
+    }
+
+    /// Create a contact
+    #[oai(path = "/", method = "post")]
+    async fn create(
+        &self,
+        auth: Auth,
+        body: Json<NewContactBody>,
+    ) -> Result<ContactCreated, problems::Write> {
+        let context = auth.writer()?;
+        let new = NewContact::try_from(body.0)?;
+        Ok(ContactCreated::Created(Json(
+            store::insert(self.state.db.tx(context, &MODULE).await?, &new).await?,
+        )))
+    }
+
+    /// Get a contact
+    #[oai(path = "/:id", method = "get")]
+    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<ContactResponse, problems::ReadOne> {
+        Ok(ContactResponse::Ok(Json(
+            store::get(self.state.db.tx(auth.context(), &MODULE).await?, id.0).await?,
+        )))
+    }
+
+    /// Update a contact
+    #[oai(path = "/:id", method = "patch")]
+    async fn update(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Json<ContactPatchBody>,
+    ) -> Result<ContactResponse, problems::Write> {
+        let context = auth.writer()?;
+        let patch = ContactPatch::try_from(body.0)?;
+        Ok(ContactResponse::Ok(Json(
+            store::update(self.state.db.tx(context, &MODULE).await?, id.0, &patch).await?,
+        )))
+    }
+
+    /// Delete a contact
+    #[oai(path = "/:id", method = "delete")]
+    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<ContactDeleted, problems::Remove> {
+        let context = auth.writer()?;
+        store::delete(self.state.db.tx(context, &MODULE).await?, id.0).await?;
+        Ok(ContactDeleted::Deleted)
+    }
+}

@@ -1,0 +1,195 @@
+//! `/deals`: CRUD, search, the pipeline summary and each deal's stage history.
+
+use crate::platform::error::problems;
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    ApiResponse, OpenApi, Tags,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{
+    Deal, DealFilter, DealPage, DealPatch, DealPatchBody, DealSort, DealStage, NewDeal,
+    NewDealBody,
+    stages::{DealHistory, DealSummary},
+    store,
+};
+use crate::modules::crm::MODULE;
+use crate::platform::{auth::Auth, state::SharedState};
+
+#[derive(Tags)]
+enum DealTags {
+    /// Sales opportunities and the stage pipeline they move through.
+    Deals,
+}
+
+#[derive(ApiResponse)]
+enum DealResponse {
+    #[oai(status = 200)]
+    Ok(Json<Deal>),
+}
+
+#[derive(ApiResponse)]
+enum DealCreated {
+    #[oai(status = 201)]
+    Created(Json<Deal>),
+}
+
+#[derive(ApiResponse)]
+enum DealListResponse {
+    #[oai(status = 200)]
+    Ok(Json<DealPage>),
+}
+
+#[derive(ApiResponse)]
+enum DealDeleted {
+    /// Deleted, together with its stage history.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[derive(ApiResponse)]
+enum DealSummaryResponse {
+    #[oai(status = 200)]
+    Ok(Json<DealSummary>),
+}
+
+#[derive(ApiResponse)]
+enum DealHistoryResponse {
+    #[oai(status = 200)]
+    Ok(Json<DealHistory>),
+}
+
+pub struct DealsApi {
+    state: SharedState,
+}
+
+impl DealsApi {
+    pub fn new(state: SharedState) -> Self {
+        Self { state }
+    }
+}
+
+#[OpenApi(prefix_path = "/deals", tag = "DealTags::Deals")]
+impl DealsApi {
+    /// List deals
+    ///
+    /// Newest first by default; keyset-paginated with `cursor`.
+    #[oai(path = "/", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: Auth,
+        /// Text search in the title (case-insensitive substring).
+        q: Query<Option<String>>,
+        /// Only deals in this stage.
+        stage: Query<Option<DealStage>>,
+        /// Only deals with this contact.
+        contact_id: Query<Option<Uuid>>,
+        /// Only deals with this company.
+        company_id: Query<Option<Uuid>>,
+        /// Only deals worth at least this many minor units (any currency).
+        min_amount: Query<Option<i64>>,
+        /// Only deals worth at most this many minor units (any currency).
+        max_amount: Query<Option<i64>>,
+        /// Only deals created at or after this instant.
+        created_after: Query<Option<DateTime<Utc>>>,
+        /// Only deals created before this instant.
+        created_before: Query<Option<DateTime<Utc>>>,
+        /// Sort order.
+        sort: Query<Option<DealSort>>,
+        /// Page size, 1 to 200 (default 50).
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<DealListResponse, problems::ReadMany> {
+        let filter = DealFilter {
+            q: q.0,
+            stage: stage.0,
+            contact_id: contact_id.0,
+            company_id: company_id.0,
+            min_amount: min_amount.0,
+            max_amount: max_amount.0,
+            created_after: created_after.0,
+            created_before: created_before.0,
+        };
+        let query = store::list_query(filter, sort.0.unwrap_or_default(), cursor.0, limit.0)?;
+        let (items, next_cursor) =
+            store::list(self.state.db.tx(auth.context(), &MODULE).await?, query).await?;
+        Ok(DealListResponse::Ok(Json(DealPage { items, next_cursor })))
+    }
+
+    /// Create a deal
+    ///
+    /// Starts in `NEW` unless a `stage` is given; the creation opens the deal's history.
+    #[oai(path = "/", method = "post")]
+    async fn create(
+        &self,
+        auth: Auth,
+        body: Json<NewDealBody>,
+    ) -> Result<DealCreated, problems::Write> {
+        let context = auth.writer()?;
+        let new = NewDeal::try_from(body.0)?;
+        Ok(DealCreated::Created(Json(
+            store::insert(self.state.db.tx(context, &MODULE).await?, &new).await?,
+        )))
+    }
+
+    /// Summarise the pipeline
+    ///
+    /// Every stage, in pipeline order, with its number of deals and their total amount
+    /// per currency.
+    #[oai(path = "/summary", method = "get")]
+    async fn summary(&self, auth: Auth) -> Result<DealSummaryResponse, problems::ReadMany> {
+        let stages = store::summary(self.state.db.tx(auth.context(), &MODULE).await?).await?;
+        Ok(DealSummaryResponse::Ok(Json(DealSummary { stages })))
+    }
+
+    /// Get a deal
+    #[oai(path = "/:id", method = "get")]
+    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<DealResponse, problems::ReadOne> {
+        Ok(DealResponse::Ok(Json(
+            store::get(self.state.db.tx(auth.context(), &MODULE).await?, id.0).await?,
+        )))
+    }
+
+    /// Update a deal
+    ///
+    /// Moving `stage` must follow the pipeline (422 on `stage` otherwise) and is recorded
+    /// in the deal's history as the calling user.
+    #[oai(path = "/:id", method = "patch")]
+    async fn update(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Json<DealPatchBody>,
+    ) -> Result<DealResponse, problems::Write> {
+        let context = auth.writer()?;
+        let patch = DealPatch::try_from(body.0)?;
+        Ok(DealResponse::Ok(Json(
+            store::update(self.state.db.tx(context, &MODULE).await?, id.0, &patch).await?,
+        )))
+    }
+
+    /// Delete a deal
+    #[oai(path = "/:id", method = "delete")]
+    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<DealDeleted, problems::Remove> {
+        let context = auth.writer()?;
+        store::delete(self.state.db.tx(context, &MODULE).await?, id.0).await?;
+        Ok(DealDeleted::Deleted)
+    }
+
+    /// Get a deal's stage history
+    ///
+    /// Every stage change, oldest first, starting with the deal's creation.
+    #[oai(path = "/:id/history", method = "get")]
+    async fn history(
+        &self,
+        auth: Auth,
+        id: Path<Uuid>,
+    ) -> Result<DealHistoryResponse, problems::ReadOne> {
+        let items = store::history(self.state.db.tx(auth.context(), &MODULE).await?, id.0).await?;
+        Ok(DealHistoryResponse::Ok(Json(DealHistory { items })))
+    }
+}

@@ -1,0 +1,279 @@
+//! Deals: what a tenant hopes to sell, moving through the stage pipeline.
+
+mod api;
+mod stages;
+mod store;
+
+pub use api::DealsApi;
+pub use stages::DealStage;
+/// The SQL the store runs, for the query-plan test and the benchmark's pgbench scripts.
+pub use store::{UPDATE_SQL, list_query};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem_openapi::{Enum, Object, types::MaybeUndefined};
+use uuid::Uuid;
+
+use crate::platform::{
+    error::ApiError,
+    list::SortOrder,
+    validation::{Fields, patch_value},
+};
+
+/// The currency of a deal created without one.
+const DEFAULT_CURRENCY: &str = "USD";
+
+/// A deal.
+#[derive(Debug, Clone, Object)]
+pub struct Deal {
+    /// The deal's id.
+    pub id: Uuid,
+    /// What is being sold.
+    pub title: String,
+    /// The contact the deal is with.
+    pub contact_id: Option<Uuid>,
+    /// The company the deal is with.
+    pub company_id: Option<Uuid>,
+    /// The value, in minor units of `currency` (cents for USD).
+    pub amount_minor: i64,
+    /// ISO 4217 code, upper-case.
+    pub currency: String,
+    /// Where the deal is in the pipeline.
+    pub stage: DealStage,
+    /// When the deal is expected to close.
+    pub expected_close_date: Option<NaiveDate>,
+    /// Notes about the deal.
+    pub description: Option<String>,
+    /// When the deal was created.
+    pub created_at: DateTime<Utc>,
+    /// When the deal was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new deal. Unknown fields (such as `tenant_id` or `id`) are ignored.
+#[derive(Debug, Object)]
+pub struct NewDealBody {
+    /// 1 to 200 characters.
+    pub title: String,
+    /// A contact of the same tenant.
+    pub contact_id: Option<Uuid>,
+    /// A company of the same tenant.
+    pub company_id: Option<Uuid>,
+    /// The value in minor units of `currency` (cents for USD), at least 0; default 0.
+    pub amount_minor: Option<i64>,
+    /// ISO 4217 code, three letters; default `USD`.
+    pub currency: Option<String>,
+    /// The starting stage; default `NEW`.
+    pub stage: Option<DealStage>,
+    /// When the deal is expected to close.
+    pub expected_close_date: Option<NaiveDate>,
+    /// Free text, up to 10,000 characters.
+    pub description: Option<String>,
+}
+
+/// Changes to a deal: absent fields stay as they are; `null` clears an optional one.
+/// A new `stage` must be allowed by the pipeline from the current one.
+#[derive(Debug, Object)]
+pub struct DealPatchBody {
+    /// 1 to 200 characters.
+    pub title: Option<String>,
+    /// A contact of the same tenant.
+    pub contact_id: MaybeUndefined<Uuid>,
+    /// A company of the same tenant.
+    pub company_id: MaybeUndefined<Uuid>,
+    /// The value in minor units of `currency`, at least 0.
+    pub amount_minor: Option<i64>,
+    /// ISO 4217 code, three letters.
+    pub currency: Option<String>,
+    /// The next stage; the change is recorded in the deal's history.
+    pub stage: Option<DealStage>,
+    /// When the deal is expected to close.
+    pub expected_close_date: MaybeUndefined<NaiveDate>,
+    /// Free text, up to 10,000 characters.
+    pub description: MaybeUndefined<String>,
+}
+
+/// One page of deals.
+#[derive(Debug, Object)]
+pub struct DealPage {
+    /// The deals of this page.
+    pub items: Vec<Deal>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Deal sort orders; `-` means descending. Amounts sort by their number of minor
+/// units, whatever the currency.
+#[derive(Debug, Clone, Copy, Enum, Default)]
+pub enum DealSort {
+    #[oai(rename = "created_at")]
+    CreatedAt,
+    #[default]
+    #[oai(rename = "-created_at")]
+    CreatedAtDesc,
+    #[oai(rename = "amount")]
+    Amount,
+    #[oai(rename = "-amount")]
+    AmountDesc,
+}
+
+impl SortOrder for DealSort {
+    fn name(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::CreatedAtDesc => "-created_at",
+            Self::Amount => "amount",
+            Self::AmountDesc => "-amount",
+        }
+    }
+
+    fn expression(self) -> &'static str {
+        match self {
+            Self::CreatedAt | Self::CreatedAtDesc => "created_at",
+            Self::Amount | Self::AmountDesc => "amount_minor",
+        }
+    }
+
+    fn sql_type(self) -> &'static str {
+        match self {
+            Self::CreatedAt | Self::CreatedAtDesc => "timestamptz",
+            Self::Amount | Self::AmountDesc => "bigint",
+        }
+    }
+
+    fn descending(self) -> bool {
+        matches!(self, Self::CreatedAtDesc | Self::AmountDesc)
+    }
+}
+
+/// A validated new deal, defaults applied.
+pub struct NewDeal {
+    pub title: String,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub stage: DealStage,
+    pub expected_close_date: Option<NaiveDate>,
+    pub description: Option<String>,
+}
+
+impl TryFrom<NewDealBody> for NewDeal {
+    type Error = ApiError;
+
+    fn try_from(body: NewDealBody) -> Result<Self, ApiError> {
+        let mut fields = Fields::new();
+        let deal = Self {
+            title: fields.text("title", &body.title, 1, 200),
+            contact_id: body.contact_id,
+            company_id: body.company_id,
+            amount_minor: amount(&mut fields, body.amount_minor.unwrap_or(0)),
+            currency: fields.currency(
+                "currency",
+                body.currency.as_deref().unwrap_or(DEFAULT_CURRENCY),
+            ),
+            stage: body.stage.unwrap_or_default(),
+            expected_close_date: body.expected_close_date,
+            description: fields.optional_text("description", body.description.as_deref(), 10_000),
+        };
+        fields.finish()?;
+        Ok(deal)
+    }
+}
+
+/// A validated change: `None` keeps a field, `Some(None)` clears an optional one.
+pub struct DealPatch {
+    pub title: Option<String>,
+    pub contact_id: Option<Option<Uuid>>,
+    pub company_id: Option<Option<Uuid>>,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub stage: Option<DealStage>,
+    pub expected_close_date: Option<Option<NaiveDate>>,
+    pub description: Option<Option<String>>,
+}
+
+impl TryFrom<DealPatchBody> for DealPatch {
+    type Error = ApiError;
+
+    fn try_from(body: DealPatchBody) -> Result<Self, ApiError> {
+        let mut fields = Fields::new();
+        let patch = Self {
+            title: body.title.map(|v| fields.text("title", &v, 1, 200)),
+            contact_id: patch_value(body.contact_id, Some),
+            company_id: patch_value(body.company_id, Some),
+            amount_minor: body.amount_minor.map(|v| amount(&mut fields, v)),
+            currency: body.currency.map(|v| fields.currency("currency", &v)),
+            stage: body.stage,
+            expected_close_date: patch_value(body.expected_close_date, Some),
+            description: patch_value(body.description, |v| {
+                fields.optional_text("description", Some(&v), 10_000)
+            }),
+        };
+        fields.finish()?;
+        Ok(patch)
+    }
+}
+
+/// An amount in minor units: never negative.
+fn amount(fields: &mut Fields, value: i64) -> i64 {
+    if value < 0 {
+        fields.error("amount_minor", "must not be negative");
+    }
+    value
+}
+
+/// Filters of the deal list.
+pub struct DealFilter {
+    pub q: Option<String>,
+    pub stage: Option<DealStage>,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub min_amount: Option<i64>,
+    pub max_amount: Option<i64>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(currency: Option<&str>, amount_minor: Option<i64>) -> NewDealBody {
+        NewDealBody {
+            title: " Renewal ".to_owned(),
+            contact_id: None,
+            company_id: None,
+            amount_minor,
+            currency: currency.map(str::to_owned),
+            stage: None,
+            expected_close_date: None,
+            description: None,
+        }
+    }
+
+    #[test]
+    fn new_deal_defaults() {
+        let deal = NewDeal::try_from(body(None, None)).expect("valid");
+        assert_eq!(deal.title, "Renewal");
+        assert_eq!(deal.amount_minor, 0);
+        assert_eq!(deal.currency, "USD");
+        assert_eq!(deal.stage, DealStage::New);
+    }
+
+    #[test]
+    fn currency_is_normalised_and_checked() {
+        let deal = NewDeal::try_from(body(Some(" eur "), Some(5))).expect("valid");
+        assert_eq!(deal.currency, "EUR");
+        for bad in ["EURO", "E1R", "", "ÉUR"] {
+            assert!(NewDeal::try_from(body(Some(bad), None)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn negative_amount_is_rejected() {
+        let Err(ApiError::Validation(errors)) = NewDeal::try_from(body(None, Some(-1))) else {
+            panic!("expected a validation error")
+        };
+        assert_eq!(errors[0].field, "amount_minor");
+    }
+}

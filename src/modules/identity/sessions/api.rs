@@ -1,0 +1,322 @@
+//! `/auth`: signup, login (JSON or OAuth2 password form), refresh, logout, me.
+
+use poem_openapi::{
+    ApiRequest, ApiResponse, Object, OpenApi, Tags,
+    payload::{Form, Json},
+};
+use uuid::Uuid;
+
+use super::{
+    MODULE,
+    refresh::{self, NewRefreshToken},
+    store,
+};
+use crate::platform::{
+    auth::{Auth, check_password, password_too_long},
+    db::SignUp,
+    error::{ApiError, problems},
+    limits::client_ip,
+    state::SharedState,
+    tenancy::{Role, TenantContext},
+    validation::Fields,
+};
+
+#[derive(Tags)]
+enum AuthTags {
+    /// Sign up, log in, refresh and log out.
+    Auth,
+}
+
+/// Creates a tenant with its first user (the owner).
+#[derive(Object)]
+struct SignUpBody {
+    /// The organisation's display name.
+    tenant_name: String,
+    /// The owner's email; used to log in.
+    email: String,
+    /// At least 10 characters.
+    #[oai(write_only)]
+    password: String,
+    /// The owner's name.
+    full_name: String,
+}
+
+/// JSON login.
+#[derive(Object)]
+struct LoginBody {
+    email: String,
+    #[oai(write_only)]
+    password: String,
+    /// The tenant to log in to; required only when the user belongs to several.
+    tenant: Option<Uuid>,
+}
+
+/// OAuth2 password-grant login (what the docs' Authorize button sends).
+#[derive(Object, serde::Deserialize)]
+struct LoginForm {
+    /// The email address.
+    username: String,
+    #[oai(write_only)]
+    password: String,
+    /// Optional tenant id, for users of several tenants.
+    tenant: Option<Uuid>,
+}
+
+#[derive(ApiRequest)]
+enum LoginRequest {
+    Json(Json<LoginBody>),
+    Form(Form<LoginForm>),
+}
+
+#[derive(Object)]
+struct RefreshBody {
+    /// The refresh token from the last login or refresh; it can be used once.
+    #[oai(write_only)]
+    refresh_token: String,
+}
+
+/// A fresh pair of tokens.
+#[derive(Object)]
+struct Tokens {
+    /// Send as `Authorization: Bearer <access_token>`.
+    access_token: String,
+    /// Always `bearer`.
+    token_type: String,
+    /// Seconds until the access token expires.
+    expires_in: u64,
+    /// Exchange at `/auth/refresh` for a new pair; single use.
+    refresh_token: String,
+}
+
+/// The caller: user, tenant and role.
+#[derive(Object)]
+struct MeBody {
+    user_id: Uuid,
+    email: String,
+    full_name: String,
+    tenant_id: Uuid,
+    tenant_name: String,
+    role: Role,
+}
+
+#[derive(ApiResponse)]
+enum SignUpResponse {
+    /// The tenant and its owner exist; here are the owner's tokens.
+    #[oai(status = 201)]
+    Created(Json<Tokens>),
+}
+
+#[derive(ApiResponse)]
+enum TokenResponse {
+    #[oai(status = 200)]
+    Ok(Json<Tokens>),
+}
+
+#[derive(ApiResponse)]
+enum LogoutResponse {
+    /// The refresh token's family is revoked.
+    #[oai(status = 204)]
+    LoggedOut,
+}
+
+#[derive(ApiResponse)]
+enum MeResponse {
+    #[oai(status = 200)]
+    Ok(Json<MeBody>),
+}
+
+pub struct AuthApi {
+    state: SharedState,
+}
+
+impl AuthApi {
+    pub fn new(state: SharedState) -> Self {
+        Self { state }
+    }
+
+    async fn tokens_for(&self, context: TenantContext) -> Result<Tokens, ApiError> {
+        let refresh = NewRefreshToken::generate();
+        let tx = self.state.db.tx(context, &MODULE).await?;
+        store::store_refresh_token(tx, &refresh, self.refresh_lifetime()).await?;
+        self.pair(context, refresh)
+    }
+
+    fn pair(&self, context: TenantContext, refresh: NewRefreshToken) -> Result<Tokens, ApiError> {
+        Ok(Tokens {
+            access_token: self.state.jwt.issue(context)?,
+            token_type: "bearer".to_owned(),
+            expires_in: self.state.jwt.access_ttl().as_secs(),
+            refresh_token: refresh.token,
+        })
+    }
+
+    fn refresh_lifetime(&self) -> i64 {
+        i64::try_from(self.state.refresh_ttl.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// Checks the password, throttled: after too many failures from this client IP
+    /// or for this email, answers 429 without looking.
+    async fn login(
+        &self,
+        client_ip: &str,
+        email: &str,
+        password: String,
+        tenant: Option<Uuid>,
+    ) -> Result<Tokens, ApiError> {
+        let limits = &self.state.limits;
+        if let Some(retry_after) = limits.login_blocked(client_ip, email).await {
+            self.state
+                .metrics
+                .rate_limited
+                .with_label_values(&[limits.login_failures.name])
+                .inc();
+            return Err(ApiError::TooManyRequests(retry_after));
+        }
+        let invalid = || ApiError::Unauthorized("The email or password is wrong.");
+        let verified = if password_too_long(&password) {
+            None
+        } else {
+            let candidates = self
+                .state
+                .db
+                .pre_tenant()
+                .login_candidates(email.trim())
+                .await?;
+            let hash = candidates.first().map(|c| c.password_hash.clone());
+            self.state
+                .hasher
+                .verify(password, hash)
+                .await?
+                .then_some(candidates)
+        };
+        let Some(candidates) = verified else {
+            self.state.metrics.login_failures.inc();
+            limits.login_failed(client_ip, email).await;
+            return Err(invalid());
+        };
+        let chosen = match tenant {
+            Some(tenant) => candidates
+                .iter()
+                .find(|c| c.context.tenant_id() == tenant)
+                .ok_or_else(invalid)?,
+            None if candidates.len() == 1 => &candidates[0],
+            None => {
+                let choices: Vec<String> = candidates
+                    .iter()
+                    .map(|c| format!("{} ({})", c.context.tenant_id(), c.tenant_name))
+                    .collect();
+                return Err(ApiError::invalid(
+                    "tenant",
+                    format!("choose one of: {}", choices.join(", ")),
+                ));
+            }
+        };
+        self.tokens_for(chosen.context).await
+    }
+}
+
+#[OpenApi(prefix_path = "/auth", tag = "AuthTags::Auth")]
+impl AuthApi {
+    /// Sign up: create a tenant and its owner
+    ///
+    /// The email must not already have an account; existing users join further
+    /// tenants by invitation.
+    #[oai(path = "/signup", method = "post")]
+    async fn signup(&self, body: Json<SignUpBody>) -> Result<SignUpResponse, problems::SignUp> {
+        let mut fields = Fields::new();
+        let tenant_name = fields.text("tenant_name", &body.tenant_name, 1, 200);
+        let email = fields.email("email", &body.email);
+        let full_name = fields.text("full_name", &body.full_name, 1, 200);
+        check_password(&mut fields, &body.password);
+        fields.finish()?;
+
+        let password_hash = self.state.hasher.hash(body.0.password).await?;
+        let new = SignUp {
+            tenant_id: Uuid::now_v7(),
+            tenant_name: &tenant_name,
+            user_id: Uuid::now_v7(),
+            email: &email,
+            full_name: &full_name,
+            password_hash: &password_hash,
+        };
+        let context = self.state.db.pre_tenant().sign_up(&new).await?;
+        Ok(SignUpResponse::Created(Json(
+            self.tokens_for(context).await?,
+        )))
+    }
+
+    /// Log in
+    ///
+    /// Accepts JSON `{email, password, tenant?}` or the OAuth2 password form
+    /// (`username`, `password`). Unknown emails and wrong passwords answer alike.
+    #[oai(path = "/login", method = "post")]
+    async fn login_endpoint(
+        &self,
+        req: &poem::Request,
+        request: LoginRequest,
+    ) -> Result<TokenResponse, problems::LogIn> {
+        let ip = client_ip(req, self.state.limits.trusted_proxy_hops);
+        let tokens = match request {
+            LoginRequest::Json(Json(body)) => {
+                self.login(&ip, &body.email, body.password, body.tenant)
+                    .await?
+            }
+            LoginRequest::Form(Form(form)) => {
+                self.login(&ip, &form.username, form.password, form.tenant)
+                    .await?
+            }
+        };
+        Ok(TokenResponse::Ok(Json(tokens)))
+    }
+
+    /// Exchange a refresh token for a new pair
+    ///
+    /// Each refresh token works once. Presenting one that was already used revokes
+    /// every token of that login, and so does a deactivated membership or tenant.
+    #[oai(path = "/refresh", method = "post")]
+    async fn refresh(&self, body: Json<RefreshBody>) -> Result<TokenResponse, problems::Session> {
+        let next = NewRefreshToken::generate();
+        let presented = refresh::hash(&body.refresh_token);
+        let context = self
+            .state
+            .db
+            .pre_tenant()
+            .rotate_refresh_token(&presented, next.id, &next.hash, self.refresh_lifetime())
+            .await?
+            .ok_or(ApiError::Unauthorized(
+                "The refresh token is invalid, expired or already used.",
+            ))?;
+        Ok(TokenResponse::Ok(Json(self.pair(context, next)?)))
+    }
+
+    /// Log out: revoke a refresh token and every token rotated from it
+    #[oai(path = "/logout", method = "post")]
+    async fn logout(
+        &self,
+        auth: Auth,
+        body: Json<RefreshBody>,
+    ) -> Result<LogoutResponse, problems::Session> {
+        let tx = self.state.db.tx(auth.context(), &MODULE).await?;
+        store::revoke_refresh_family(tx, &refresh::hash(&body.refresh_token)).await?;
+        Ok(LogoutResponse::LoggedOut)
+    }
+
+    /// Who am I?
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, auth: Auth) -> Result<MeResponse, problems::ReadOne> {
+        let context = auth.context();
+        let me = store::me(self.state.db.tx(context, &MODULE).await?)
+            .await?
+            .ok_or(ApiError::Unauthorized(
+                "This membership is no longer active.",
+            ))?;
+        Ok(MeResponse::Ok(Json(MeBody {
+            user_id: context.user_id(),
+            email: me.email,
+            full_name: me.full_name,
+            tenant_id: context.tenant_id(),
+            tenant_name: me.tenant_name,
+            role: me.role,
+        })))
+    }
+}

@@ -1,0 +1,9 @@
+//! Sessions: signup, login, refresh-token rotation, logout and `/auth/me`.
+
+mod api;
+mod refresh;
+mod store;
+
+pub use api::AuthApi;
+
+use super::MODULE;

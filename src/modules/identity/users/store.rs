@@ -1,0 +1,151 @@
+//! Membership storage. Plain SQL: the policies decide which memberships exist for the
+//! caller and who may change them; adding a member goes through `app.add_member`.
+
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{Member, MemberPatch, NewMember};
+use crate::platform::{
+    db::{DbError, TenantTx, role},
+    tenancy::Role,
+};
+
+/// The columns every member query returns (`m`: memberships, `u`: users).
+macro_rules! columns {
+    () => {
+        "u.id, u.email, u.full_name, m.role::text AS role, m.active, m.created_at"
+    };
+}
+
+/// Every member query reads memberships joined to their identities.
+macro_rules! select_members {
+    () => {
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM memberships m JOIN users u ON u.id = m.user_id"
+        )
+    };
+}
+
+fn member(row: &Row) -> Result<Member, DbError> {
+    Ok(Member {
+        id: row.get("id"),
+        email: row.get("email"),
+        full_name: row.get("full_name"),
+        role: role(row)?,
+        active: row.get("active"),
+        created_at: row.get("created_at"),
+    })
+}
+
+pub async fn list(tx: TenantTx) -> Result<Vec<Member>, DbError> {
+    let rows = tx
+        .query_and_commit(
+            concat!(select_members!(), " ORDER BY m.created_at, m.user_id"),
+            &[],
+        )
+        .await?;
+    rows.iter().map(member).collect()
+}
+
+pub async fn get(tx: TenantTx, id: Uuid) -> Result<Member, DbError> {
+    let row = tx
+        .query_opt_and_commit(concat!(select_members!(), " WHERE m.user_id = $1"), &[&id])
+        .await?;
+    row.as_ref()
+        .map(member)
+        .transpose()?
+        .ok_or(DbError::NotFound)
+}
+
+/// Adds a member with `app.add_member`: the existing identity for the email (whose
+/// name and password stay as they are), or a new one with `password_hash`.
+pub async fn add(
+    mut tx: TenantTx,
+    new: &NewMember,
+    password_hash: &str,
+) -> Result<Member, DbError> {
+    let role = new.role.as_str();
+    let added = tx
+        .query_one(
+            "SELECT app.add_member($1, $2, $3, $4, $5::text::member_role) AS user_id",
+            &[
+                &Uuid::now_v7(),
+                &new.email,
+                &new.full_name,
+                &password_hash,
+                &role,
+            ],
+        )
+        .await?;
+    let user_id: Uuid = added.get("user_id");
+    let row = tx
+        .query_opt_and_commit(
+            concat!(select_members!(), " WHERE m.user_id = $1"),
+            &[&user_id],
+        )
+        .await?;
+    row.as_ref()
+        .map(member)
+        .transpose()?
+        .ok_or_else(|| DbError::internal("the new member is not visible to its tenant"))
+}
+
+/// Locks the active owners' memberships, so concurrent changes that could remove an
+/// owner run one after the other and each sees the other's result (two owners cannot
+/// demote each other at once). Rows an admin may not update are skipped by the policy;
+/// an admin cannot remove an owner anyway.
+pub async fn lock_active_owners(tx: &mut TenantTx) -> Result<(), DbError> {
+    tx.query(
+        "SELECT user_id FROM memberships WHERE role = 'owner' AND active \
+         ORDER BY user_id FOR UPDATE",
+        &[],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The member's role now; `NotFound` for no such member of this tenant.
+pub async fn current_role(tx: &mut TenantTx, id: Uuid) -> Result<Role, DbError> {
+    let row = tx
+        .query_one(
+            "SELECT role::text AS role FROM memberships WHERE user_id = $1",
+            &[&id],
+        )
+        .await?;
+    role(&row)
+}
+
+/// Applies `patch` and answers the member as it now is.
+pub async fn apply(tx: &mut TenantTx, id: Uuid, patch: MemberPatch) -> Result<Member, DbError> {
+    let role = patch.role.map(Role::as_str);
+    let row = tx
+        .query_one(
+            concat!(
+                "WITH m AS ( \
+                     UPDATE memberships SET \
+                         role   = coalesce($2::text::member_role, role), \
+                         active = coalesce($3, active) \
+                     WHERE user_id = $1 \
+                     RETURNING user_id, role, active, created_at) \
+                 SELECT ",
+                columns!(),
+                " FROM m JOIN users u ON u.id = m.user_id"
+            ),
+            &[&id, &role, &patch.active],
+        )
+        .await?;
+    member(&row)
+}
+
+/// How many active owners the tenant has.
+pub async fn active_owners(tx: &mut TenantTx) -> Result<i64, DbError> {
+    let row = tx
+        .query_one(
+            "SELECT count(*) AS owners FROM memberships WHERE role = 'owner' AND active",
+            &[],
+        )
+        .await?;
+    Ok(row.get("owners"))
+}

@@ -1,0 +1,145 @@
+//! THE list of modules. Adding one (the clinic, say) = its folder, its `mod` line, and
+//! its lines here: in [`ALL`] and, if it has an API, in [`Apis`] and [`apis`].
+
+use crate::platform::{config::ModuleSelection, module::ModuleInfo, state::SharedState};
+
+use super::{
+    crm::{self, companies::CompaniesApi, contacts::ContactsApi, deals::DealsApi},
+    identity::{self, sessions::AuthApi, users::UsersApi},
+    tenancy::{self, TenantModulesApi},
+    verticals::{Mounted, real_estate},
+};
+
+/// Every module of this build, foundation first. Their migrations are merged in one
+/// version order; switchable ones are what `CRM_MODULES` and `/tenant/modules` name.
+pub const ALL: &[&ModuleInfo] = &[
+    &identity::MODULE,
+    &crm::MODULE,
+    &tenancy::MODULE,
+    &real_estate::MODULE,
+];
+
+/// Every API of the service, in the order the docs list them.
+pub type Apis = (
+    AuthApi,
+    UsersApi,
+    ContactsApi,
+    CompaniesApi,
+    DealsApi,
+    TenantModulesApi,
+    Mounted<real_estate::Api>,
+);
+
+/// Builds [`Apis`], mounting the verticals the deployment serves.
+pub fn apis(state: &SharedState) -> Apis {
+    (
+        AuthApi::new(state.clone()),
+        UsersApi::new(state.clone()),
+        ContactsApi::new(state.clone()),
+        CompaniesApi::new(state.clone()),
+        DealsApi::new(state.clone()),
+        TenantModulesApi::new(state.clone()),
+        Mounted::new(state, &real_estate::MODULE, real_estate::api),
+    )
+}
+
+/// The switchable modules `selection` names (all of them by default), or a message
+/// naming the unknown one and the known ones.
+pub fn served(selection: &ModuleSelection) -> Result<Vec<&'static ModuleInfo>, String> {
+    let switchable = ALL.iter().copied().filter(|module| module.switchable);
+    let ModuleSelection::Listed(names) = selection else {
+        return Ok(switchable.collect());
+    };
+    let mut served: Vec<&'static ModuleInfo> = Vec::new();
+    for wanted in names {
+        let Some(module) = switchable.clone().find(|module| module.name == wanted) else {
+            let known: Vec<&str> = switchable.map(|module| module.name).collect();
+            return Err(format!(
+                "unknown module {wanted:?}; known: {}, or none",
+                known.join(", ")
+            ));
+        };
+        if !served.iter().any(|m| m.name == module.name) {
+            served.push(module);
+        }
+    }
+    Ok(served)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::platform::db::Migrations;
+
+    fn names(modules: &[&ModuleInfo]) -> Vec<&'static str> {
+        modules.iter().map(|module| module.name).collect()
+    }
+
+    #[test]
+    fn crm_modules_defaults_to_all_and_refuses_unknown_names() {
+        let parse = |value| served(&ModuleSelection::parse(value));
+        assert_eq!(names(&parse(None).expect("default")), ["real_estate"]);
+        assert_eq!(
+            names(&parse(Some(" real_estate , real_estate")).expect("listed")),
+            ["real_estate"]
+        );
+        assert!(parse(Some("none")).expect("none").is_empty());
+        let err = parse(Some("real_estate,clinic")).expect_err("unknown");
+        assert!(
+            err.contains("clinic") && err.contains("real_estate"),
+            "{err}"
+        );
+        let err = parse(Some("crm")).expect_err("not switchable");
+        assert!(err.contains("\"crm\""), "{err}");
+    }
+
+    #[test]
+    fn names_and_constraints_are_declared_once() {
+        let mut seen = HashSet::new();
+        assert!(ALL.iter().all(|module| seen.insert(module.name)));
+        let mut constraints = HashSet::new();
+        for module in ALL {
+            for constraint in module.constraints {
+                assert!(
+                    constraints.insert(constraint.name),
+                    "{} is declared twice",
+                    constraint.name
+                );
+            }
+        }
+    }
+
+    /// Every migration file in the tree is declared by exactly one module (or the
+    /// foundation), so none is forgotten by the merged runner.
+    #[test]
+    fn every_migration_file_is_declared() {
+        let migrations = Migrations::of(ALL).expect("versions are unique");
+        let declared: HashSet<String> = migrations
+            .all()
+            .iter()
+            .map(|m| format!("V{}__{}", m.version(), m.name()))
+            .collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = HashSet::new();
+        let mut pending = vec![root.join("migrations"), root.join("src")];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).expect("readable tree") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.extension().is_some_and(|ext| ext == "sql")
+                    && path
+                        .parent()
+                        .and_then(|p| p.file_name())
+                        .is_some_and(|name| name == "migrations")
+                {
+                    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                    files.insert(stem.to_owned());
+                }
+            }
+        }
+        assert_eq!(files, declared);
+    }
+}

@@ -1,0 +1,21 @@
+//! Tenancy: the tenant's own settings, today the switchboard of its industry modules
+//! (`/tenant/modules`, table `tenant_modules`, checked by the tenant door in the first
+//! round trip of every request to a switchable module). Tables:
+//! `migrations/V3__tenant_modules.sql` in this folder.
+
+mod api;
+
+pub use api::TenantModulesApi;
+
+use crate::platform::module::{Migration, ModuleInfo};
+
+pub const MODULE: ModuleInfo = ModuleInfo {
+    name: "tenancy",
+    title: "Tenant settings",
+    switchable: false,
+    constraints: &[],
+    migrations: &[Migration {
+        name: "V3__tenant_modules",
+        sql: include_str!("migrations/V3__tenant_modules.sql"),
+    }],
+};

@@ -1,0 +1,230 @@
+//! Real Estate: properties on an agency's books, viewings booked without double
+//! booking, and buyers' saved requirements matched against properties both ways.
+//!
+//! - [`properties`]: `/properties` CRUD, filters, sorts and keyset pagination.
+//! - [`viewings`]: `/properties/{id}/viewings`, `/viewings` (the agenda) and feedback;
+//!   the exclusion constraints `viewings_property_overlap` and `viewings_agent_overlap`
+//!   make double booking impossible, whatever the concurrency.
+//! - [`buyers`]: `/contacts/{id}/requirements` and the two `matches` queries.
+//!
+//! Tables: `migrations/V4__real_estate.sql` in this folder. Tests:
+//! `tests/api/modules/verticals/real_estate.rs`; pgTAP: `tests/sql/`.
+
+mod buyers;
+mod properties;
+mod viewings;
+
+use std::{error::Error, fmt::Debug};
+
+use bytes::BytesMut;
+use poem_openapi::{
+    Enum, Tags,
+    types::{ParseFromParameter, ToJSON},
+};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+
+use crate::platform::{
+    db::TenantTx,
+    error::ApiError,
+    module::{Constraint, Meaning, Migration, ModuleInfo},
+    state::SharedState,
+    tenancy::TenantContext,
+};
+
+/// The Real Estate vertical: switchable per deployment and per tenant.
+pub const MODULE: ModuleInfo = ModuleInfo {
+    name: "real_estate",
+    title: "Real Estate",
+    switchable: true,
+    constraints: &[
+        Constraint {
+            name: "properties_owner_contact_fkey",
+            meaning: Meaning::MissingReference("owner_contact_id"),
+        },
+        Constraint {
+            name: "properties_agent_fkey",
+            meaning: Meaning::MissingReference("agent_id"),
+        },
+        Constraint {
+            name: "viewings_agent_fkey",
+            meaning: Meaning::MissingReference("agent_id"),
+        },
+        Constraint {
+            name: "viewings_contact_fkey",
+            meaning: Meaning::MissingReference("contact_id"),
+        },
+        // The property and the buyer are the path's id: like a missing resource.
+        Constraint {
+            name: "viewings_property_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "buyer_requirements_contact_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "viewings_property_overlap",
+            meaning: Meaning::Conflict("The property or the agent is already booked at that time."),
+        },
+        Constraint {
+            name: "viewings_agent_overlap",
+            meaning: Meaning::Conflict("The property or the agent is already booked at that time."),
+        },
+        Constraint {
+            name: "viewings_outcome_after_start",
+            meaning: Meaning::Invalid {
+                field: "status",
+                message: "a viewing can be COMPLETED or NO_SHOW only once it has started",
+            },
+        },
+        Constraint {
+            name: "viewings_feedback_when_completed",
+            meaning: Meaning::Invalid {
+                field: "feedback",
+                message: "can be recorded only for a COMPLETED viewing",
+            },
+        },
+    ],
+    migrations: &[Migration {
+        name: "V4__real_estate",
+        sql: include_str!("migrations/V4__real_estate.sql"),
+    }],
+};
+
+/// The vertical's operations, tagged with its tag.
+pub type Api = (
+    properties::PropertiesApi,
+    viewings::ViewingsApi,
+    buyers::BuyersApi,
+);
+
+pub fn api(state: &SharedState) -> Api {
+    (
+        properties::PropertiesApi::new(state.clone()),
+        viewings::ViewingsApi::new(state.clone()),
+        buyers::BuyersApi::new(state.clone()),
+    )
+}
+
+/// Every real-estate operation carries this tag in the OpenAPI document.
+#[derive(Tags)]
+enum RealEstateTags {
+    /// Real Estate module: properties, viewings and buyer requirements. Answers 404
+    /// when the deployment (`CRM_MODULES`) or the tenant (`/tenant/modules`) has the
+    /// module off.
+    #[oai(rename = "Real Estate")]
+    RealEstate,
+}
+
+/// Opens a Real Estate transaction through the tenant door. When `input` was refused
+/// (a validation error, a read-only caller), the module switch is still checked first,
+/// so a tenant without the module gets 404 from every request, well formed or not.
+async fn begin<T>(
+    state: &SharedState,
+    context: TenantContext,
+    input: Result<T, ApiError>,
+) -> Result<(TenantTx, T), ApiError> {
+    let tx = state.db.tx(context, &MODULE).await?;
+    match input {
+        Ok(input) => Ok((tx, input)),
+        Err(refused) => {
+            tx.ensure_module().await?;
+            Err(refused)
+        }
+    }
+}
+
+/// SALE or RENT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ListingType {
+    Sale,
+    Rent,
+}
+
+/// What kind of property it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PropertyType {
+    House,
+    Apartment,
+    Commercial,
+    Land,
+}
+
+/// Where a property is in its life on the market.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PropertyStatus {
+    #[default]
+    Available,
+    Pending,
+    Sold,
+    Rented,
+}
+
+/// What happened to a viewing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ViewingStatus {
+    #[default]
+    Scheduled,
+    Completed,
+    Cancelled,
+    NoShow,
+}
+
+/// An API enum in a text column, stored as its API label (each column has a CHECK
+/// listing the labels).
+#[derive(Debug, Clone, Copy)]
+pub struct Label<T>(pub T);
+
+impl<T: ToJSON + Debug> ToSql for Label<T> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match self.0.to_json() {
+            Some(serde_json::Value::String(label)) => label.to_sql(ty, out),
+            other => Err(format!("{other:?} is not an enum label").into()),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <String as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a, T: ParseFromParameter> FromSql<'a> for Label<T> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
+        let label = <&str as FromSql>::from_sql(ty, raw)?;
+        T::parse_from_parameter(label)
+            .map(Label)
+            .map_err(|err| err.into_message().into())
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as FromSql>::accepts(ty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_the_api_names() {
+        let mut out = BytesMut::new();
+        Label(ViewingStatus::NoShow)
+            .to_sql(&Type::TEXT, &mut out)
+            .expect("encodes");
+        assert_eq!(&out[..], b"NO_SHOW");
+        let parsed =
+            <Label<ViewingStatus> as FromSql>::from_sql(&Type::TEXT, b"NO_SHOW").expect("decodes");
+        assert_eq!(parsed.0, ViewingStatus::NoShow);
+        assert!(<Label<ListingType> as FromSql>::from_sql(&Type::TEXT, b"LEASE").is_err());
+    }
+}

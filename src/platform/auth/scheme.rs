@@ -1,0 +1,81 @@
+//! The security scheme: a bearer JWT, described as OAuth2 password flow so the docs'
+//! Authorize button can log in.
+//!
+//! The token is verified once per request: the HTTP host's first middleware (the rate
+//! limiter, which needs the caller) verifies it and leaves a [`VerifiedCaller`] in the
+//! request; the scheme's checker reads that, and verifies only when no middleware did.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::{
+    SecurityScheme,
+    auth::{Bearer, BearerAuthorization},
+};
+
+use super::JwtKeys;
+use crate::platform::{error::ApiError, tenancy::TenantContext};
+
+/// A verified caller: the tenant, user and role from a valid access token.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "bearer",
+    ty = "oauth2",
+    flows(password(token_url = "/api/v1/auth/login")),
+    checker = "authenticate"
+)]
+pub struct Auth(TenantContext);
+
+/// The outcome of verifying a request's bearer token, kept in the request so nothing
+/// verifies it twice. `None`: the request carried no bearer token, or a bad one.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedCaller(pub Option<TenantContext>);
+
+impl VerifiedCaller {
+    /// Reads and verifies the bearer token of `req`, parsed exactly as the scheme
+    /// parses it.
+    pub fn of(req: &Request, keys: &JwtKeys) -> Self {
+        Self(
+            Bearer::from_request(req)
+                .ok()
+                .and_then(|bearer| keys.verify(&bearer.token).ok()),
+        )
+    }
+}
+
+async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<TenantContext> {
+    if let Some(VerifiedCaller(verified)) = req.data::<VerifiedCaller>() {
+        return verified.ok_or_else(|| {
+            ApiError::Unauthorized("The access token is invalid or expired.").into()
+        });
+    }
+    let keys = req
+        .data::<Arc<JwtKeys>>()
+        .ok_or_else(|| ApiError::internal("JWT keys missing from the app"))?;
+    Ok(keys.verify(&bearer.token)?)
+}
+
+impl Auth {
+    /// The caller, whatever their role.
+    pub fn context(&self) -> TenantContext {
+        self.0
+    }
+
+    /// The context, provided the caller's role may change tenant data.
+    pub fn writer(&self) -> Result<TenantContext, ApiError> {
+        if self.0.role().can_write() {
+            Ok(self.0)
+        } else {
+            Err(ApiError::Forbidden("Read-only members cannot change data."))
+        }
+    }
+
+    /// The context, provided the caller may manage the tenant's users.
+    pub fn manager(&self) -> Result<TenantContext, ApiError> {
+        if self.0.role().can_manage_users() {
+            Ok(self.0)
+        } else {
+            Err(ApiError::Forbidden("Only owners and admins manage users."))
+        }
+    }
+}

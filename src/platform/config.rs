@@ -1,0 +1,459 @@
+//! Every setting, read once from environment variables, with defaults that work on a
+//! developer machine. Production mode (`CRM_ENV=production`) refuses the defaults that
+//! are only safe locally.
+
+use std::{fmt, net::SocketAddr, time::Duration};
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+/// A value that must never reach a log line.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where the server runs: development tolerates local defaults, production does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Log output: readable text for people, JSON lines for log pipelines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub environment: Environment,
+    pub bind: SocketAddr,
+    /// Owner connection: creates the database, runs migrations, manages the app role.
+    pub database_url: Secret,
+    /// The login role requests run as (never the owner, never a superuser).
+    pub app_role: String,
+    pub app_password: Secret,
+    pub pool_size: usize,
+    pub pool_wait_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub jwt: JwtConfig,
+    pub log_format: LogFormat,
+    /// Concurrent argon2 computations; the rest wait their turn.
+    pub password_hashing_concurrency: usize,
+    /// The switchable modules served (`CRM_MODULES`: comma-separated names, `none`;
+    /// default all). The module registry checks the names when the server is built.
+    pub modules: ModuleSelection,
+    /// Whether `crm serve` also runs the job host in-process (`CRM_RUN_WORKER`,
+    /// default true); deployments that run `crm worker` apart turn it off.
+    pub run_worker: bool,
+    /// How long a request waits for an argon2 slot before a 503.
+    pub password_hashing_wait: Duration,
+    /// Where the application pool connects (PgBouncer); defaults to DATABASE_URL.
+    /// Without a database name, DATABASE_URL's is used. The user and password are
+    /// always the app role's.
+    pub app_database_url: Option<Secret>,
+    /// Behind PgBouncer in transaction mode: no named statements kept across
+    /// transactions, and timeouts set inside each transaction instead of at connect.
+    pub pgbouncer: bool,
+    pub http: HttpConfig,
+    pub rate_limit: RateLimitConfig,
+    /// Shares rate limits between instances; in memory when unset.
+    pub redis_url: Option<Secret>,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
+}
+
+/// `CRM_MODULES`: absent means every switchable module, `none` means none, otherwise
+/// a comma-separated list of module names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModuleSelection {
+    All,
+    Listed(Vec<String>),
+}
+
+impl ModuleSelection {
+    pub fn parse(value: Option<&str>) -> Self {
+        match value.map(str::trim) {
+            None => Self::All,
+            Some("none") => Self::Listed(Vec::new()),
+            Some(list) => Self::Listed(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Limits of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// How long in-flight requests may run on after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// Allowed CORS origins; empty means no cross-origin access.
+    pub cors_origins: Vec<String>,
+    pub cors_allow_credentials: bool,
+}
+
+/// Rate-limit quotas, each per `window`; 0 switches one off.
+#[derive(Clone, Debug)]
+pub struct RateLimitConfig {
+    pub window: Duration,
+    /// Unauthenticated API requests (login, signup, refresh, bad tokens) per client IP.
+    pub ip: u32,
+    pub user: u32,
+    pub tenant: u32,
+    /// Failed logins per client IP and, separately, per email.
+    pub login_failures: u32,
+    /// Proxies in front of the server that append to `X-Forwarded-For`; 0 trusts none.
+    pub trusted_proxy_hops: usize,
+    /// Prefix of every Redis key.
+    pub key_prefix: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct JwtConfig {
+    pub secret: Secret,
+    /// True when no secret was configured and one was generated for this process.
+    pub generated: bool,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("{name} must be set when CRM_ENV=production")]
+    RequiredInProduction { name: &'static str },
+}
+
+const MIN_SECRET_BYTES: usize = 32;
+const WELL_KNOWN_SECRETS: &[&str] = &["secret", "changeme", "change-me", "password", "jwt-secret"];
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests can supply their own values.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let environment = match var("CRM_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(invalid(
+                    "CRM_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ));
+            }
+        };
+        let production = environment == Environment::Production;
+        let required = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            match var(name) {
+                None if production => Err(ConfigError::RequiredInProduction { name }),
+                value => Ok(value),
+            }
+        };
+
+        let database_url = required("DATABASE_URL")?
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/crm".to_owned());
+        let app_password = required("CRM_APP_PASSWORD")?.unwrap_or_else(|| "crm_app".to_owned());
+        let jwt_secret = required("CRM_JWT_SECRET")?;
+
+        Ok(Self {
+            environment,
+            bind: parse(&var, "CRM_BIND", "127.0.0.1:8000")?,
+            database_url: Secret::new(database_url),
+            app_role: role_name(var("CRM_APP_ROLE").unwrap_or_else(|| "crm_app".to_owned()))?,
+            app_password: Secret::new(app_password),
+            pool_size: parse(&var, "CRM_POOL_SIZE", "16")?,
+            pool_wait_timeout: Duration::from_millis(parse(&var, "CRM_POOL_TIMEOUT_MS", "5000")?),
+            statement_timeout: Duration::from_millis(parse(
+                &var,
+                "CRM_STATEMENT_TIMEOUT_MS",
+                "5000",
+            )?),
+            jwt: JwtConfig {
+                generated: jwt_secret.is_none(),
+                secret: jwt_secret.map_or_else(|| Ok(generated_secret()), checked_secret)?,
+                issuer: var("CRM_JWT_ISSUER").unwrap_or_else(|| "crm".to_owned()),
+                audience: var("CRM_JWT_AUDIENCE").unwrap_or_else(|| "crm-api".to_owned()),
+                access_ttl: Duration::from_secs(parse(&var, "CRM_ACCESS_TOKEN_TTL_SECS", "900")?),
+                refresh_ttl: Duration::from_secs(parse(
+                    &var,
+                    "CRM_REFRESH_TOKEN_TTL_SECS",
+                    "2592000",
+                )?),
+            },
+            log_format: match var("CRM_LOG_FORMAT").as_deref() {
+                None if production => LogFormat::Json,
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(invalid(
+                        "CRM_LOG_FORMAT",
+                        format!("expected text or json, got {other:?}"),
+                    ));
+                }
+            },
+            password_hashing_concurrency: parse(&var, "CRM_PASSWORD_HASHING_CONCURRENCY", "2")?,
+            modules: ModuleSelection::parse(var("CRM_MODULES").as_deref()),
+            run_worker: parse(&var, "CRM_RUN_WORKER", "true")?,
+            password_hashing_wait: millis(&var, "CRM_PASSWORD_HASHING_WAIT_MS", "5000")?,
+            app_database_url: var("CRM_APP_DATABASE_URL").map(Secret::new),
+            pgbouncer: parse(&var, "CRM_PGBOUNCER", "false")?,
+            http: http_config(&var, production)?,
+            rate_limit: RateLimitConfig {
+                window: Duration::from_secs(parse(&var, "CRM_RATE_LIMIT_WINDOW_SECS", "60")?),
+                ip: parse(&var, "CRM_RATE_LIMIT_IP", "300")?,
+                user: parse(&var, "CRM_RATE_LIMIT_USER", "1200")?,
+                tenant: parse(&var, "CRM_RATE_LIMIT_TENANT", "6000")?,
+                login_failures: parse(&var, "CRM_RATE_LIMIT_LOGIN_FAILURES", "10")?,
+                trusted_proxy_hops: parse(&var, "CRM_TRUSTED_PROXY_HOPS", "0")?,
+                key_prefix: var("CRM_RATE_LIMIT_PREFIX").unwrap_or_else(|| "crm:rl".to_owned()),
+            },
+            redis_url: var("CRM_REDIS_URL").map(Secret::new),
+            metrics_token: var("CRM_METRICS_TOKEN").map(Secret::new),
+        })
+    }
+}
+
+fn millis(
+    var: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_millis(parse(var, name, default)?))
+}
+
+fn http_config(
+    var: &impl Fn(&'static str) -> Option<String>,
+    production: bool,
+) -> Result<HttpConfig, ConfigError> {
+    let cors_origins: Vec<String> = var("CRM_CORS_ORIGINS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+        .filter(|origin| !origin.is_empty())
+        .collect();
+    let cors_allow_credentials = parse(var, "CRM_CORS_ALLOW_CREDENTIALS", "false")?;
+    let wildcard = cors_origins.iter().any(|origin| origin == "*");
+    if wildcard && production {
+        return Err(invalid(
+            "CRM_CORS_ORIGINS",
+            "a wildcard origin is refused in production; list the origins",
+        ));
+    }
+    if wildcard && cors_allow_credentials {
+        return Err(invalid(
+            "CRM_CORS_ORIGINS",
+            "a wildcard origin cannot be combined with CRM_CORS_ALLOW_CREDENTIALS",
+        ));
+    }
+    if let Some(bad) = cors_origins
+        .iter()
+        .find(|o| *o != "*" && !(o.starts_with("https://") || o.starts_with("http://")))
+    {
+        return Err(invalid(
+            "CRM_CORS_ORIGINS",
+            format!("{bad:?} is not an origin like https://app.example.com"),
+        ));
+    }
+    Ok(HttpConfig {
+        max_body_bytes: parse(var, "CRM_MAX_BODY_BYTES", "1048576")?,
+        request_timeout: millis(var, "CRM_REQUEST_TIMEOUT_MS", "30000")?,
+        shutdown_timeout: Duration::from_secs(parse(var, "CRM_SHUTDOWN_TIMEOUT_SECS", "30")?),
+        cors_origins,
+        cors_allow_credentials,
+    })
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    var: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    let raw = var(name).unwrap_or_else(|| default.to_owned());
+    raw.trim()
+        .parse()
+        .map_err(|e| invalid(name, format!("{raw:?}: {e}")))
+}
+
+/// Role names are interpolated into DDL (quoted), so only plain identifiers are accepted.
+fn role_name(name: String) -> Result<String, ConfigError> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(name)
+    } else {
+        Err(invalid(
+            "CRM_APP_ROLE",
+            "use lowercase letters, digits and _ (at most 63)",
+        ))
+    }
+}
+
+fn checked_secret(secret: String) -> Result<Secret, ConfigError> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(invalid(
+            "CRM_JWT_SECRET",
+            format!("use at least {MIN_SECRET_BYTES} bytes of random data"),
+        ));
+    }
+    let lowered = secret.to_ascii_lowercase();
+    let first = secret.chars().next();
+    let repetitive = secret.chars().all(|c| Some(c) == first);
+    if repetitive
+        || WELL_KNOWN_SECRETS
+            .iter()
+            .any(|known| lowered.contains(known))
+    {
+        return Err(invalid(
+            "CRM_JWT_SECRET",
+            "this value is well known or trivially guessable",
+        ));
+    }
+    Ok(Secret::new(secret))
+}
+
+fn generated_secret() -> Secret {
+    let mut bytes = [0u8; 48];
+    OsRng.fill_bytes(&mut bytes);
+    Secret::new(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_work_locally_and_generate_a_jwt_secret() {
+        let config = config(&[]).expect("defaults are valid");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(config.app_role, "crm_app");
+        assert!(config.jwt.generated);
+        assert!(config.jwt.secret.expose().len() >= MIN_SECRET_BYTES);
+    }
+
+    #[test]
+    fn short_or_well_known_jwt_secrets_are_refused() {
+        for secret in [
+            "short",
+            "changeme-changeme-changeme-changeme",
+            &"a".repeat(40),
+        ] {
+            let err = config(&[("CRM_JWT_SECRET", secret)]).expect_err(secret);
+            assert!(err.to_string().contains("CRM_JWT_SECRET"), "{err}");
+        }
+    }
+
+    #[test]
+    fn production_requires_explicit_secrets() {
+        let err = config(&[("CRM_ENV", "production")]).expect_err("defaults refused");
+        assert!(matches!(
+            err,
+            ConfigError::RequiredInProduction {
+                name: "DATABASE_URL"
+            }
+        ));
+    }
+
+    #[test]
+    fn production_refuses_a_wildcard_cors_origin() {
+        let production = [
+            ("CRM_ENV", "production"),
+            ("DATABASE_URL", "postgres://owner:pw@db/crm"),
+            ("CRM_APP_PASSWORD", "app-password"),
+            ("CRM_JWT_SECRET", "f1d2c3b4a5968778695a4b3c2d1e0f1234567890"),
+        ];
+        let mut wildcard = production.to_vec();
+        wildcard.push(("CRM_CORS_ORIGINS", "*"));
+        let err = config(&wildcard).expect_err("wildcard refused");
+        assert!(err.to_string().contains("CRM_CORS_ORIGINS"), "{err}");
+        let mut listed = production.to_vec();
+        listed.push((
+            "CRM_CORS_ORIGINS",
+            "https://app.example.com/, https://admin.example.com",
+        ));
+        let config = config(&listed).expect("listed origins");
+        assert_eq!(
+            config.http.cors_origins,
+            ["https://app.example.com", "https://admin.example.com"]
+        );
+    }
+
+    #[test]
+    fn wildcard_cors_with_credentials_is_refused() {
+        let err = config(&[
+            ("CRM_CORS_ORIGINS", "*"),
+            ("CRM_CORS_ALLOW_CREDENTIALS", "true"),
+        ])
+        .expect_err("refused");
+        assert!(
+            err.to_string().contains("CRM_CORS_ALLOW_CREDENTIALS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn role_names_must_be_plain_identifiers() {
+        assert!(config(&[("CRM_APP_ROLE", "crm_app; DROP TABLE x")]).is_err());
+        assert!(config(&[("CRM_APP_ROLE", "tenant_app2")]).is_ok());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = config(&[]).expect("defaults are valid");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains(config.jwt.secret.expose()));
+        assert!(!printed.contains("crm_app@") && printed.contains("Secret(***)"));
+    }
+}

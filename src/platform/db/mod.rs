@@ -1,0 +1,37 @@
+//! Everything that talks to PostgreSQL: [`Db`], the application pool, and its doors;
+//! [`DbError`]; and the owner-side set-up (database,
+//! migrations, application role, audit).
+//!
+//! The doors, one type each:
+//! - [`Db::tx`] → [`TenantTx`]: tenant data, for a [`TenantContext`] and a module
+//!   (`set_config(..., true)` inside every transaction; the module switch and the
+//!   module's constraint meanings come with it).
+//! - [`Db::pre_tenant`] → [`PreTenant`]: the reviewed SECURITY DEFINER calls that run
+//!   before a tenant is known (login, signup, refresh).
+//!
+//! [`TenantContext`]: crate::platform::tenancy::TenantContext
+
+mod audit;
+mod error;
+mod migrations;
+mod pool;
+mod pre_tenant;
+mod setup;
+mod tenant_tx;
+
+pub use audit::{Finding, audit};
+pub use error::DbError;
+pub use migrations::Migrations;
+use pool::TransactionPooler;
+pub use pool::{Db, app_pool};
+pub use pre_tenant::{LoginCandidate, PreTenant, SignUp};
+pub use setup::{SetupError, owner_connect, prepare_database};
+pub use tenant_tx::{SET_CONTEXT, TenantTx};
+
+use crate::platform::tenancy::Role;
+
+/// Reads a `member_role` column selected as `role::text AS role`.
+pub fn role(row: &tokio_postgres::Row) -> Result<Role, DbError> {
+    let name: &str = row.get("role");
+    Role::parse(name).ok_or_else(|| DbError::internal(format!("unknown role {name:?}")))
+}

@@ -1,0 +1,243 @@
+//! [`Db`], the application pool: connections log in as the application role, never the
+//! owner. It has no `Deref` to the raw pool: SQL reaches it only through its doors,
+//! [`Db::tx`] (tenant data) and [`Db::pre_tenant`] (the definer functions).
+//!
+//! Behind PgBouncer in transaction mode (`CRM_PGBOUNCER=true`) a server connection
+//! belongs to a client only for one transaction: named statements cannot be cached
+//! across transactions and startup options (`-c statement_timeout=…`) are refused.
+//! The pool then remembers the timeouts so [`super::TenantTx`] sets them with
+//! `set_config(…, true)` inside each transaction.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
+use tokio_postgres::{
+    Config as PgConfig, NoTls, Row,
+    types::{ToSql, Type},
+};
+
+use super::{DbError, PreTenant, SetupError, TenantTx};
+use crate::platform::{
+    config::Config,
+    module::{Meaning, ModuleInfo},
+    tenancy::TenantContext,
+};
+
+/// The deadpool pool of application-role connections, and how statements must be run
+/// on them.
+#[derive(Clone)]
+pub struct Db {
+    inner: deadpool_postgres::Pool,
+    pooler: Option<TransactionPooler>,
+}
+
+/// Settings applied inside every transaction when behind a transaction pooler.
+#[derive(Clone, Debug)]
+pub(super) struct TransactionPooler {
+    statement_timeout_ms: String,
+    idle_in_transaction_timeout_ms: String,
+}
+
+impl Db {
+    /// The tenant door: a transaction for `context`, serving `module`. Nothing is sent
+    /// until the first statement; that flight carries BEGIN, the context
+    /// (`set_config(..., true)`), the module switch when `module` is switchable, and
+    /// the statement. Constraint violations are read with `module`'s meanings.
+    pub async fn tx(
+        &self,
+        context: TenantContext,
+        module: &'static ModuleInfo,
+    ) -> Result<TenantTx, DbError> {
+        let client = self.inner.get().await?;
+        Ok(TenantTx::new(client, self.pooler.clone(), context, module))
+    }
+
+    /// The pre-tenant door: only the reviewed SECURITY DEFINER calls of login, signup
+    /// and refresh.
+    pub fn pre_tenant(&self) -> PreTenant<'_> {
+        PreTenant::new(self)
+    }
+
+    /// Open, idle and waiting connections (for `/metrics`).
+    pub fn status(&self) -> deadpool_postgres::Status {
+        self.inner.status()
+    }
+
+    /// Closes the pool: checked-out connections finish, no new ones are handed out.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The newest applied migration, or `None` when the database does not answer
+    /// (simple protocol: no statement to cache, so this also works behind PgBouncer).
+    pub async fn schema_version(&self) -> Option<i64> {
+        let client = self.inner.get().await.ok()?;
+        let messages = client
+            .simple_query("SELECT coalesce(max(version), 0) FROM refinery_schema_history")
+            .await
+            .ok()?;
+        messages.iter().find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
+            _ => None,
+        })
+    }
+
+    /// Runs one statement outside any tenant (the reviewed SECURITY DEFINER functions
+    /// of login, signup and refresh). Directly: a cached prepared statement, one round
+    /// trip. Behind a transaction pooler: BEGIN, timeouts, an uncached statement
+    /// closed before COMMIT, so nothing named outlives the transaction.
+    pub(super) async fn query_once(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        meaning: impl Fn(&str) -> Option<Meaning> + Copy,
+    ) -> Result<Vec<Row>, DbError> {
+        let classify = |err| DbError::classify(err, meaning);
+        let client = self.inner.get().await?;
+        let Some(pooler) = &self.pooler else {
+            let statement = client.prepare_cached(sql).await.map_err(classify)?;
+            return client.query(&statement, params).await.map_err(classify);
+        };
+        // Cancelled mid-transaction (a request deadline, a client gone): the
+        // connection is discarded, never returned with a transaction open.
+        let mut guard = DiscardUnlessFinished(Some(client));
+        let client = guard.client()?;
+        let run = async {
+            client.batch_execute("BEGIN").await?;
+            client.query_typed(SET_TIMEOUTS, &pooler.params()).await?;
+            let statement = client.prepare(sql).await?;
+            let rows = client.query(&statement, params).await?;
+            // Closed (queued before COMMIT) so no name survives on the server.
+            drop(statement);
+            client.batch_execute("COMMIT").await?;
+            Ok::<_, tokio_postgres::Error>(rows)
+        };
+        let result = run.await;
+        let rolled_back = match &result {
+            Ok(_) => true,
+            Err(_) => client.batch_execute("ROLLBACK").await.is_ok(),
+        };
+        if rolled_back {
+            guard.finish();
+        }
+        result.map_err(classify)
+    }
+}
+
+/// Holds a checked-out connection inside a transaction; dropped before
+/// [`Self::finish`], it closes the connection instead of returning it to the pool.
+struct DiscardUnlessFinished(Option<deadpool_postgres::Object>);
+
+impl DiscardUnlessFinished {
+    fn client(&self) -> Result<&deadpool_postgres::Object, DbError> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| DbError::internal("connection already released"))
+    }
+
+    /// The transaction ended: the connection may go back to the pool.
+    fn finish(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for DiscardUnlessFinished {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+/// Transaction-local timeouts, for when startup options cannot carry them.
+pub(super) const SET_TIMEOUTS: &str = "\
+SELECT set_config('statement_timeout', $1, true), \
+       set_config('lock_timeout', $1, true), \
+       set_config('idle_in_transaction_session_timeout', $2, true)";
+
+impl TransactionPooler {
+    pub(super) fn params(&self) -> [(&(dyn ToSql + Sync), Type); 2] {
+        [
+            (&self.statement_timeout_ms, Type::TEXT),
+            (&self.idle_in_transaction_timeout_ms, Type::TEXT),
+        ]
+    }
+}
+
+fn millis(duration: Duration) -> u128 {
+    duration.as_millis()
+}
+
+/// Opens the pool as the application role and verifies, over one of its own
+/// connections, that it really is that role and cannot bypass RLS.
+pub async fn app_pool(config: &Config) -> Result<Db, SetupError> {
+    let url = config
+        .app_database_url
+        .as_ref()
+        .unwrap_or(&config.database_url);
+    let mut pg: PgConfig = url.expose().parse().map_err(SetupError::Url)?;
+    if pg.get_dbname().is_none() {
+        // A pooler URL may name only where to connect: the database is the owner's.
+        let owner: PgConfig = config
+            .database_url
+            .expose()
+            .parse()
+            .map_err(SetupError::Url)?;
+        if let Some(name) = owner.get_dbname() {
+            pg.dbname(name);
+        }
+    }
+    pg.user(&config.app_role)
+        .password(config.app_password.expose())
+        .application_name("crm");
+    let timeout = millis(config.statement_timeout);
+    let pooler = config.pgbouncer.then(|| TransactionPooler {
+        statement_timeout_ms: timeout.to_string(),
+        idle_in_transaction_timeout_ms: (timeout * 2).to_string(),
+    });
+    if pooler.is_none() {
+        pg.options(format!(
+            "-c statement_timeout={timeout} -c idle_in_transaction_session_timeout={} -c lock_timeout={timeout}",
+            timeout * 2,
+        ));
+    }
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let inner = deadpool_postgres::Pool::builder(manager)
+        .max_size(config.pool_size)
+        .wait_timeout(Some(config.pool_wait_timeout))
+        .create_timeout(Some(config.pool_wait_timeout))
+        .recycle_timeout(Some(config.pool_wait_timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|err| SetupError::Pool(err.to_string()))?;
+    let client = inner
+        .get()
+        .await
+        .map_err(|err| SetupError::Pool(err.to_string()))?;
+    // Unnamed (query_typed): works directly and behind a transaction pooler alike.
+    let safe: bool = client
+        .query_typed(
+            "SELECT current_user = $1::text AND NOT rolsuper AND NOT rolbypassrls FROM pg_roles WHERE rolname = current_user",
+            &[(&config.app_role, Type::TEXT)],
+        )
+        .await
+        .map_err(|source| SetupError::Sql { context: "asking the pool who it is", source })?
+        .first()
+        .is_some_and(|row| row.get(0));
+    drop(client);
+    if safe {
+        Ok(Db { inner, pooler })
+    } else {
+        Err(SetupError::UnsafePoolRole(config.app_role.clone()))
+    }
+}

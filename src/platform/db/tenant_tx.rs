@@ -1,0 +1,343 @@
+//! [`TenantTx`], what the tenant door ([`super::Db::tx`]) opens: a pooled connection
+//! inside a transaction whose first statement sets the tenant, user and role with
+//! `set_config(..., true)` (transaction-local).
+//!
+//! Stores receive this type, never a pool or a client, so "forgot the tenant" does not
+//! compile. Round trips are the cost to beat: BEGIN, the context
+//! and the first statement are sent together, and the `*_and_commit` methods add COMMIT
+//! to the same flight, so a single-statement request costs one round trip.
+
+use super::{DbError, TransactionPooler, pool::SET_TIMEOUTS};
+use crate::platform::{module::ModuleInfo, tenancy::TenantContext};
+use deadpool_postgres::Object;
+use futures::join;
+use tokio_postgres::{
+    Row,
+    types::{ToSql, Type},
+};
+
+/// Sets the context and reports what the connection carried before: anything but
+/// NULL or '' means a tenant leaked from an earlier checkout. Public for the
+/// benchmark's pgbench scripts, which run the same statement.
+pub const SET_CONTEXT: &str = "\
+SELECT nullif(current_setting('app.tenant_id', true), '') AS leaked_tenant, \
+       set_config('app.tenant_id', $1, true), \
+       set_config('app.user_id', $2, true), \
+       set_config('app.role', $3, true)";
+
+/// Raises `tenant_modules_disabled` (answered 404) when the tenant switched `$1` off.
+const REQUIRE_MODULE: &str = "SELECT app.require_module($1)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Checked out; BEGIN not sent yet (it goes with the first statement).
+    Idle,
+    Open,
+    Finished,
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+pub struct TenantTx {
+    client: Option<Object>,
+    /// Behind a transaction pooler: uncached statements and in-transaction timeouts.
+    pooler: Option<TransactionPooler>,
+    context: TenantContext,
+    state: State,
+    /// The module this transaction serves: its switch is checked in the first flight
+    /// (when switchable), and its constraint meanings read every violation.
+    module: &'static ModuleInfo,
+}
+
+impl TenantTx {
+    pub(super) fn new(
+        client: Object,
+        pooler: Option<TransactionPooler>,
+        context: TenantContext,
+        module: &'static ModuleInfo,
+    ) -> Self {
+        Self {
+            client: Some(client),
+            pooler,
+            context,
+            state: State::Idle,
+            module,
+        }
+    }
+
+    pub fn context(&self) -> TenantContext {
+        self.context
+    }
+
+    /// Runs only the first flight (context and module switch) and commits: for a
+    /// request refused before any statement, so that a tenant without the module gets
+    /// 404 whether or not its request was well formed.
+    pub async fn ensure_module(self) -> Result<(), DbError> {
+        self.query_and_commit("SELECT", &[]).await.map(drop)
+    }
+
+    fn classify(&self) -> impl Fn(tokio_postgres::Error) -> DbError + use<> {
+        let module = self.module;
+        move |err| DbError::classify(err, |name| module.constraint(name))
+    }
+
+    pub async fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
+        self.run(sql, params, false).await
+    }
+
+    pub async fn query_opt(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, DbError> {
+        at_most_one(self.run(sql, params, false).await?)
+    }
+
+    pub async fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row, DbError> {
+        at_most_one(self.run(sql, params, false).await?)?.ok_or(DbError::NotFound)
+    }
+
+    /// Runs the last statement of the transaction and COMMIT in the same round trip.
+    pub async fn query_and_commit(
+        mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, DbError> {
+        self.run(sql, params, true).await
+    }
+
+    /// [`Self::query_and_commit`] for a statement that returns at most one row.
+    pub async fn query_opt_and_commit(
+        mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, DbError> {
+        at_most_one(self.run(sql, params, true).await?)
+    }
+
+    /// Runs the last statement (which must return a row for what it touched, e.g.
+    /// `DELETE ... RETURNING id`) with COMMIT; `NotFound` when it touched nothing.
+    pub async fn affect_one_and_commit(self, sql: &str, params: Params<'_>) -> Result<(), DbError> {
+        match self.query_opt_and_commit(sql, params).await? {
+            Some(_) => Ok(()),
+            None => Err(DbError::NotFound),
+        }
+    }
+
+    pub async fn commit(mut self) -> Result<(), DbError> {
+        if self.state == State::Open {
+            let client = self.client()?;
+            let result = client.batch_execute("COMMIT").await;
+            self.state = State::Finished;
+            result.map_err(self.classify())?;
+        }
+        Ok(())
+    }
+
+    fn client(&self) -> Result<&Object, DbError> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| DbError::internal("transaction used after release"))
+    }
+
+    async fn run(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+        commit: bool,
+    ) -> Result<Vec<Row>, DbError> {
+        if self.state == State::Finished {
+            return Err(DbError::internal("transaction used after commit"));
+        }
+        let starting = self.state == State::Idle;
+        // Open from here on: if this future is dropped mid-flight, Drop rolls back.
+        self.state = State::Open;
+        if self.pooler.is_some() {
+            return self.run_uncached(sql, params, starting, commit).await;
+        }
+        let classify = self.classify();
+        let client = self.client()?;
+        // Prepare before anything is sent: a statement prepared inside the joined
+        // futures would let the query overtake set_config.
+        let set_context = if starting {
+            Some(
+                client
+                    .prepare_cached(SET_CONTEXT)
+                    .await
+                    .map_err(&classify)?,
+            )
+        } else {
+            None
+        };
+        let module_check = match starting && self.module.switchable {
+            true => Some((
+                client
+                    .prepare_cached(REQUIRE_MODULE)
+                    .await
+                    .map_err(&classify)?,
+                self.module.name,
+            )),
+            false => None,
+        };
+        let statement = client.prepare_cached(sql).await.map_err(&classify)?;
+        let (tenant, user, role) = (
+            self.context.tenant_id().to_string(),
+            self.context.user_id().to_string(),
+            self.context.role().as_str(),
+        );
+
+        // futures::join! polls in order, so the requests are queued in this order.
+        let (began, context, module_checked, rows, committed) = join!(
+            async {
+                match starting {
+                    true => client.batch_execute("BEGIN").await,
+                    false => Ok(()),
+                }
+            },
+            async {
+                match &set_context {
+                    Some(set_context) => client
+                        .query_one(set_context, &[&tenant, &user, &role])
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            },
+            async {
+                match &module_check {
+                    Some((check, module)) => client.query(check, &[module]).await.map(drop),
+                    None => Ok(()),
+                }
+            },
+            client.query(&statement, params),
+            async {
+                match commit {
+                    true => client.batch_execute("COMMIT").await,
+                    false => Ok(()),
+                }
+            },
+        );
+        if commit {
+            self.state = State::Finished;
+        }
+        began.map_err(&classify)?;
+        if let Some(context) = context.map_err(&classify)? {
+            let leaked: Option<String> = context.get("leaked_tenant");
+            if leaked.is_some() {
+                self.discard_connection();
+                return Err(DbError::internal(
+                    "a pooled connection carried a tenant from an earlier checkout",
+                ));
+            }
+        }
+        module_checked.map_err(&classify)?;
+        let rows = rows.map_err(&classify)?;
+        committed.map_err(&classify)?;
+        Ok(rows)
+    }
+
+    /// [`Self::run`] behind a transaction pooler: the server connection is ours only
+    /// until COMMIT, so statements are prepared inside the transaction and closed
+    /// before it ends, and the timeouts that startup options would carry are set here.
+    async fn run_uncached(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+        starting: bool,
+        commit: bool,
+    ) -> Result<Vec<Row>, DbError> {
+        let classify = self.classify();
+        let client = self.client()?;
+        if starting {
+            let pooler = self
+                .pooler
+                .as_ref()
+                .ok_or_else(|| DbError::internal("no pooler settings"))?;
+            let (tenant, user, role) = (
+                self.context.tenant_id().to_string(),
+                self.context.user_id().to_string(),
+                self.context.role().as_str(),
+            );
+            let timeouts = pooler.params();
+            let context_params: [(&(dyn ToSql + Sync), Type); 3] = [
+                (&tenant, Type::TEXT),
+                (&user, Type::TEXT),
+                (&role, Type::TEXT),
+            ];
+            let (began, timeouts_set, context) = join!(
+                client.batch_execute("BEGIN"),
+                client.query_typed(SET_TIMEOUTS, &timeouts),
+                client.query_typed(SET_CONTEXT, &context_params),
+            );
+            began.map_err(&classify)?;
+            timeouts_set.map_err(&classify)?;
+            let leaked: Option<String> = context
+                .map_err(&classify)?
+                .first()
+                .and_then(|row| row.get("leaked_tenant"));
+            if leaked.is_some() {
+                self.discard_connection();
+                return Err(DbError::internal(
+                    "a pooled connection carried a tenant from an earlier checkout",
+                ));
+            }
+            if self.module.switchable {
+                let module = self.module.name;
+                client
+                    .query_typed(REQUIRE_MODULE, &[(&module, Type::TEXT)])
+                    .await
+                    .map_err(&classify)?;
+            }
+        }
+        let statement = client.prepare(sql).await.map_err(&classify)?;
+        let rows = client.query(&statement, params).await.map_err(&classify)?;
+        drop(statement);
+        if commit {
+            client.batch_execute("COMMIT").await.map_err(&classify)?;
+            self.state = State::Finished;
+        }
+        Ok(rows)
+    }
+
+    /// Takes the connection out of the pool for good (it is closed when dropped).
+    fn discard_connection(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+        self.state = State::Finished;
+    }
+}
+
+fn at_most_one(mut rows: Vec<Row>) -> Result<Option<Row>, DbError> {
+    match rows.len() {
+        0 | 1 => Ok(rows.pop()),
+        n => Err(DbError::internal(format!(
+            "expected at most one row, got {n}"
+        ))),
+    }
+}
+
+impl Drop for TenantTx {
+    /// Dropped inside a transaction (an error, a cancelled request): the connection
+    /// goes back to the pool only after ROLLBACK has completed, and is discarded if
+    /// ROLLBACK fails. It never returns with a transaction open or a tenant set.
+    fn drop(&mut self) {
+        if self.state != State::Open {
+            return;
+        }
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(err) = client.batch_execute("ROLLBACK").await {
+                        tracing::warn!(error = %err, "rollback failed; discarding the connection");
+                        drop(Object::take(client));
+                    }
+                });
+            }
+            Err(_) => drop(Object::take(client)),
+        }
+    }
+}

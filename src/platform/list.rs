@@ -1,0 +1,220 @@
+//! List queries: filters, sort orders, text search and keyset pagination.
+//!
+//! SQL is assembled only from `&'static str` fragments written in this crate; every
+//! value a client sends is a bind parameter. The cursor is opaque to clients (base64
+//! JSON of the sort, the last row's sort key and id); a forged one is a 400, and it
+//! cannot choose a tenant (RLS decides which rows exist).
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::{Row, types::ToSql};
+use uuid::Uuid;
+
+use crate::platform::{
+    db::{DbError, TenantTx},
+    error::ApiError,
+};
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
+/// A sort order a list endpoint offers.
+pub trait SortOrder: Copy {
+    /// The value of the `sort` parameter, echoed in cursors.
+    fn name(self) -> &'static str;
+    /// The SQL expression sorted on (matching an index led by tenant_id).
+    fn expression(self) -> &'static str;
+    /// The SQL type of that expression, used to read a cursor key back.
+    fn sql_type(self) -> &'static str;
+    fn descending(self) -> bool;
+}
+
+/// A page size: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub fn checked_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    sort: String,
+    key: String,
+    id: Uuid,
+}
+
+/// A list query under construction.
+pub struct ListQuery {
+    sql: String,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl ListQuery {
+    /// `select` must end with a FROM clause; `sort_key` is added to its columns by
+    /// the caller as `<expression>::text AS sort_key`.
+    pub fn new(select: &'static str) -> Self {
+        Self {
+            sql: [select, " WHERE true"].concat(),
+            params: Vec::new(),
+        }
+    }
+
+    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
+    }
+
+    /// Adds `AND <column> <operator> $n` when `value` is present.
+    pub fn filter<T: ToSql + Sync + Send + 'static>(
+        &mut self,
+        column: &'static str,
+        operator: &'static str,
+        value: Option<T>,
+    ) {
+        if let Some(value) = value {
+            let placeholder = self.bind(value);
+            self.sql
+                .push_str(&format!(" AND {column} {operator} {placeholder}"));
+        }
+    }
+
+    /// Case-insensitive substring search on a trigram-indexed `search_text` column.
+    /// LIKE wildcards in the text are matched literally.
+    pub fn search(&mut self, text: Option<String>) -> Result<(), ApiError> {
+        let Some(text) = text else { return Ok(()) };
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > 200 {
+            return Err(ApiError::invalid("q", "must be 1 to 200 characters"));
+        }
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let placeholder = self.bind(escaped);
+        self.sql.push_str(&format!(
+            " AND search_text LIKE '%' || lower({placeholder}) || '%'"
+        ));
+        Ok(())
+    }
+
+    /// Adds the keyset condition, ORDER BY and LIMIT (one extra row, to learn whether
+    /// another page follows).
+    pub fn page<S: SortOrder>(
+        mut self,
+        sort: S,
+        cursor: Option<String>,
+        limit: Option<i64>,
+    ) -> Result<PageQuery<S>, ApiError> {
+        let limit = checked_limit(limit)?;
+        let (expression, direction, comparison) = (
+            sort.expression(),
+            if sort.descending() { "DESC" } else { "ASC" },
+            if sort.descending() { "<" } else { ">" },
+        );
+        if let Some(cursor) = cursor {
+            let cursor = decode_cursor(&cursor, sort)?;
+            let key = self.bind(cursor.key);
+            let id = self.bind(cursor.id);
+            self.sql.push_str(&format!(
+                " AND ({expression}, id) {comparison} ({key}::text::{}, {id})",
+                sort.sql_type()
+            ));
+        }
+        let limit_placeholder = self.bind(limit + 1);
+        self.sql.push_str(&format!(
+            " ORDER BY {expression} {direction}, id {direction} LIMIT {limit_placeholder}"
+        ));
+        Ok(PageQuery {
+            sql: self.sql,
+            params: self.params,
+            sort,
+            limit,
+        })
+    }
+}
+
+/// A finished list query: run `sql()` with `params()`, then hand the rows to
+/// [`PageQuery::into_page`].
+pub struct PageQuery<S> {
+    sql: String,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+    sort: S,
+    limit: i64,
+}
+
+impl<S: SortOrder> PageQuery<S> {
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+
+    /// Runs the query as the last statement of `tx` (with COMMIT in the same flight)
+    /// and returns this page's items, made by `item`, and the next page's cursor.
+    pub async fn fetch<T>(
+        self,
+        tx: TenantTx,
+        item: impl Fn(&Row) -> T,
+    ) -> Result<(Vec<T>, Option<String>), DbError> {
+        let rows = tx.query_and_commit(self.sql(), &self.params()).await?;
+        let (rows, next) = self.into_page(rows);
+        Ok((rows.iter().map(item).collect(), next))
+    }
+
+    /// The rows of this page and the cursor of the next one, if any.
+    fn into_page(self, mut rows: Vec<Row>) -> (Vec<Row>, Option<String>) {
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        if rows.len() <= limit {
+            return (rows, None);
+        }
+        rows.truncate(limit);
+        let next = rows.last().map(|row| encode_cursor(self.sort, row));
+        (rows, next)
+    }
+}
+
+fn encode_cursor(sort: impl SortOrder, row: &Row) -> String {
+    let cursor = Cursor {
+        sort: sort.name().to_owned(),
+        key: row.get("sort_key"),
+        id: row.get("id"),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default())
+}
+
+fn decode_cursor(cursor: &str, sort: impl SortOrder) -> Result<Cursor, ApiError> {
+    let malformed = || {
+        ApiError::BadRequest(
+            "The cursor is malformed; use next_cursor from a previous page.".into(),
+        )
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| malformed())?;
+    let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| malformed())?;
+    if cursor.sort != sort.name() {
+        return Err(ApiError::BadRequest(
+            "The cursor belongs to another sort order.".into(),
+        ));
+    }
+    let key_is_valid = match sort.sql_type() {
+        "bigint" => cursor.key.parse::<i64>().is_ok(),
+        "timestamptz" => {
+            chrono::DateTime::parse_from_str(&cursor.key, "%Y-%m-%d %H:%M:%S%.f%#z").is_ok()
+        }
+        _ => cursor.key.len() <= 1000,
+    };
+    if !key_is_valid {
+        return Err(malformed());
+    }
+    Ok(cursor)
+}

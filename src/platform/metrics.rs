@@ -1,0 +1,132 @@
+//! Prometheus metrics, served as text at `/metrics`.
+//!
+//! The `prometheus` crate (TiKV) rather than `metrics` + an exporter: its registries
+//! are plain values, so every server (and every test server in one process) owns
+//! its own, with no global recorder to install or share.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Database errors by SQLSTATE class, counted where errors are converted
+/// ([`crate::platform::db::DbError`]), which knows no registry: one counter per process,
+/// registered in every registry.
+pub static DB_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    IntCounterVec::new(
+        Opts::new(
+            "crm_db_errors_total",
+            "Database errors by SQLSTATE class (first two characters; 'connection' without one).",
+        ),
+        &["class"],
+    )
+    .unwrap_or_else(|err| panic!("static metric definition: {err}"))
+});
+
+/// Rate-limit store (Redis) failures; requests are let through meanwhile.
+pub static RATE_LIMIT_STORE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::new(
+        "crm_rate_limit_store_errors_total",
+        "Failed calls to the shared rate-limit store (requests were allowed).",
+    )
+    .unwrap_or_else(|err| panic!("static metric definition: {err}"))
+});
+
+/// Counts one database error.
+pub fn db_error(err: &tokio_postgres::Error) {
+    let class = err
+        .code()
+        .map_or("connection", |code| code.code().get(..2).unwrap_or("??"));
+    DB_ERRORS.with_label_values(&[class]).inc();
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub in_flight: IntGauge,
+    pub rate_limited: IntCounterVec,
+    pub login_failures: IntCounter,
+    pool_size: IntGauge,
+    pool_available: IntGauge,
+    pool_waiting: IntGauge,
+    pool_max: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("crm_http_requests_total", "HTTP requests answered."),
+            &["method", "route", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "crm_http_request_duration_seconds",
+                "Time to answer an HTTP request.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["method", "route", "status"],
+        )?;
+        let in_flight = IntGauge::new("crm_http_requests_in_flight", "Requests being served.")?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "crm_rate_limited_total",
+                "Requests refused by a rate limit, by policy.",
+            ),
+            &["policy"],
+        )?;
+        let login_failures = IntCounter::new("crm_login_failures_total", "Failed login attempts.")?;
+        let pool_size = IntGauge::new("crm_db_pool_size", "Open connections in the pool.")?;
+        let pool_available = IntGauge::new(
+            "crm_db_pool_available",
+            "Idle connections ready for a checkout.",
+        )?;
+        let pool_waiting = IntGauge::new(
+            "crm_db_pool_waiting",
+            "Requests waiting for a pooled connection.",
+        )?;
+        let pool_max = IntGauge::new("crm_db_pool_max_size", "Largest size the pool may grow to.")?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(login_failures.clone()))?;
+        registry.register(Box::new(pool_size.clone()))?;
+        registry.register(Box::new(pool_available.clone()))?;
+        registry.register(Box::new(pool_waiting.clone()))?;
+        registry.register(Box::new(pool_max.clone()))?;
+        registry.register(Box::new(DB_ERRORS.clone()))?;
+        registry.register(Box::new(RATE_LIMIT_STORE_ERRORS.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            in_flight,
+            rate_limited,
+            login_failures,
+            pool_size,
+            pool_available,
+            pool_waiting,
+            pool_max,
+        })
+    }
+
+    /// The text exposition of every metric, with the pool gauges read now.
+    pub fn render(&self, status: deadpool_postgres::Status) -> String {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.pool_size.set(gauge(status.size));
+        self.pool_available.set(gauge(status.available));
+        self.pool_waiting.set(gauge(status.waiting));
+        self.pool_max.set(gauge(status.max_size));
+        let mut out = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %err, "encoding metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

@@ -1,0 +1,31 @@
+//! The bottom layer: what every module stands on, and nothing that knows a feature
+//! or an HTTP route. Imports run downward only: nothing here names `crate::modules`,
+//! `crate::http`, `crate::jobs` or `crate::app` (the `layering` test fails if it does).
+//!
+//! - [`config`]: every setting, from the environment.
+//! - [`tenancy`]: [`tenancy::TenantContext`] (who acts, for which tenant) and
+//!   [`tenancy::Role`]. A context is minted only here in `platform`: from a verified
+//!   access token ([`auth`]) or from what a reviewed database function vouched for
+//!   ([`db::PreTenant`]); it cannot be built from a request body.
+//! - [`module`]: what a module declares ([`module::ModuleInfo`]): name, title, whether a
+//!   tenant may switch it, what its constraints mean to a client, its migrations.
+//! - [`db`]: the pool and its doors: [`db::Db::tx`] (the tenant door, the only way to
+//!   tenant data) and [`db::Db::pre_tenant`] (the few definer functions that run before
+//!   a tenant is known); [`db::DbError`]; set-up, audit, migrations.
+//! - [`list`]: filters, sort orders, search and keyset cursors of list endpoints.
+//! - [`auth`]: access tokens, the bearer scheme handlers take, password hashing.
+//! - [`error`]: the API error type and its problem+json rendering.
+//! - [`validation`], [`telemetry`], [`metrics`], [`limits`], [`state`].
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod limits;
+pub mod list;
+pub mod metrics;
+pub mod module;
+pub mod state;
+pub mod telemetry;
+pub mod tenancy;
+pub mod validation;

@@ -1,0 +1,31 @@
+//! What every API handler shares: the database and its doors, token keys, the password
+//! hasher, the served modules, rate limits and metrics.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::platform::{
+    auth::{JwtKeys, PasswordHasher},
+    config::Secret,
+    db::Db,
+    limits::Limits,
+    metrics::Metrics,
+    module::ModuleInfo,
+};
+
+pub struct AppState {
+    /// The only way to data: `db.tx(context, &MODULE)` or `db.pre_tenant()`.
+    pub db: Db,
+    pub jwt: Arc<JwtKeys>,
+    pub hasher: PasswordHasher,
+    pub refresh_ttl: Duration,
+    /// The switchable modules this deployment serves (`CRM_MODULES`).
+    pub modules: Vec<&'static ModuleInfo>,
+    /// The newest migration this binary knows; `/ready` compares the database to it.
+    pub schema_version: i64,
+    pub limits: Limits,
+    pub metrics: Metrics,
+    /// Required by `/metrics` when set.
+    pub metrics_token: Option<Secret>,
+}
+
+pub type SharedState = Arc<AppState>;

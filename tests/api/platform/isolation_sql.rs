@@ -1,0 +1,623 @@
+//! Attacks over a direct SQL connection as the application role: what an attacker
+//! with the server's database credentials (or an injection) could try. Policies must
+//! hold with the tenant unset, empty, malformed or set to someone else.
+
+use tokio_postgres::{Client, error::SqlState};
+use uuid::Uuid;
+
+use crate::support::{TestApp, TestUser, id_of, spawn_app};
+
+async fn set_context(sql: &Client, tenant: &str, user: &str, role: &str) {
+    sql.execute(
+        "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), set_config('app.role', $3, true)",
+        &[&tenant, &user, &role],
+    )
+    .await
+    .expect("set_config");
+}
+
+/// Sets the transaction's context to `user` of their tenant, acting in `role`.
+async fn act_as(sql: &Client, user: &TestUser, role: &str) {
+    set_context(
+        sql,
+        &user.tenant_id.to_string(),
+        &user.user_id.to_string(),
+        role,
+    )
+    .await;
+}
+
+async fn count(sql: &Client, table: &str) -> i64 {
+    sql.query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .expect("count")
+        .get(0)
+}
+
+fn sqlstate(result: Result<u64, tokio_postgres::Error>) -> SqlState {
+    result
+        .expect_err("must be refused")
+        .code()
+        .cloned()
+        .expect("a database error")
+}
+
+struct World {
+    app: TestApp,
+    a: TestUser,
+    b: TestUser,
+    a_contact: Uuid,
+}
+
+async fn world() -> World {
+    let app = spawn_app().await;
+    let a = app.sign_up("A").await;
+    let b = app.sign_up("B").await;
+    let a_contact = id_of(&app.create_contact(&a, "Alice").await)
+        .parse()
+        .expect("uuid");
+    app.create_contact(&b, "Bob").await;
+    World {
+        app,
+        a,
+        b,
+        a_contact,
+    }
+}
+
+#[tokio::test]
+async fn without_a_valid_tenant_nothing_is_visible_or_writable() {
+    let w = world().await;
+    let sql = w.app.app_role_sql().await;
+    let tables = [
+        "tenants",
+        "users",
+        "memberships",
+        "refresh_tokens",
+        "contacts",
+        "companies",
+        "deals",
+        "deal_stage_changes",
+    ];
+
+    for setting in [None, Some(""), Some("not-a-uuid"), Some("' OR true --")] {
+        sql.batch_execute("BEGIN").await.expect("begin");
+        if let Some(value) = setting {
+            sql.execute("SELECT set_config('app.tenant_id', $1, true), set_config('app.role', 'owner', true)", &[&value])
+                .await
+                .expect("set");
+        }
+        for table in tables {
+            assert_eq!(
+                count(&sql, table).await,
+                0,
+                "{table} with tenant {setting:?}"
+            );
+        }
+        let insert = sql
+            .execute(
+                "INSERT INTO contacts (id, first_name, last_name) VALUES ($1, 'x', 'y')",
+                &[&Uuid::now_v7()],
+            )
+            .await;
+        assert!(insert.is_err(), "insert with tenant {setting:?} must fail");
+        sql.batch_execute("ROLLBACK").await.expect("rollback");
+    }
+    // The connection is still healthy: no cast error poisoned it.
+    sql.batch_execute("SELECT 1")
+        .await
+        .expect("connection usable");
+}
+
+#[tokio::test]
+async fn tenant_a_cannot_read_write_or_reference_tenant_b() {
+    let w = world().await;
+    let sql = w.app.app_role_sql().await;
+    sql.batch_execute("BEGIN").await.expect("begin");
+    act_as(&sql, &w.b, "owner").await;
+
+    assert_eq!(
+        count(&sql, "contacts").await,
+        1,
+        "B sees only its own contact"
+    );
+    let read = sql
+        .query("SELECT 1 FROM contacts WHERE id = $1", &[&w.a_contact])
+        .await
+        .expect("select");
+    assert!(read.is_empty());
+    let updated = sql
+        .execute(
+            "UPDATE contacts SET first_name = 'pwned' WHERE id = $1",
+            &[&w.a_contact],
+        )
+        .await
+        .expect("update");
+    assert_eq!(updated, 0);
+    let deleted = sql
+        .execute("DELETE FROM contacts WHERE id = $1", &[&w.a_contact])
+        .await
+        .expect("delete");
+    assert_eq!(deleted, 0);
+    let moved = sql
+        .execute("UPDATE contacts SET tenant_id = $1", &[&w.a.tenant_id])
+        .await;
+    assert_eq!(
+        sqlstate(moved),
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        "moving rows to A is refused"
+    );
+    sql.batch_execute("ROLLBACK; BEGIN").await.expect("restart");
+    act_as(&sql, &w.b, "owner").await;
+
+    let foreign = sql
+        .execute(
+            "INSERT INTO contacts (tenant_id, id, first_name, last_name) VALUES ($1, $2, 'x', 'y')",
+            &[&w.a.tenant_id, &Uuid::now_v7()],
+        )
+        .await;
+    assert_eq!(
+        sqlstate(foreign),
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        "insert into A refused"
+    );
+    sql.batch_execute("ROLLBACK; BEGIN").await.expect("restart");
+    act_as(&sql, &w.b, "owner").await;
+
+    // ON CONFLICT aimed at A's primary key cannot touch A's row: B's insert is keyed
+    // by B's tenant, so there is no conflict with A at all.
+    sql.execute(
+        "INSERT INTO contacts (id, first_name, last_name) VALUES ($1, 'x', 'y') \
+         ON CONFLICT (tenant_id, id) DO UPDATE SET first_name = 'pwned'",
+        &[&w.a_contact],
+    )
+    .await
+    .expect("upsert lands in B");
+    sql.batch_execute("COMMIT").await.expect("commit");
+
+    let owner = w.app.owner_sql().await;
+    let name: String = owner
+        .query_one(
+            "SELECT first_name FROM contacts WHERE tenant_id = $1 AND id = $2",
+            &[&w.a.tenant_id, &w.a_contact],
+        )
+        .await
+        .expect("A's row")
+        .get(0);
+    assert_eq!(name, "Alice", "A's contact is untouched");
+}
+
+#[tokio::test]
+async fn a_reference_to_another_tenants_row_fails_like_a_missing_one() {
+    let w = world().await;
+    let owner = w.app.owner_sql().await;
+    let a_company = Uuid::now_v7();
+    owner
+        .execute(
+            "INSERT INTO companies (tenant_id, id, name) VALUES ($1, $2, 'A Corp')",
+            &[&w.a.tenant_id, &a_company],
+        )
+        .await
+        .expect("seed A's company");
+
+    let sql = w.app.app_role_sql().await;
+    let mut errors = Vec::new();
+    for company in [a_company, Uuid::now_v7()] {
+        sql.batch_execute("BEGIN").await.expect("begin");
+        act_as(&sql, &w.b, "owner").await;
+        let err = sql
+            .execute(
+                "INSERT INTO contacts (id, first_name, last_name, company_id) VALUES ($1, 'x', 'y', $2)",
+                &[&Uuid::now_v7(), &company],
+            )
+            .await
+            .expect_err("reference refused");
+        let db = err.as_db_error().expect("db error");
+        errors.push((db.code().clone(), db.constraint().map(str::to_owned)));
+        sql.batch_execute("ROLLBACK").await.expect("rollback");
+    }
+    assert_eq!(
+        errors[0], errors[1],
+        "A's company and a random id fail the same way"
+    );
+    assert_eq!(errors[0].0, SqlState::FOREIGN_KEY_VIOLATION);
+}
+
+#[tokio::test]
+async fn the_app_role_cannot_change_the_rules() {
+    let w = world().await;
+    let sql = w.app.app_role_sql().await;
+    let denied = SqlState::INSUFFICIENT_PRIVILEGE;
+    let attempts = [
+        ("TRUNCATE contacts", &denied),
+        ("ALTER TABLE contacts DISABLE ROW LEVEL SECURITY", &denied),
+        ("ALTER TABLE contacts NO FORCE ROW LEVEL SECURITY", &denied),
+        ("DROP POLICY tenant_guard ON contacts", &denied),
+        ("CREATE POLICY open ON contacts USING (true)", &denied),
+        ("CREATE TABLE public.evil (id int)", &denied),
+        (
+            "CREATE VIEW public.all_contacts AS SELECT * FROM contacts",
+            &denied,
+        ),
+        (
+            "CREATE FUNCTION public.evil() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            &denied,
+        ),
+        ("CREATE TEMP TABLE evil (id int)", &denied),
+        ("SET ROLE postgres", &denied),
+        ("SELECT password_hash FROM users", &denied),
+        ("CALL app.enable_tenant_rls('contacts')", &denied),
+        ("COPY contacts FROM STDIN", &SqlState::FEATURE_NOT_SUPPORTED),
+    ];
+    for (statement, expected) in attempts {
+        let err = sql.batch_execute(statement).await.expect_err(statement);
+        assert_eq!(err.code(), Some(expected), "{statement}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn read_only_members_cannot_write_even_through_sql() {
+    let w = world().await;
+    let sql = w.app.app_role_sql().await;
+    sql.batch_execute("BEGIN").await.expect("begin");
+    act_as(&sql, &w.a, "read_only").await;
+    assert_eq!(count(&sql, "contacts").await, 1, "read_only reads");
+    let updated = sql
+        .execute("UPDATE contacts SET first_name = 'x'", &[])
+        .await
+        .expect("update");
+    assert_eq!(updated, 0, "read_only updates nothing");
+    let deleted = sql
+        .execute("DELETE FROM contacts", &[])
+        .await
+        .expect("delete");
+    assert_eq!(deleted, 0, "read_only deletes nothing");
+    let insert = sql
+        .execute(
+            "INSERT INTO contacts (id, first_name, last_name) VALUES ($1, 'x', 'y')",
+            &[&Uuid::now_v7()],
+        )
+        .await;
+    assert_eq!(sqlstate(insert), SqlState::INSUFFICIENT_PRIVILEGE);
+    sql.batch_execute("ROLLBACK").await.expect("rollback");
+}
+
+#[tokio::test]
+async fn a_statement_prepared_under_one_tenant_sees_only_the_next_tenants_rows() {
+    let w = world().await;
+    let sql = w.app.app_role_sql().await;
+    let statement = sql
+        .prepare("SELECT first_name FROM contacts")
+        .await
+        .expect("prepare");
+    // Enough executions for PostgreSQL to switch to a generic plan.
+    for (tenant, expected) in [(w.a.tenant_id, "Alice"), (w.b.tenant_id, "Bob")]
+        .into_iter()
+        .cycle()
+        .take(12)
+    {
+        sql.batch_execute("BEGIN").await.expect("begin");
+        set_context(
+            &sql,
+            &tenant.to_string(),
+            &Uuid::nil().to_string(),
+            "member",
+        )
+        .await;
+        let names: Vec<String> = sql
+            .query(&statement, &[])
+            .await
+            .expect("query")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(names, [expected]);
+        sql.batch_execute("COMMIT").await.expect("commit");
+    }
+}
+
+#[tokio::test]
+async fn a_later_permissive_policy_cannot_widen_the_restrictive_guard() {
+    let w = world().await;
+    let owner = w.app.owner_sql().await;
+    owner
+        .batch_execute(
+            "CREATE POLICY oops_everything ON contacts FOR SELECT TO crm_api USING (true)",
+        )
+        .await
+        .expect("policy");
+    let sql = w.app.app_role_sql().await;
+    sql.batch_execute("BEGIN").await.expect("begin");
+    act_as(&sql, &w.b, "owner").await;
+    assert_eq!(count(&sql, "contacts").await, 1);
+    sql.batch_execute("ROLLBACK").await.expect("rollback");
+}
+
+#[tokio::test]
+async fn planner_statistics_of_tenant_tables_are_hidden() {
+    let w = world().await;
+    w.app
+        .owner_sql()
+        .await
+        .batch_execute("ANALYZE contacts")
+        .await
+        .expect("analyze");
+    let sql = w.app.app_role_sql().await;
+    let visible: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM pg_stats WHERE tablename = 'contacts'",
+            &[],
+        )
+        .await
+        .expect("pg_stats")
+        .get(0);
+    assert_eq!(visible, 0);
+}
+
+/// `app.add_member` as the app role, adding `role`; the raw result.
+async fn add_member_sql(
+    sql: &Client,
+    email: &str,
+    role: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    sql.execute(
+        "SELECT app.add_member($1, $2, 'Intruder', 'not-a-real-hash', $3::text::member_role)",
+        &[&Uuid::now_v7(), &email, &role],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn add_member_needs_a_tenant_and_a_managing_role() {
+    let w = world().await;
+    let admin = w.app.add_member(&w.a, "admin").await;
+    let member = w.app.add_member(&w.a, "member").await;
+    let reader = w.app.add_member(&w.a, "read_only").await;
+    let sql = w.app.app_role_sql().await;
+    let email = "intruder@example.test";
+    let tenant = w.a.tenant_id.to_string();
+
+    // Outside any transaction, nothing set at all.
+    assert_eq!(
+        sqlstate(add_member_sql(&sql, email, "member").await),
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        "no context"
+    );
+    for (tenant, user, role, adding) in [
+        ("", &w.a, "owner", "member"),
+        ("not-a-uuid", &w.a, "owner", "member"),
+        (tenant.as_str(), &reader, "read_only", "member"),
+        (tenant.as_str(), &member, "member", "read_only"),
+        (tenant.as_str(), &admin, "admin", "owner"),
+    ] {
+        sql.batch_execute("BEGIN").await.expect("begin");
+        set_context(&sql, tenant, &user.user_id.to_string(), role).await;
+        assert_eq!(
+            sqlstate(add_member_sql(&sql, email, adding).await),
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            "tenant {tenant:?} as {role} adding {adding}"
+        );
+        sql.batch_execute("ROLLBACK").await.expect("rollback");
+    }
+
+    // The same call is well formed: an admin may add a member (rolled back).
+    sql.batch_execute("BEGIN").await.expect("begin");
+    set_context(&sql, &tenant, &admin.user_id.to_string(), "admin").await;
+    assert_eq!(
+        add_member_sql(&sql, email, "member")
+            .await
+            .expect("an admin adds a member"),
+        1
+    );
+    sql.batch_execute("ROLLBACK").await.expect("rollback");
+
+    let owner = w.app.owner_sql().await;
+    let users: i64 = owner
+        .query_one("SELECT count(*) FROM users WHERE email = $1", &[&email])
+        .await
+        .expect("users")
+        .get(0);
+    assert_eq!(users, 0, "no identity was created");
+    let members: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM memberships WHERE tenant_id = $1",
+            &[&w.a.tenant_id],
+        )
+        .await
+        .expect("memberships")
+        .get(0);
+    assert_eq!(
+        members, 4,
+        "A still has its owner, admin, member and reader"
+    );
+}
+
+/// Every membership of a tenant as (user, role, active), read as the superuser.
+async fn memberships_of(app: &TestApp, tenant: Uuid) -> Vec<(Uuid, String, bool)> {
+    app.owner_sql()
+        .await
+        .query(
+            "SELECT user_id, role::text, active FROM memberships WHERE tenant_id = $1 ORDER BY user_id",
+            &[&tenant],
+        )
+        .await
+        .expect("memberships")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_admin_cannot_update_an_owners_membership() {
+    let w = world().await;
+    let admin = w.app.add_member(&w.a, "admin").await;
+    let member = w.app.add_member(&w.a, "member").await;
+    let before = memberships_of(&w.app, w.a.tenant_id).await;
+    let sql = w.app.app_role_sql().await;
+    let tenant = w.a.tenant_id.to_string();
+    let as_admin = admin.user_id.to_string();
+
+    sql.batch_execute("BEGIN").await.expect("begin");
+    set_context(&sql, &tenant, &as_admin, "admin").await;
+    for statement in [
+        "UPDATE memberships SET role = 'member' WHERE user_id = $1",
+        "UPDATE memberships SET active = false WHERE user_id = $1",
+    ] {
+        let updated = sql
+            .execute(statement, &[&w.a.user_id])
+            .await
+            .expect("update");
+        assert_eq!(updated, 0, "{statement}");
+    }
+    sql.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(memberships_of(&w.app, w.a.tenant_id).await, before);
+
+    // The admin may change a member, but not make anyone an owner.
+    sql.batch_execute("BEGIN").await.expect("begin");
+    set_context(&sql, &tenant, &as_admin, "admin").await;
+    let demoted = sql
+        .execute(
+            "UPDATE memberships SET role = 'read_only' WHERE user_id = $1",
+            &[&member.user_id],
+        )
+        .await
+        .expect("update a member");
+    assert_eq!(demoted, 1, "admins do manage members");
+    let promoted = sql
+        .execute(
+            "UPDATE memberships SET role = 'owner' WHERE user_id = $1",
+            &[&member.user_id],
+        )
+        .await;
+    assert_eq!(sqlstate(promoted), SqlState::INSUFFICIENT_PRIVILEGE);
+    sql.batch_execute("ROLLBACK").await.expect("rollback");
+    assert_eq!(memberships_of(&w.app, w.a.tenant_id).await, before);
+}
+
+#[tokio::test]
+async fn members_and_readers_cannot_update_memberships_at_all() {
+    let w = world().await;
+    let member = w.app.add_member(&w.a, "member").await;
+    let reader = w.app.add_member(&w.a, "read_only").await;
+    let before = memberships_of(&w.app, w.a.tenant_id).await;
+    let sql = w.app.app_role_sql().await;
+
+    for (user, role) in [(&member, "member"), (&reader, "read_only")] {
+        sql.batch_execute("BEGIN").await.expect("begin");
+        set_context(
+            &sql,
+            &w.a.tenant_id.to_string(),
+            &user.user_id.to_string(),
+            role,
+        )
+        .await;
+        let visible: i64 = sql
+            .query_one("SELECT count(*) FROM memberships", &[])
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(visible, 3, "{role} sees the tenant's members");
+        for (statement, target) in [
+            ("UPDATE memberships SET role = 'admin'", None),
+            (
+                "UPDATE memberships SET role = 'owner' WHERE user_id = $1",
+                Some(user.user_id),
+            ),
+            (
+                "UPDATE memberships SET active = false WHERE user_id = $1",
+                Some(w.a.user_id),
+            ),
+        ] {
+            let updated = match target {
+                Some(id) => sql.execute(statement, &[&id]).await,
+                None => sql.execute(statement, &[]).await,
+            };
+            assert_eq!(updated.expect("update"), 0, "{role}: {statement}");
+        }
+        sql.batch_execute("COMMIT").await.expect("commit");
+    }
+    assert_eq!(memberships_of(&w.app, w.a.tenant_id).await, before);
+}
+
+#[tokio::test]
+async fn a_members_refresh_tokens_are_invisible_to_other_members() {
+    let w = world().await;
+    let member = w.app.add_member(&w.a, "member").await;
+    let sql = w.app.app_role_sql().await;
+    let owner_sql = w.app.owner_sql().await;
+    let tokens_of = |user: Uuid| {
+        let owner_sql = &owner_sql;
+        async move {
+            owner_sql
+                .query(
+                    "SELECT id, revoked_at IS NULL AS live FROM refresh_tokens WHERE user_id = $1 ORDER BY id",
+                    &[&user],
+                )
+                .await
+                .expect("tokens")
+                .iter()
+                .map(|r| (r.get::<_, Uuid>(0), r.get::<_, bool>(1)))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    for (viewer, viewer_role, other) in [(&member, "member", &w.a), (&w.a, "owner", &member)] {
+        let others_before = tokens_of(other.user_id).await;
+        assert!(!others_before.is_empty(), "there is something to hide");
+        sql.batch_execute("BEGIN").await.expect("begin");
+        set_context(
+            &sql,
+            &w.a.tenant_id.to_string(),
+            &viewer.user_id.to_string(),
+            viewer_role,
+        )
+        .await;
+        let visible: Vec<Uuid> = sql
+            .query("SELECT user_id FROM refresh_tokens", &[])
+            .await
+            .expect("select")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(!visible.is_empty(), "{viewer_role} sees its own sessions");
+        assert!(
+            visible.iter().all(|id| *id == viewer.user_id),
+            "{viewer_role} sees only its own sessions"
+        );
+        for statement in [
+            "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1",
+            "UPDATE refresh_tokens SET user_id = user_id WHERE user_id = $1",
+        ] {
+            let updated = sql
+                .execute(statement, &[&other.user_id])
+                .await
+                .expect("update");
+            assert_eq!(updated, 0, "{viewer_role}: {statement}");
+        }
+        sql.batch_execute("COMMIT").await.expect("commit");
+        assert_eq!(
+            tokens_of(other.user_id).await,
+            others_before,
+            "{viewer_role} changed nothing of the other's sessions"
+        );
+    }
+
+    // Nor can a session be planted for someone else.
+    sql.batch_execute("BEGIN").await.expect("begin");
+    set_context(
+        &sql,
+        &w.a.tenant_id.to_string(),
+        &member.user_id.to_string(),
+        "member",
+    )
+    .await;
+    let planted = sql
+        .execute(
+            "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) \
+             VALUES ($1, $1, $2, '\\x00', now() + interval '1 day')",
+            &[&Uuid::now_v7(), &w.a.user_id],
+        )
+        .await;
+    assert_eq!(sqlstate(planted), SqlState::INSUFFICIENT_PRIVILEGE);
+    sql.batch_execute("ROLLBACK").await.expect("rollback");
+}

@@ -1,0 +1,443 @@
+//! `spawn_app()` and typed helpers so tests read like stories.
+
+use std::time::Duration;
+
+use crm::{
+    Application,
+    modules::registry,
+    platform::{
+        auth::JwtKeys,
+        config::Config,
+        db::{self, Migrations},
+        tenancy::TenantContext,
+    },
+};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+use tokio_postgres::{Client, NoTls};
+use uuid::Uuid;
+
+pub const OWNER_URL: &str = "postgres://postgres@127.0.0.1:5432";
+pub const APP_ROLE: &str = "crm_app";
+pub const APP_PASSWORD: &str = "crm_app";
+pub const JWT_SECRET: &str = "test-only-7f3a9c2e51b84d06a1e5c3b7d9f20486";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+pub struct TestApp {
+    pub address: String,
+    pub database: String,
+    /// The server's database and its doors.
+    pub db: db::Db,
+    pub http: reqwest::Client,
+    /// Drops the database when the test ends.
+    _database: DatabaseGuard,
+}
+
+/// A member of a tenant, logged in.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub email: String,
+    pub token: String,
+    pub refresh_token: String,
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+}
+
+pub async fn connect(database: &str, user: &str, password: &str) -> Client {
+    let url = format!("postgres://{user}:{password}@127.0.0.1:5432/{database}");
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+/// Retries statements that fail while another session still uses the template.
+async fn execute_retrying(client: &Client, sql: &str) {
+    for attempt in 1.. {
+        match client.batch_execute(sql).await {
+            Ok(()) => return,
+            Err(err)
+                if attempt < 50
+                    && err.code() == Some(&tokio_postgres::error::SqlState::OBJECT_IN_USE) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("{sql}: {err}"),
+        }
+    }
+}
+
+/// The migrated template database for this version of the migrations, built once per
+/// cluster (under an advisory lock, so concurrent test binaries share it).
+async fn template() -> &'static str {
+    TEMPLATE
+        .get_or_init(|| async {
+            let fingerprint = Migrations::of(registry::ALL)
+                .expect("the migrations merge")
+                .fingerprint();
+            let name = format!("crm_test_template_{fingerprint}");
+            let admin = connect("postgres", "postgres", "").await;
+            admin
+                .execute("SELECT pg_advisory_lock(7424242)", &[])
+                .await
+                .expect("lock");
+            let exists = admin
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+                .await
+                .expect("lookup")
+                .is_some();
+            if !exists {
+                let building = format!("{name}_building");
+                execute_retrying(
+                    &admin,
+                    &format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
+                )
+                .await;
+                let config = test_config(&building, |_| {});
+                db::prepare_database(&config, registry::ALL)
+                    .await
+                    .expect("migrate the template");
+                execute_retrying(
+                    &admin,
+                    &format!("ALTER DATABASE {building} RENAME TO {name}"),
+                )
+                .await;
+            }
+            admin
+                .execute("SELECT pg_advisory_unlock(7424242)", &[])
+                .await
+                .expect("unlock");
+            name
+        })
+        .await
+}
+
+pub fn test_config(database: &str, customise: impl FnOnce(&mut Vec<(String, String)>)) -> Config {
+    let mut vars: Vec<(String, String)> = vec![
+        ("DATABASE_URL".into(), format!("{OWNER_URL}/{database}")),
+        ("CRM_BIND".into(), "127.0.0.1:0".into()),
+        ("CRM_JWT_SECRET".into(), JWT_SECRET.into()),
+        ("CRM_APP_ROLE".into(), APP_ROLE.into()),
+        ("CRM_APP_PASSWORD".into(), APP_PASSWORD.into()),
+        ("CRM_POOL_SIZE".into(), "4".into()),
+    ];
+    // tests/through-pgbouncer: every server's pool goes through a PgBouncer.
+    if let Ok(url) = std::env::var("CRM_TEST_PGBOUNCER_URL") {
+        vars.push(("CRM_PGBOUNCER".into(), "true".into()));
+        vars.push(("CRM_APP_DATABASE_URL".into(), url));
+    }
+    customise(&mut vars);
+    Config::from_lookup(|name| {
+        vars.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("test configuration")
+}
+
+/// A fresh database cloned from the template; dropped with the returned guard.
+pub async fn fresh_database() -> DatabaseGuard {
+    let template = template().await;
+    let name = format!("crm_test_{}", Uuid::new_v4().simple());
+    let admin = connect("postgres", "postgres", "").await;
+    execute_retrying(
+        &admin,
+        &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+    )
+    .await;
+    DatabaseGuard { name }
+}
+
+pub struct DatabaseGuard {
+    pub name: String,
+}
+
+impl DatabaseGuard {
+    /// A guard that drops nothing (for a second view of a database another owns).
+    fn borrowed() -> Self {
+        Self {
+            name: String::new(),
+        }
+    }
+}
+
+impl Drop for DatabaseGuard {
+    fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let admin = connect("postgres", "postgres", "").await;
+                let _ = admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the server as production does, with extra environment variables.
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Vec<(String, String)>)) -> TestApp {
+    let guard = fresh_database().await;
+    let (address, db) = start_server(&guard.name, customise).await;
+    TestApp {
+        address,
+        database: guard.name.clone(),
+        db,
+        http: reqwest::Client::new(),
+        _database: guard,
+    }
+}
+
+/// A built but not yet running server on a fresh database, for tests that run it
+/// themselves (graceful shutdown).
+pub async fn build_app_with(
+    customise: impl FnOnce(&mut Vec<(String, String)>),
+) -> (Application, TestApp) {
+    let guard = fresh_database().await;
+    let config = test_config(&guard.name, customise);
+    let app = Application::build(config).await.expect("the app builds");
+    let test_app = TestApp {
+        address: format!("http://127.0.0.1:{}", app.port()),
+        database: guard.name.clone(),
+        db: app.db().clone(),
+        http: reqwest::Client::new(),
+        _database: guard,
+    };
+    (app, test_app)
+}
+
+/// Starts one more server on `database` (as a second instance behind a load
+/// balancer would be); returns its address and database.
+pub async fn start_server(
+    database: &str,
+    customise: impl FnOnce(&mut Vec<(String, String)>),
+) -> (String, db::Db) {
+    let config = test_config(database, customise);
+    let app = Application::build(config).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let db = app.db().clone();
+    tokio::spawn(app.run_until_stopped());
+    (address, db)
+}
+
+impl TestApp {
+    /// The same tests against another instance of the server on the same database.
+    pub fn other_instance(&self, address: String, db: db::Db) -> TestApp {
+        TestApp {
+            address,
+            database: self.database.clone(),
+            db,
+            http: reqwest::Client::new(),
+            _database: DatabaseGuard::borrowed(),
+        }
+    }
+
+    /// A view of a server started with [`start_server`] on a database someone else owns.
+    pub fn attach(address: String, db: db::Db, database: &str) -> TestApp {
+        TestApp {
+            address,
+            database: database.to_owned(),
+            db,
+            http: reqwest::Client::new(),
+            _database: DatabaseGuard::borrowed(),
+        }
+    }
+
+    /// `GET path` (outside `/api/v1`), anonymous.
+    pub async fn get_raw(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// An authenticated request to `/api/v1{path}`.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: &TestUser,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self
+            .http
+            .request(method, self.url(&format!("/api/v1{path}")))
+            .bearer_auth(&user.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, user: &TestUser) -> Response {
+        self.call(Method::GET, path, user, None).await
+    }
+
+    pub async fn post(&self, path: &str, user: &TestUser, body: Value) -> Response {
+        self.call(Method::POST, path, user, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, user: &TestUser, body: Value) -> Response {
+        self.call(Method::PATCH, path, user, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, user: &TestUser) -> Response {
+        self.call(Method::DELETE, path, user, None).await
+    }
+
+    /// An unauthenticated POST to `/api/v1{path}`.
+    pub async fn post_anonymous(&self, path: &str, body: Value) -> Response {
+        self.http
+            .post(self.url(&format!("/api/v1{path}")))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Signs up a new tenant; the returned user is its owner.
+    pub async fn sign_up(&self, tenant_name: &str) -> TestUser {
+        let email = format!("owner-{}@example.test", Uuid::new_v4().simple());
+        let response = self
+            .post_anonymous(
+                "/auth/signup",
+                json!({ "tenant_name": tenant_name, "email": email, "password": PASSWORD, "full_name": "Owner" }),
+            )
+            .await;
+        let body = expect_json(response, StatusCode::CREATED).await;
+        self.user_from_tokens(email, &body).await
+    }
+
+    /// Completes a TestUser from a token response by asking `/auth/me`.
+    pub async fn user_from_tokens(&self, email: String, tokens: &Value) -> TestUser {
+        let mut user = TestUser {
+            email,
+            token: tokens["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh_token: tokens["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+            tenant_id: Uuid::nil(),
+            user_id: Uuid::nil(),
+        };
+        let me = expect_json(self.get("/auth/me", &user).await, StatusCode::OK).await;
+        user.tenant_id = me["tenant_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("tenant_id");
+        user.user_id = me["user_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("user_id");
+        user
+    }
+
+    /// `POST /auth/login` with the shared test password, optionally naming a tenant.
+    pub async fn log_in(&self, email: &str, tenant: Option<Uuid>) -> Response {
+        let mut body = json!({ "email": email, "password": PASSWORD });
+        if let Some(tenant) = tenant {
+            body["tenant"] = json!(tenant);
+        }
+        self.post_anonymous("/auth/login", body).await
+    }
+
+    /// Adds a new person with `role` to `by`'s tenant (as `by`) and logs them in.
+    pub async fn add_member(&self, by: &TestUser, role: &str) -> TestUser {
+        let email = format!("{role}-{}@example.test", Uuid::new_v4().simple());
+        self.create(
+            "/users",
+            by,
+            json!({ "email": email, "full_name": format!("A {role}"), "role": role, "password": PASSWORD }),
+        )
+        .await;
+        let tokens = expect_json(self.log_in(&email, None).await, StatusCode::OK).await;
+        self.user_from_tokens(email, &tokens).await
+    }
+
+    pub async fn create(&self, path: &str, user: &TestUser, body: Value) -> Value {
+        expect_json(self.post(path, user, body).await, StatusCode::CREATED).await
+    }
+
+    pub async fn create_contact(&self, user: &TestUser, first_name: &str) -> Value {
+        self.create(
+            "/contacts",
+            user,
+            json!({ "first_name": first_name, "last_name": "Tester" }),
+        )
+        .await
+    }
+
+    /// A direct SQL connection as the application role, as an attacker holding its
+    /// credentials would have.
+    /// The context a request with `user`'s access token acts as: the token verified
+    /// with the server's keys (the only way a context is minted outside the server).
+    pub fn context_of(&self, user: &TestUser) -> TenantContext {
+        let config = test_config(&self.database, |_| {});
+        JwtKeys::new(&config.jwt)
+            .verify(&user.token)
+            .expect("the user's token verifies")
+    }
+
+    pub async fn app_role_sql(&self) -> Client {
+        connect(&self.database, APP_ROLE, APP_PASSWORD).await
+    }
+
+    /// A superuser connection, only for looking at what really is in a table.
+    pub async fn owner_sql(&self) -> Client {
+        connect(&self.database, "postgres", "").await
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_json(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Asserts an RFC 9457 problem response with this status; returns the problem.
+pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let problem = expect_json(response, status).await;
+    assert_eq!(
+        content_type, "application/problem+json",
+        "problem: {problem}"
+    );
+    assert_eq!(problem["status"], status.as_u16(), "problem: {problem}");
+    assert!(
+        problem["type"].is_string() && problem["title"].is_string(),
+        "problem: {problem}"
+    );
+    problem
+}
+
+pub fn id_of(value: &Value) -> String {
+    value["id"].as_str().expect("id").to_owned()
+}
