@@ -79,3 +79,70 @@ impl Auth {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::platform::{
+        config::{JwtConfig, Secret},
+        tenancy::Role,
+    };
+
+    fn keys() -> Arc<JwtKeys> {
+        Arc::new(JwtKeys::new(&JwtConfig {
+            secret: Secret::new("unit-test-secret-3b9e1f0c7a2d4e6f8a1b3c5d"),
+            generated: false,
+            issuer: "crm".to_owned(),
+            audience: "crm-api".to_owned(),
+            access_ttl: Duration::from_secs(60),
+            refresh_ttl: Duration::from_secs(60),
+        }))
+    }
+
+    fn request(token: &str, keys: &Arc<JwtKeys>, verified: Option<VerifiedCaller>) -> Request {
+        let mut req = Request::builder()
+            .header("authorization", format!("Bearer {token}"))
+            .finish();
+        req.set_data(keys.clone());
+        if let Some(verified) = verified {
+            req.set_data(verified);
+        }
+        req
+    }
+
+    fn bearer(token: &str) -> Bearer {
+        Bearer {
+            token: token.to_owned(),
+        }
+    }
+
+    /// The scheme takes the middleware's verdict as it is: it does not verify again.
+    #[tokio::test]
+    async fn the_scheme_uses_the_verification_the_middleware_made() {
+        let keys = keys();
+        let context = TenantContext::vouched(Uuid::now_v7(), Uuid::now_v7(), Role::Member);
+        let token = keys.issue(context).expect("signs");
+
+        let refused = request(&token, &keys, Some(VerifiedCaller(None)));
+        assert!(authenticate(&refused, bearer(&token)).await.is_err());
+
+        let trusted = request("not-a-jwt", &keys, Some(VerifiedCaller(Some(context))));
+        assert_eq!(
+            authenticate(&trusted, bearer("not-a-jwt")).await.ok(),
+            Some(context)
+        );
+
+        let unverified = request(&token, &keys, None);
+        assert_eq!(
+            authenticate(&unverified, bearer(&token)).await.ok(),
+            Some(context),
+            "without the middleware, the scheme verifies itself"
+        );
+        let middleware = VerifiedCaller::of(&request(&token, &keys, None), &keys);
+        assert_eq!(middleware.0, Some(context));
+    }
+}
