@@ -54,6 +54,7 @@ guarded AS (
 allowed_definers (signature) AS (
     -- The reviewed SECURITY DEFINER functions the API may execute.
     VALUES ('app.login_candidates(text)'),
+           ('app.current_member_role()'),
            ('app.sign_up(uuid,text,uuid,text,text,text)'),
            ('app.add_member(uuid,text,text,text,member_role)'),
            ('app.rotate_refresh_token(bytea,uuid,bytea,interval)')

@@ -345,6 +345,9 @@ impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
         match err {
             DbError::NotFound | DbError::ModuleOff => Self::NotFound,
+            DbError::Revoked => {
+                Self::Unauthorized("The membership or the session is no longer active.")
+            }
             DbError::Constraint(meaning) => meaning.into(),
             DbError::Busy(detail) => Self::Unavailable(detail),
             DbError::Denied => Self::Forbidden("Your role does not allow this operation."),

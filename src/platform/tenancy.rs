@@ -54,15 +54,24 @@ pub struct TenantContext {
     tenant_id: Uuid,
     user_id: Uuid,
     role: Role,
+    session: Option<Uuid>,
 }
 
 impl TenantContext {
-    /// Only `platform` mints contexts (see the module doc).
-    pub(in crate::platform) fn vouched(tenant_id: Uuid, user_id: Uuid, role: Role) -> Self {
+    /// Only `platform` mints contexts (see the module doc). `session` is the access
+    /// token's session (its refresh-token family); `None` for a membership a definer
+    /// function has just vouched for (login, signup), before its session exists.
+    pub(in crate::platform) fn vouched(
+        tenant_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+        session: Option<Uuid>,
+    ) -> Self {
         Self {
             tenant_id,
             user_id,
             role,
+            session,
         }
     }
 
@@ -74,7 +83,15 @@ impl TenantContext {
         self.user_id
     }
 
+    /// The role the credential was issued with. The database reads the current one
+    /// from the membership on every request ([`crate::platform::db::TenantTx::role`]).
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The access token's session, checked on every request: logout or a reused
+    /// refresh token ends it at once.
+    pub fn session(&self) -> Option<Uuid> {
+        self.session
     }
 }

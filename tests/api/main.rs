@@ -40,6 +40,7 @@ mod jobs {
 
 mod modules {
     mod identity {
+        mod revocation;
         mod sessions;
         mod users;
     }

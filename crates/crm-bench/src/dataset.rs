@@ -17,6 +17,8 @@ pub enum Kind {
     StageChange,
     User,
     Tenant,
+    /// A seeded owner's session (refresh-token family), named by its tokens' `sid`.
+    Session,
 }
 
 impl Kind {
@@ -27,6 +29,7 @@ impl Kind {
             Self::Company => '3',
             Self::StageChange => '4',
             Self::User => '8',
+            Self::Session => '7',
             Self::Tenant => '9',
         }
     }

@@ -1,6 +1,7 @@
 //! The same database work as each API scenario, run by pgbench as the application role:
-//! BEGIN; the context statement (the server's own `SET_CONTEXT`, three set_config
-//! calls); the store's own statement; COMMIT. Statement by statement, or all four in
+//! BEGIN; the context statement (the server's own `SET_CONTEXT`, two set_config
+//! calls); the membership and session check (`REQUIRE_MEMBERSHIP`); the store's own
+//! statement; COMMIT. Statement by statement, or all five in
 //! one `\startpipeline` ... `\endpipeline` (the physical limit of that work here).
 //!
 //! The SQL text comes from the crate (`crm::platform::db::SET_CONTEXT`, the stores'
@@ -14,7 +15,7 @@ use crm::{
         contacts::{self, ContactFilter, ContactSort, INSERT_SQL},
         deals::UPDATE_SQL,
     },
-    platform::db::SET_CONTEXT,
+    platform::db::{REQUIRE_MEMBERSHIP, SET_CONTEXT},
 };
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
@@ -113,15 +114,16 @@ pub fn script(d: &Dataset, scenario: Scenario, form: Form) -> Result<String> {
         &[
             format!("{}::text", Kind::Tenant.sql(":t")),
             format!("{}::text", Kind::User.sql(":t")),
-            "'owner'".to_owned(),
         ],
     );
+    let membership = bind(REQUIRE_MEMBERSHIP, &[Kind::Session.sql(":t")]);
     let mut lines = meta;
     if form == Form::Pipelined {
         lines.push("\\startpipeline".to_owned());
     }
     lines.push("BEGIN;".to_owned());
     lines.push(format!("{context};"));
+    lines.push(format!("{membership};"));
     lines.push(format!("{statement};"));
     lines.push("COMMIT;".to_owned());
     if form == Form::Pipelined {

@@ -134,7 +134,7 @@ pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
     let vacuumed = Instant::now();
     sessions[0]
         .batch_execute(
-            "VACUUM (ANALYZE) tenants, users, memberships, companies, contacts, deals, deal_stage_changes",
+            "VACUUM (ANALYZE) tenants, users, memberships, refresh_tokens, companies, contacts, deals, deal_stage_changes",
         )
         .await?;
     eprintln!("seed: VACUUM ANALYZE in {:.1?}", vacuumed.elapsed());
@@ -274,6 +274,23 @@ async fn load_tenants(client: &Client, d: &Dataset, hash: &str) -> Result<()> {
         },
     )
     .await?;
+    // One live session per owner, which every request checks; its refresh token is
+    // never handed out (the stored hash is of nothing anyone holds).
+    copy(
+        client,
+        "COPY refresh_tokens (tenant_id, id, family_id, user_id, token_hash, expires_at) FROM STDIN",
+        d.tenants,
+        |t, b| {
+            let session = Kind::Session.id(t);
+            b.push_str(&format!(
+                "{}\t{session}\t{session}\t{}\t\\\\x{}\t2100-01-01 00:00:00+00\n",
+                Kind::Tenant.id(t),
+                Kind::User.id(t),
+                session.replace('-', ""),
+            ));
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -399,6 +416,7 @@ fn mint_tokens(jwt: &JwtConfig, tenants: u64) -> Result<Vec<String>> {
                 sub: Uuid::parse_str(&Kind::User.id(t))?,
                 tid: Uuid::parse_str(&Kind::Tenant.id(t))?,
                 role: Role::Owner,
+                sid: Uuid::parse_str(&Kind::Session.id(t))?,
                 iss: jwt.issuer.clone(),
                 aud: jwt.audience.clone(),
                 iat: now,

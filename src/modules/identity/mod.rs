@@ -6,12 +6,13 @@
 //! - [`users`]: `/users`: members, their roles, deactivation.
 //!
 //! Tables: the foundation migration (`migrations/V1__tenancy_and_auth.sql`: tenants,
-//! users, memberships, refresh tokens and the definer functions).
+//! users, memberships, refresh tokens and the definer functions), and this folder's
+//! `migrations/` (V5: the membership, not the token, decides the role).
 
 pub mod sessions;
 pub mod users;
 
-use crate::platform::module::{Constraint, Meaning, ModuleInfo};
+use crate::platform::module::{Constraint, Meaning, Migration, ModuleInfo};
 
 pub const MODULE: ModuleInfo = ModuleInfo {
     name: "identity",
@@ -27,5 +28,8 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             meaning: Meaning::Conflict("This person is already a member of the tenant."),
         },
     ],
-    migrations: &[],
+    migrations: &[Migration {
+        name: "V5__membership_authority",
+        sql: include_str!("migrations/V5__membership_authority.sql"),
+    }],
 };

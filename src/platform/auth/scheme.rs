@@ -124,8 +124,10 @@ mod tests {
     #[tokio::test]
     async fn the_scheme_uses_the_verification_the_middleware_made() {
         let keys = keys();
-        let context = TenantContext::vouched(Uuid::now_v7(), Uuid::now_v7(), Role::Member);
-        let token = keys.issue(context).expect("signs");
+        let session = Uuid::now_v7();
+        let context =
+            TenantContext::vouched(Uuid::now_v7(), Uuid::now_v7(), Role::Member, Some(session));
+        let token = keys.issue(context, session).expect("signs");
 
         let refused = request(&token, &keys, Some(VerifiedCaller(None)));
         assert!(authenticate(&refused, bearer(&token)).await.is_err());

@@ -20,8 +20,12 @@ pub struct Claims {
     pub sub: Uuid,
     /// The tenant the token acts for.
     pub tid: Uuid,
-    /// The user's role in that tenant when the token was issued.
+    /// The user's role in that tenant when the token was issued (informative: every
+    /// request reads the current role from the membership).
     pub role: Role,
+    /// The session: the refresh-token family this token was issued with. Every request
+    /// checks it is still alive, so logout ends the access token too.
+    pub sid: Uuid,
     pub iss: String,
     pub aud: String,
     pub iat: u64,
@@ -61,8 +65,8 @@ impl JwtKeys {
         self.access_ttl
     }
 
-    /// Signs an access token for `context`.
-    pub fn issue(&self, context: TenantContext) -> Result<String, ApiError> {
+    /// Signs an access token for `context` in `session` (its refresh-token family).
+    pub fn issue(&self, context: TenantContext, session: Uuid) -> Result<String, ApiError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(ApiError::internal)?
@@ -71,6 +75,7 @@ impl JwtKeys {
             sub: context.user_id(),
             tid: context.tenant_id(),
             role: context.role(),
+            sid: session,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,
@@ -85,6 +90,11 @@ impl JwtKeys {
         let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| ApiError::Unauthorized("The access token is invalid or expired."))?
             .claims;
-        Ok(TenantContext::vouched(claims.tid, claims.sub, claims.role))
+        Ok(TenantContext::vouched(
+            claims.tid,
+            claims.sub,
+            claims.role,
+            Some(claims.sid),
+        ))
     }
 }

@@ -19,6 +19,10 @@ pub enum DbError {
     /// The tenant has switched off the module this transaction serves.
     #[error("module switched off for this tenant")]
     ModuleOff,
+    /// The caller's membership is gone (deactivated, removed, tenant suspended) or the
+    /// access token's session was revoked.
+    #[error("membership or session no longer active")]
+    Revoked,
     /// Timed out, serialization failure, deadlock, too many connections, or every
     /// pooled connection busy: worth retrying shortly.
     #[error("busy: {0}")]
@@ -58,6 +62,9 @@ impl DbError {
         if db.constraint() == Some(MODULE_OFF) {
             return Self::ModuleOff;
         }
+        if db.constraint() == Some(REVOKED) {
+            return Self::Revoked;
+        }
         if let Some(meaning) = db.constraint().and_then(meaning) {
             return Self::Constraint(meaning);
         }
@@ -89,6 +96,8 @@ impl DbError {
 
 /// The constraint name `app.require_module` raises when the tenant switched a module off.
 const MODULE_OFF: &str = "tenant_modules_disabled";
+/// The constraint name `app.require_membership` raises for a revoked membership or session.
+const REVOKED: &str = "membership_inactive";
 
 impl From<deadpool_postgres::PoolError> for DbError {
     fn from(err: deadpool_postgres::PoolError) -> Self {

@@ -26,7 +26,7 @@ use pool::TransactionPooler;
 pub use pool::{Db, app_pool};
 pub use pre_tenant::{LoginCandidate, PreTenant, SignUp};
 pub use setup::{SetupError, owner_connect, prepare_database};
-pub use tenant_tx::{SET_CONTEXT, TenantTx};
+pub use tenant_tx::{REQUIRE_MEMBERSHIP, SET_CONTEXT, TenantTx};
 
 use crate::platform::tenancy::Role;
 

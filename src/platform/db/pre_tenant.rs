@@ -72,7 +72,7 @@ impl<'a> PreTenant<'a> {
                 Ok(LoginCandidate {
                     password_hash: row.get("password_hash"),
                     tenant_name: row.get("tenant_name"),
-                    context: vouched(row)?,
+                    context: vouched(row, None)?,
                 })
             })
             .collect()
@@ -96,6 +96,7 @@ impl<'a> PreTenant<'a> {
             new.tenant_id,
             new.user_id,
             Role::Owner,
+            None,
         ))
     }
 
@@ -111,20 +112,23 @@ impl<'a> PreTenant<'a> {
     ) -> Result<Option<TenantContext>, DbError> {
         let rows = self
             .call(
-                "SELECT user_id, tenant_id, role::text AS role \
+                "SELECT user_id, tenant_id, role::text AS role, family_id \
                  FROM app.rotate_refresh_token($1, $2, $3, $4::bigint * interval '1 second')",
                 &[&presented_hash, &next_id, &next_hash, &lifetime_secs],
             )
             .await?;
-        rows.first().map(vouched).transpose()
+        rows.first()
+            .map(|row| vouched(row, Some(row.get("family_id"))))
+            .transpose()
     }
 }
 
 /// The membership a definer function returned (`user_id`, `tenant_id`, `role`).
-fn vouched(row: &Row) -> Result<TenantContext, DbError> {
+fn vouched(row: &Row, session: Option<Uuid>) -> Result<TenantContext, DbError> {
     Ok(TenantContext::vouched(
         row.get("tenant_id"),
         row.get("user_id"),
         role(row)?,
+        session,
     ))
 }

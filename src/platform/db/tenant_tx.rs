@@ -7,8 +7,12 @@
 //! and the first statement are sent together, and the `*_and_commit` methods add COMMIT
 //! to the same flight, so a single-statement request costs one round trip.
 
+use super::role;
 use super::{DbError, TransactionPooler, pool::SET_TIMEOUTS};
-use crate::platform::{module::ModuleInfo, tenancy::TenantContext};
+use crate::platform::{
+    module::ModuleInfo,
+    tenancy::{Role, TenantContext},
+};
 use deadpool_postgres::Object;
 use futures::join;
 use tokio_postgres::{
@@ -22,8 +26,13 @@ use tokio_postgres::{
 pub const SET_CONTEXT: &str = "\
 SELECT nullif(current_setting('app.tenant_id', true), '') AS leaked_tenant, \
        set_config('app.tenant_id', $1, true), \
-       set_config('app.user_id', $2, true), \
-       set_config('app.role', $3, true)";
+       set_config('app.user_id', $2, true)";
+
+/// Raises `membership_inactive` (answered 401) when the caller's membership is gone
+/// or the access token's session `$1` was revoked, aborting the transaction before
+/// the request's statement runs; else answers the caller's current role, which the
+/// policies read too. Public for the benchmark's pgbench scripts.
+pub const REQUIRE_MEMBERSHIP: &str = "SELECT app.require_membership($1) AS role";
 
 /// Raises `tenant_modules_disabled` (answered 404) when the tenant switched `$1` off.
 const REQUIRE_MODULE: &str = "SELECT app.require_module($1)";
@@ -47,6 +56,8 @@ pub struct TenantTx {
     /// The module this transaction serves: its switch is checked in the first flight
     /// (when switchable), and its constraint meanings read every violation.
     module: &'static ModuleInfo,
+    /// The caller's role as the membership says (read in the first flight).
+    role: Role,
 }
 
 impl TenantTx {
@@ -62,11 +73,18 @@ impl TenantTx {
             context,
             state: State::Idle,
             module,
+            role: context.role(),
         }
     }
 
     pub fn context(&self) -> TenantContext {
         self.context
+    }
+
+    /// The caller's current role: the membership's, once the first statement ran
+    /// (the token's role may be stale).
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// Runs only the first flight (context and module switch) and commits: for a
@@ -169,6 +187,16 @@ impl TenantTx {
         } else {
             None
         };
+        let membership_check = match (starting, self.context.session()) {
+            (true, Some(session)) => Some((
+                client
+                    .prepare_cached(REQUIRE_MEMBERSHIP)
+                    .await
+                    .map_err(&classify)?,
+                session,
+            )),
+            _ => None,
+        };
         let module_check = match starting && self.module.switchable {
             true => Some((
                 client
@@ -180,14 +208,13 @@ impl TenantTx {
             false => None,
         };
         let statement = client.prepare_cached(sql).await.map_err(&classify)?;
-        let (tenant, user, role) = (
+        let (tenant, user) = (
             self.context.tenant_id().to_string(),
             self.context.user_id().to_string(),
-            self.context.role().as_str(),
         );
 
         // futures::join! polls in order, so the requests are queued in this order.
-        let (began, context, module_checked, rows, committed) = join!(
+        let (began, context, membership, module_checked, rows, committed) = join!(
             async {
                 match starting {
                     true => client.batch_execute("BEGIN").await,
@@ -197,9 +224,15 @@ impl TenantTx {
             async {
                 match &set_context {
                     Some(set_context) => client
-                        .query_one(set_context, &[&tenant, &user, &role])
+                        .query_one(set_context, &[&tenant, &user])
                         .await
                         .map(Some),
+                    None => Ok(None),
+                }
+            },
+            async {
+                match &membership_check {
+                    Some((check, session)) => client.query_one(check, &[session]).await.map(Some),
                     None => Ok(None),
                 }
             },
@@ -230,6 +263,9 @@ impl TenantTx {
                 ));
             }
         }
+        if let Some(membership) = membership.map_err(&classify)? {
+            self.role = role(&membership)?;
+        }
         module_checked.map_err(&classify)?;
         let rows = rows.map_err(&classify)?;
         committed.map_err(&classify)?;
@@ -247,23 +283,20 @@ impl TenantTx {
         commit: bool,
     ) -> Result<Vec<Row>, DbError> {
         let classify = self.classify();
+        let mut fresh_role = None;
         let client = self.client()?;
         if starting {
             let pooler = self
                 .pooler
                 .as_ref()
                 .ok_or_else(|| DbError::internal("no pooler settings"))?;
-            let (tenant, user, role) = (
+            let (tenant, user) = (
                 self.context.tenant_id().to_string(),
                 self.context.user_id().to_string(),
-                self.context.role().as_str(),
             );
             let timeouts = pooler.params();
-            let context_params: [(&(dyn ToSql + Sync), Type); 3] = [
-                (&tenant, Type::TEXT),
-                (&user, Type::TEXT),
-                (&role, Type::TEXT),
-            ];
+            let context_params: [(&(dyn ToSql + Sync), Type); 2] =
+                [(&tenant, Type::TEXT), (&user, Type::TEXT)];
             let (began, timeouts_set, context) = join!(
                 client.batch_execute("BEGIN"),
                 client.query_typed(SET_TIMEOUTS, &timeouts),
@@ -281,6 +314,16 @@ impl TenantTx {
                     "a pooled connection carried a tenant from an earlier checkout",
                 ));
             }
+            if let Some(session) = self.context.session() {
+                let rows = client
+                    .query_typed(REQUIRE_MEMBERSHIP, &[(&session, Type::UUID)])
+                    .await
+                    .map_err(&classify)?;
+                let row = rows
+                    .first()
+                    .ok_or_else(|| DbError::internal("the membership check answered no row"))?;
+                fresh_role = Some(role(row)?);
+            }
             if self.module.switchable {
                 let module = self.module.name;
                 client
@@ -295,6 +338,9 @@ impl TenantTx {
         if commit {
             client.batch_execute("COMMIT").await.map_err(&classify)?;
             self.state = State::Finished;
+        }
+        if let Some(fresh) = fresh_role {
+            self.role = fresh;
         }
         Ok(rows)
     }

@@ -255,12 +255,15 @@ async fn the_app_role_cannot_change_the_rules() {
     }
 }
 
+/// The role comes from the membership, not from a setting: a read-only member who sets
+/// `app.role` to `owner` by hand (an SQL injection could) still writes nothing.
 #[tokio::test]
 async fn read_only_members_cannot_write_even_through_sql() {
     let w = world().await;
+    let reader = w.app.add_member(&w.a, "read_only").await;
     let sql = w.app.app_role_sql().await;
     sql.batch_execute("BEGIN").await.expect("begin");
-    act_as(&sql, &w.a, "read_only").await;
+    act_as(&sql, &reader, "owner").await;
     assert_eq!(count(&sql, "contacts").await, 1, "read_only reads");
     let updated = sql
         .execute("UPDATE contacts SET first_name = 'x'", &[])

@@ -134,16 +134,23 @@ impl AuthApi {
         Self { state }
     }
 
+    /// Starts a session (a new refresh-token family) for a membership just vouched for.
     async fn tokens_for(&self, context: TenantContext) -> Result<Tokens, ApiError> {
         let refresh = NewRefreshToken::generate();
         let tx = self.state.db.tx(context, &MODULE).await?;
         store::store_refresh_token(tx, &refresh, self.refresh_lifetime()).await?;
-        self.pair(context, refresh)
+        let session = refresh.id;
+        self.pair(context, refresh, session)
     }
 
-    fn pair(&self, context: TenantContext, refresh: NewRefreshToken) -> Result<Tokens, ApiError> {
+    fn pair(
+        &self,
+        context: TenantContext,
+        refresh: NewRefreshToken,
+        session: Uuid,
+    ) -> Result<Tokens, ApiError> {
         Ok(Tokens {
-            access_token: self.state.jwt.issue(context)?,
+            access_token: self.state.jwt.issue(context, session)?,
             token_type: "bearer".to_owned(),
             expires_in: self.state.jwt.access_ttl().as_secs(),
             refresh_token: refresh.token,
@@ -286,10 +293,16 @@ impl AuthApi {
             .ok_or(ApiError::Unauthorized(
                 "The refresh token is invalid, expired or already used.",
             ))?;
-        Ok(TokenResponse::Ok(Json(self.pair(context, next)?)))
+        let session = context
+            .session()
+            .ok_or_else(|| ApiError::internal("a rotated refresh token names no family"))?;
+        Ok(TokenResponse::Ok(Json(self.pair(context, next, session)?)))
     }
 
-    /// Log out: revoke a refresh token and every token rotated from it
+    /// Log out: end the session
+    ///
+    /// Revokes the refresh token, every token rotated from it, and the session of the
+    /// access token presented: that access token stops working at once.
     #[oai(path = "/logout", method = "post")]
     async fn logout(
         &self,

@@ -23,13 +23,16 @@ pub async fn store_refresh_token(
     Ok(())
 }
 
-/// Revokes the family of one of the caller's refresh tokens (logout).
+/// Logout: revokes the family of one of the caller's refresh tokens and the session of
+/// the caller's access token (usually the same family).
 pub async fn revoke_refresh_family(tx: TenantTx, presented_hash: &[u8]) -> Result<(), DbError> {
+    let session = tx.context().session();
     tx.query_and_commit(
         "UPDATE refresh_tokens SET revoked_at = now() \
          WHERE revoked_at IS NULL \
-           AND family_id IN (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
-        &[&presented_hash],
+           AND (family_id = $2 \
+                OR family_id IN (SELECT family_id FROM refresh_tokens WHERE token_hash = $1))",
+        &[&presented_hash, &session],
     )
     .await?;
     Ok(())

@@ -59,11 +59,17 @@ impl UsersApi {
         patch: MemberPatch,
     ) -> Result<Member, ApiError> {
         let mut tx = self.state.db.tx(context, &MODULE).await?;
-        if patch.may_remove_an_owner() {
+        // The caller's role as the membership says, read after the owners' lock: a
+        // token issued before a demotion, or a demotion committed while this request
+        // waited for the lock, is not trusted.
+        let caller = if patch.may_remove_an_owner() {
             store::lock_active_owners(&mut tx).await?;
-        }
+            store::caller_role(&mut tx).await?
+        } else {
+            tx.role()
+        };
         let target = store::current_role(&mut tx, id).await?;
-        patch.check_allowed(context.role(), target)?;
+        patch.check_allowed(caller, target)?;
         let updated = store::apply(&mut tx, id, patch).await?;
         if store::active_owners(&mut tx).await? == 0 {
             return Err(ApiError::Conflict(

@@ -110,8 +110,12 @@ impl TryFrom<MemberPatchBody> for MemberPatch {
 }
 
 impl MemberPatch {
-    /// May `caller` apply this change to a member whose role is now `target`?
+    /// May `caller` (their current role) apply this change to a member whose role is
+    /// now `target`? Only managers change memberships; only owners touch owners.
     pub fn check_allowed(self, caller: Role, target: Role) -> Result<(), ApiError> {
+        if !caller.can_manage_users() {
+            return Err(ApiError::Forbidden("Only owners and admins manage users."));
+        }
         require_owner_for(
             caller,
             target == Role::Owner || self.role == Some(Role::Owner),

@@ -139,6 +139,17 @@ pub async fn apply(tx: &mut TenantTx, id: Uuid, patch: MemberPatch) -> Result<Me
     member(&row)
 }
 
+/// The caller's role now, as the membership says; `Revoked` when it is gone.
+pub async fn caller_role(tx: &mut TenantTx) -> Result<Role, DbError> {
+    let row = tx
+        .query_one("SELECT app.current_member_role()::text AS role", &[])
+        .await?;
+    if row.get::<_, Option<&str>>("role").is_none() {
+        return Err(DbError::Revoked);
+    }
+    role(&row)
+}
+
 /// How many active owners the tenant has.
 pub async fn active_owners(tx: &mut TenantTx) -> Result<i64, DbError> {
     let row = tx
