@@ -84,14 +84,15 @@ impl Local {
         }
     }
 
-    pub fn blocked(&self, policy: Policy, key: &str) -> Option<Duration> {
+    /// Failures counted under `key` in the current window, and the time left in it.
+    pub fn failures(&self, policy: Policy, key: &str) -> Option<(u32, Duration)> {
         let failures = self
             .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (started, count) = failures.get(key)?;
         let left = policy.window.checked_sub(started.elapsed())?;
-        (*count >= policy.quota).then_some(left)
+        Some((*count, left))
     }
 
     pub fn fail(&self, policy: Policy, key: &str) {

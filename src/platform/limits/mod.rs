@@ -176,28 +176,56 @@ impl Limits {
         }
     }
 
-    /// How long logins from this IP or for this email are refused, if they are.
+    async fn failures(&self, key: &str) -> Option<(u32, Duration)> {
+        match &self.backend {
+            Backend::Local(local) => local.failures(self.login_failures, key),
+            Backend::Shared(shared) => shared.failures(self.login_failures, key).await,
+        }
+    }
+
+    /// How long logins are refused for this IP (too many failures from it, whatever
+    /// the emails) or for this email from this IP, if they are. Failures for an email
+    /// never block it from another address: its owner still logs in from their network
+    /// (see [`Self::login_delay`]).
     pub async fn login_blocked(&self, ip: &str, email: &str) -> Option<Duration> {
         if !self.login_failures.enabled() {
             return None;
         }
+        let keys = FailureKeys::new(ip, email);
         let mut longest: Option<Duration> = None;
-        for key in failure_keys(ip, email) {
-            let blocked = match &self.backend {
-                Backend::Local(local) => local.blocked(self.login_failures, &key),
-                Backend::Shared(shared) => shared.blocked(self.login_failures, &key).await,
-            };
+        for key in [&keys.ip, &keys.pair] {
+            let blocked = self
+                .failures(key)
+                .await
+                .and_then(|(count, left)| (count >= self.login_failures.quota).then_some(left));
             longest = longest.max(blocked);
         }
         longest
     }
 
-    /// Counts a failed login against both the IP and the email.
+    /// How long a login for this email waits before its password is checked: nothing
+    /// until the email has had as many failures (from anywhere) as the login quota,
+    /// then 250 ms, doubling with each further failure, up to 4 s. It slows an attack
+    /// on one account from many addresses without locking its owner out.
+    pub async fn login_delay(&self, email: &str) -> Duration {
+        if !self.login_failures.enabled() {
+            return Duration::ZERO;
+        }
+        let keys = FailureKeys::new("", email);
+        let count = self
+            .failures(&keys.email)
+            .await
+            .map_or(0, |(count, _)| count);
+        progressive_delay(count, self.login_failures.quota)
+    }
+
+    /// Counts a failed login against the IP, the (email, IP) pair and the email.
     pub async fn login_failed(&self, ip: &str, email: &str) {
         if !self.login_failures.enabled() {
             return;
         }
-        for key in failure_keys(ip, email) {
+        let keys = FailureKeys::new(ip, email);
+        for key in [keys.ip, keys.pair, keys.email] {
             match &self.backend {
                 Backend::Local(local) => local.fail(self.login_failures, &key),
                 Backend::Shared(shared) => shared.fail(self.login_failures, &key).await,
@@ -206,11 +234,36 @@ impl Limits {
     }
 }
 
-/// Emails are hashed so no address ends up as a key in memory dumps or Redis.
-fn failure_keys(ip: &str, email: &str) -> [String; 2] {
-    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
-    let email: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    [format!("ip:{ip}"), format!("email:{email}")]
+/// The counters of failed logins. Emails are hashed so no address ends up as a key in
+/// memory dumps or Redis.
+struct FailureKeys {
+    ip: String,
+    pair: String,
+    email: String,
+}
+
+impl FailureKeys {
+    fn new(ip: &str, email: &str) -> Self {
+        let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+        let email: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        Self {
+            ip: format!("ip:{ip}"),
+            pair: format!("pair:{ip}:{email}"),
+            email: format!("email:{email}"),
+        }
+    }
+}
+
+const FIRST_DELAY: Duration = Duration::from_millis(250);
+const LONGEST_DELAY: Duration = Duration::from_secs(4);
+
+fn progressive_delay(failures: u32, quota: u32) -> Duration {
+    match failures.checked_sub(quota) {
+        None => Duration::ZERO,
+        Some(beyond) => FIRST_DELAY
+            .saturating_mul(2u32.saturating_pow(beyond.min(16)))
+            .min(LONGEST_DELAY),
+    }
 }
 
 #[cfg(test)]
@@ -248,8 +301,18 @@ mod tests {
         assert!(off.is_empty(), "0 = off");
     }
 
+    #[test]
+    fn the_delay_doubles_beyond_the_quota_up_to_a_ceiling() {
+        let delays: Vec<u128> = (0..9)
+            .map(|n| progressive_delay(n, 3).as_millis())
+            .collect();
+        assert_eq!(delays, [0, 0, 0, 250, 500, 1000, 2000, 4000, 4000]);
+        assert_eq!(progressive_delay(u32::MAX, 3), LONGEST_DELAY);
+    }
+
+    /// The email is blocked only from the address that failed; elsewhere it is delayed.
     #[tokio::test]
-    async fn failed_logins_block_the_ip_and_the_email() {
+    async fn failed_logins_block_the_ip_and_the_pair_and_delay_the_email() {
         let limits = Limits::new(&config(3), None).await.expect("local limits");
         assert!(limits.login_blocked("1.2.3.4", "a@x.test").await.is_none());
         limits.login_failed("1.2.3.4", "A@x.test").await;
@@ -261,7 +324,9 @@ mod tests {
                 .await
                 .is_some()
         );
-        assert!(limits.login_blocked("5.6.7.8", "a@x.test").await.is_some());
+        assert!(limits.login_blocked("5.6.7.8", "a@x.test").await.is_none());
+        assert!(limits.login_delay("a@x.test").await > Duration::ZERO);
+        assert_eq!(limits.login_delay("other@x.test").await, Duration::ZERO);
         assert!(
             limits
                 .login_blocked("5.6.7.8", "other@x.test")

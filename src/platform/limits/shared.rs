@@ -132,17 +132,18 @@ impl Shared {
         }
     }
 
-    pub async fn blocked(&self, policy: Policy, key: &str) -> Option<Duration> {
+    /// Failures counted under `key` in the current window, and the time left in it.
+    pub async fn failures(&self, policy: Policy, key: &str) -> Option<(u32, Duration)> {
         let result: redis::RedisResult<(u32, i64)> = self
             .peek
             .key(self.key(policy, key))
             .invoke_async(&mut self.redis.clone())
             .await;
         match result {
-            Ok((count, left_ms)) if count >= policy.quota => Some(Duration::from_millis(
-                u64::try_from(left_ms).unwrap_or(1).max(1),
+            Ok((count, left_ms)) => Some((
+                count,
+                Duration::from_millis(u64::try_from(left_ms).unwrap_or(1).max(1)),
             )),
-            Ok(_) => None,
             Err(err) => {
                 crate::platform::metrics::RATE_LIMIT_STORE_ERRORS.inc();
                 tracing::error!(error = %err, "rate limit store unavailable");

@@ -221,3 +221,37 @@ async fn oversized_bodies_get_413_and_slow_requests_503() {
     );
     expect_problem(login, StatusCode::SERVICE_UNAVAILABLE).await;
 }
+
+/// Finding 4: failed logins for an email from one network must not lock its owner out
+/// of another. The attacker's address is blocked; the owner's login is only delayed.
+#[tokio::test]
+async fn an_attacker_hammering_an_email_cannot_lock_its_owner_out() {
+    let app = spawn_app_with(|vars| {
+        vars.push(("CRM_RATE_LIMIT_LOGIN_FAILURES".into(), "3".into()));
+        vars.push(("CRM_RATE_LIMIT_WINDOW_SECS".into(), "3600".into()));
+        vars.push(("CRM_TRUSTED_PROXY_HOPS".into(), "1".into()));
+    })
+    .await;
+    let victim = app.sign_up("Victim").await;
+    let login_from = |ip: &'static str, password: &'static str| {
+        app.http
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({ "email": victim.email, "password": password }))
+            .send()
+    };
+    for _ in 0..4 {
+        let attempt = login_from("203.0.113.7", "wrong password!")
+            .await
+            .expect("login");
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&attempt.status()),
+            "{}",
+            attempt.status()
+        );
+    }
+    let attacker = login_from("203.0.113.7", PASSWORD).await.expect("login");
+    expect_problem(attacker, StatusCode::TOO_MANY_REQUESTS).await;
+    let owner = login_from("198.51.100.20", PASSWORD).await.expect("login");
+    expect_json(owner, StatusCode::OK).await;
+}

@@ -161,8 +161,10 @@ impl AuthApi {
         i64::try_from(self.state.refresh_ttl.as_secs()).unwrap_or(i64::MAX)
     }
 
-    /// Checks the password, throttled: after too many failures from this client IP
-    /// or for this email, answers 429 without looking.
+    /// Checks the password, throttled: after too many failures from this client IP, or
+    /// for this email from this IP, answers 429 without looking; after too many for
+    /// this email from anywhere, the answer is delayed (never refused), so an attacker
+    /// cannot lock the owner of the email out.
     async fn login(
         &self,
         client_ip: &str,
@@ -178,6 +180,10 @@ impl AuthApi {
                 .with_label_values(&[limits.login_failures.name])
                 .inc();
             return Err(ApiError::TooManyRequests(retry_after));
+        }
+        let delay = limits.login_delay(email).await;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         let invalid = || ApiError::Unauthorized("The email or password is wrong.");
         let verified = if password_too_long(&password) {
