@@ -16,7 +16,7 @@ use crate::{
     jobs::JobHost,
     modules::registry::{self, Apis},
     platform::{
-        auth::{JwtKeys, PasswordHasher},
+        auth::{JwtKeys, PasswordHasher, Peppers},
         config::{self, Config},
         db::{self, Migrations, SetupError},
         error::ApiError,
@@ -73,12 +73,21 @@ async fn build_state(config: &Config) -> Result<SharedState, StartError> {
     db::prepare_database(config, registry::ALL).await?;
     let schema_version = Migrations::of(registry::ALL)?.latest();
     let db = db::app_pool(config).await?;
+    if config.password_pepper_is_default {
+        tracing::warn!("CRM_PASSWORD_PEPPER is not set: using the public development pepper");
+    }
+    let metrics = metrics::Metrics::new()?;
     Ok(Arc::new(AppState {
         db,
         jwt: Arc::new(JwtKeys::new(&config.jwt)),
         hasher: PasswordHasher::new(
             config.password_hashing_concurrency,
             config.password_hashing_wait,
+            Peppers::new(
+                config.password_pepper.clone(),
+                config.password_peppers_retired.clone(),
+            ),
+            metrics.password_hashes.clone(),
         )
         .map_err(StartError::Hasher)?,
         refresh_ttl: config.jwt.refresh_ttl,
@@ -89,7 +98,7 @@ async fn build_state(config: &Config) -> Result<SharedState, StartError> {
             config.redis_url.as_ref().map(config::Secret::expose),
         )
         .await?,
-        metrics: metrics::Metrics::new()?,
+        metrics,
         metrics_token: config.metrics_token.clone(),
     }))
 }

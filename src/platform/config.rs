@@ -65,6 +65,14 @@ pub struct Config {
     pub run_worker: bool,
     /// How long a request waits for an argon2 slot before a 503.
     pub password_hashing_wait: Duration,
+    /// The key passwords are peppered with before hashing (`CRM_PASSWORD_PEPPER`,
+    /// `<id>:<secret>`); required in production.
+    pub password_pepper: Pepper,
+    /// Retired peppers that still verify older hashes (`CRM_PASSWORD_PEPPERS_RETIRED`,
+    /// comma-separated `<id>:<secret>`).
+    pub password_peppers_retired: Vec<Pepper>,
+    /// True when no pepper was configured and the development one is used.
+    pub password_pepper_is_default: bool,
     /// Where the application pool connects (PgBouncer); defaults to DATABASE_URL.
     /// Without a database name, DATABASE_URL's is used. The user and password are
     /// always the app role's.
@@ -78,6 +86,37 @@ pub struct Config {
     pub redis_url: Option<Secret>,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
+}
+
+/// A password pepper: a secret kept outside the database, named so it can be rotated.
+#[derive(Clone, Debug)]
+pub struct Pepper {
+    /// Letters and digits; stored in front of each hash made with it.
+    pub id: String,
+    pub key: Secret,
+}
+
+/// The pepper of a development machine when none is configured: public, so refused in
+/// production.
+const DEVELOPMENT_PEPPER: &str = "dev:development-pepper-not-a-secret-0f3b7c1d9e";
+
+fn pepper(name: &'static str, value: &str) -> Result<Pepper, ConfigError> {
+    let Some((id, key)) = value.trim().split_once(':') else {
+        return Err(invalid(name, "expected <id>:<secret>"));
+    };
+    if id.is_empty() || id.len() > 16 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(invalid(name, "the id is 1 to 16 letters or digits"));
+    }
+    if key.len() < MIN_SECRET_BYTES {
+        return Err(invalid(
+            name,
+            format!("use at least {MIN_SECRET_BYTES} bytes of random data"),
+        ));
+    }
+    Ok(Pepper {
+        id: id.to_owned(),
+        key: Secret::new(key),
+    })
 }
 
 /// `CRM_MODULES`: absent means every switchable module, `none` means none, otherwise
@@ -226,6 +265,17 @@ impl Config {
             modules: ModuleSelection::parse(var("CRM_MODULES").as_deref()),
             run_worker: parse(&var, "CRM_RUN_WORKER", "true")?,
             password_hashing_wait: millis(&var, "CRM_PASSWORD_HASHING_WAIT_MS", "5000")?,
+            password_pepper_is_default: var("CRM_PASSWORD_PEPPER").is_none(),
+            password_pepper: pepper(
+                "CRM_PASSWORD_PEPPER",
+                &required("CRM_PASSWORD_PEPPER")?.unwrap_or_else(|| DEVELOPMENT_PEPPER.to_owned()),
+            )?,
+            password_peppers_retired: var("CRM_PASSWORD_PEPPERS_RETIRED")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|item| !item.trim().is_empty())
+                .map(|item| pepper("CRM_PASSWORD_PEPPERS_RETIRED", item))
+                .collect::<Result<_, _>>()?,
             app_database_url: var("CRM_APP_DATABASE_URL").map(Secret::new),
             pgbouncer: parse(&var, "CRM_PGBOUNCER", "false")?,
             http: http_config(&var, production)?,
@@ -413,6 +463,7 @@ mod tests {
             ("DATABASE_URL", "postgres://owner:pw@db/crm"),
             ("CRM_APP_PASSWORD", "app-password"),
             ("CRM_JWT_SECRET", "f1d2c3b4a5968778695a4b3c2d1e0f1234567890"),
+            ("CRM_PASSWORD_PEPPER", "1:9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d"),
         ];
         let mut wildcard = production.to_vec();
         wildcard.push(("CRM_CORS_ORIGINS", "*"));

@@ -49,6 +49,8 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     pub rate_limited: IntCounterVec,
     pub login_failures: IntCounter,
+    /// Every argon2 computation (hash or verify).
+    pub password_hashes: IntCounter,
     pool_size: IntGauge,
     pool_available: IntGauge,
     pool_waiting: IntGauge,
@@ -81,6 +83,10 @@ impl Metrics {
             &["policy"],
         )?;
         let login_failures = IntCounter::new("crm_login_failures_total", "Failed login attempts.")?;
+        let password_hashes = IntCounter::new(
+            "crm_password_hashes_total",
+            "argon2 computations (hashing or verifying a password).",
+        )?;
         let pool_size = IntGauge::new("crm_db_pool_size", "Open connections in the pool.")?;
         let pool_available = IntGauge::new(
             "crm_db_pool_available",
@@ -96,6 +102,7 @@ impl Metrics {
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(login_failures.clone()))?;
+        registry.register(Box::new(password_hashes.clone()))?;
         registry.register(Box::new(pool_size.clone()))?;
         registry.register(Box::new(pool_available.clone()))?;
         registry.register(Box::new(pool_waiting.clone()))?;
@@ -109,6 +116,7 @@ impl Metrics {
             in_flight,
             rate_limited,
             login_failures,
+            password_hashes,
             pool_size,
             pool_available,
             pool_waiting,

@@ -6,6 +6,6 @@ mod password;
 mod scheme;
 mod token;
 
-pub use password::{PasswordHasher, check_password, password_too_long};
+pub use password::{HashingFor, PasswordHasher, Peppers, check_password, password_too_long};
 pub use scheme::{Auth, VerifiedCaller};
 pub use token::{Claims, JwtKeys};

@@ -10,6 +10,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::{JWT_SECRET, OWNER_URL, PASSWORD, expect_json, fresh_database};
 
+const PEPPER: &str = "logs-test-pepper-4a7d1c9e2b5f8a3d6c0e";
+
 #[tokio::test]
 async fn production_logs_are_json_lines_without_secrets() {
     let database = fresh_database().await;
@@ -20,6 +22,7 @@ async fn production_logs_are_json_lines_without_secrets() {
         .env("DATABASE_URL", format!("{OWNER_URL}/{}", database.name))
         .env("CRM_APP_PASSWORD", crate::support::APP_PASSWORD)
         .env("CRM_JWT_SECRET", JWT_SECRET)
+        .env("CRM_PASSWORD_PEPPER", format!("1:{PEPPER}"))
         .env("CRM_BIND", "127.0.0.1:0")
         .env("CRM_POOL_SIZE", "2")
         .env("RUST_LOG", "info")
@@ -113,6 +116,7 @@ async fn production_logs_are_json_lines_without_secrets() {
         PASSWORD,
         "not the password at all",
         JWT_SECRET,
+        PEPPER,
         &access,
         &refresh,
         refreshed["access_token"].as_str().expect("token"),

@@ -12,7 +12,7 @@ use super::{
     store,
 };
 use crate::platform::{
-    auth::{Auth, check_password, password_too_long},
+    auth::{Auth, HashingFor, check_password, password_too_long},
     db::SignUp,
     error::{ApiError, problems},
     limits::client_ip,
@@ -198,7 +198,7 @@ impl AuthApi {
             let hash = candidates.first().map(|c| c.password_hash.clone());
             self.state
                 .hasher
-                .verify(password, hash)
+                .verify(password, hash, &HashingFor::Client(client_ip.to_owned()))
                 .await?
                 .then_some(candidates)
         };
@@ -235,7 +235,11 @@ impl AuthApi {
     /// The email must not already have an account; existing users join further
     /// tenants by invitation.
     #[oai(path = "/signup", method = "post")]
-    async fn signup(&self, body: Json<SignUpBody>) -> Result<SignUpResponse, problems::SignUp> {
+    async fn signup(
+        &self,
+        req: &poem::Request,
+        body: Json<SignUpBody>,
+    ) -> Result<SignUpResponse, problems::SignUp> {
         let mut fields = Fields::new();
         let tenant_name = fields.text("tenant_name", &body.tenant_name, 1, 200);
         let email = fields.email("email", &body.email);
@@ -243,7 +247,8 @@ impl AuthApi {
         check_password(&mut fields, &body.password);
         fields.finish()?;
 
-        let password_hash = self.state.hasher.hash(body.0.password).await?;
+        let caller = HashingFor::Client(client_ip(req, self.state.limits.trusted_proxy_hops));
+        let password_hash = self.state.hasher.hash(body.0.password, &caller).await?;
         let new = SignUp {
             tenant_id: Uuid::now_v7(),
             tenant_name: &tenant_name,

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::modules::identity::MODULE;
 use crate::platform::{
-    auth::Auth,
+    auth::{Auth, HashingFor},
     error::{ApiError, problems},
     state::SharedState,
     tenancy::{Role, TenantContext},
@@ -110,8 +110,25 @@ impl UsersApi {
         let context = auth.manager()?;
         let new = NewMember::try_from(body.0)?;
         require_owner_for(context.role(), new.role == Role::Owner)?;
-        // Hashed even for an existing account, so the answer takes the same time.
-        let password_hash = self.state.hasher.hash(new.password.clone()).await?;
+        // Refused before any hashing when the email is already a member here (the
+        // tenant's own data). Otherwise hashed even for an existing account, so the
+        // answer takes the same time, within the tenant's share of the hashing slots.
+        if store::has_member_with_email(self.state.db.tx(context, &MODULE).await?, &new.email)
+            .await?
+        {
+            return Err(ApiError::Conflict(
+                "This person is already a member of the tenant.".to_owned(),
+            )
+            .into());
+        }
+        let password_hash = self
+            .state
+            .hasher
+            .hash(
+                new.password.clone(),
+                &HashingFor::Tenant(context.tenant_id()),
+            )
+            .await?;
         let member = store::add(
             self.state.db.tx(context, &MODULE).await?,
             &new,

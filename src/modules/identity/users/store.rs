@@ -59,6 +59,18 @@ pub async fn get(tx: TenantTx, id: Uuid) -> Result<Member, DbError> {
         .ok_or(DbError::NotFound)
 }
 
+/// Whether a member of the tenant (active or not) logs in with `email`.
+pub async fn has_member_with_email(tx: TenantTx, email: &str) -> Result<bool, DbError> {
+    let row = tx
+        .query_opt_and_commit(
+            "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE lower(u.email) = lower($1)",
+            &[&email],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
 /// Adds a member with `app.add_member`: the existing identity for the email (whose
 /// name and password stay as they are), or a new one with `password_hash`.
 pub async fn add(

@@ -584,3 +584,30 @@ async fn unknown_roles_are_a_400_and_bad_fields_a_422() {
     let list = expect_json(app.get("/users", &owner).await, StatusCode::OK).await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
 }
+
+/// Finding 5: adding someone who is already a member is refused before any password
+/// is hashed (argon2 slots are shared by every tenant's logins).
+#[tokio::test]
+async fn adding_an_existing_member_is_refused_before_hashing() {
+    let app = spawn_app().await;
+    let owner = app.sign_up("Acme").await;
+    let member = app.add_member(&owner, "member").await;
+    let hashes = |metrics: String| -> String {
+        metrics
+            .lines()
+            .find(|line| line.starts_with("crm_password_hashes_total "))
+            .expect("the counter is exported")
+            .to_owned()
+    };
+    let before = hashes(app.get_raw("/metrics").await.text().await.expect("metrics"));
+    let again = app
+        .post(
+            "/users",
+            &owner,
+            json!({ "email": member.email.to_uppercase(), "full_name": "Again", "role": "member", "password": PASSWORD }),
+        )
+        .await;
+    expect_problem(again, StatusCode::CONFLICT).await;
+    let after = hashes(app.get_raw("/metrics").await.text().await.expect("metrics"));
+    assert_eq!(before, after, "no hash was computed");
+}
