@@ -463,7 +463,10 @@ mod tests {
             ("DATABASE_URL", "postgres://owner:pw@db/crm"),
             ("CRM_APP_PASSWORD", "app-password"),
             ("CRM_JWT_SECRET", "f1d2c3b4a5968778695a4b3c2d1e0f1234567890"),
-            ("CRM_PASSWORD_PEPPER", "1:9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d"),
+            (
+                "CRM_PASSWORD_PEPPER",
+                "1:9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d",
+            ),
         ];
         let mut wildcard = production.to_vec();
         wildcard.push(("CRM_CORS_ORIGINS", "*"));

@@ -12,6 +12,7 @@
 --     family) was revoked by logout or reuse; else it answers the current role.
 --   * app.rotate_refresh_token also answers the family (the session an access token
 --     carries as `sid`).
+--   * memberships_joined_idx serves GET /users, now keyset-paginated oldest first.
 
 -- Definer: it reads memberships and tenants without their policies (which themselves
 -- call app.current_tenant_id(), not this function, so there is no recursion). It takes
@@ -88,3 +89,6 @@ BEGIN
 END
 $$;
 GRANT EXECUTE ON FUNCTION app.rotate_refresh_token(bytea, uuid, bytea, interval) TO crm_api;
+
+-- The member list's order (led by tenant_id, like every index of a tenant table).
+CREATE INDEX memberships_joined_idx ON memberships (tenant_id, created_at, user_id);

@@ -1,7 +1,11 @@
 //! `/users`: the tenant's members; owners and admins add them, change their roles and
 //! deactivate them.
 
-use poem_openapi::{ApiResponse, OpenApi, Tags, param::Path, payload::Json};
+use poem_openapi::{
+    ApiResponse, OpenApi, Tags,
+    param::{Path, Query},
+    payload::Json,
+};
 use uuid::Uuid;
 
 use super::{
@@ -86,11 +90,23 @@ impl UsersApi {
     /// List the tenant's members
     ///
     /// Every member, active or not, oldest membership first; any role may read it.
-    /// Not paginated: a tenant has few users.
+    /// Keyset-paginated with `cursor`, like every list.
     #[oai(path = "/", method = "get")]
-    async fn list(&self, auth: Auth) -> Result<MemberListResponse, problems::ReadMany> {
-        let items = store::list(self.state.db.tx(auth.context(), &MODULE).await?).await?;
-        Ok(MemberListResponse::Ok(Json(MemberList { items })))
+    async fn list(
+        &self,
+        auth: Auth,
+        /// Page size, 1 to 200 (default 50).
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<MemberListResponse, problems::ReadMany> {
+        let query = store::list_query(cursor.0, limit.0)?;
+        let (items, next_cursor) =
+            store::list(self.state.db.tx(auth.context(), &MODULE).await?, query).await?;
+        Ok(MemberListResponse::Ok(Json(MemberList {
+            items,
+            next_cursor,
+        })))
     }
 
     /// Add a member

@@ -32,11 +32,13 @@ pub struct Member {
     pub created_at: DateTime<Utc>,
 }
 
-/// Every member of the tenant.
+/// One page of the tenant's members.
 #[derive(Debug, Object)]
 pub struct MemberList {
     /// Oldest membership first.
     pub items: Vec<Member>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// A new member. Unknown fields (such as `tenant_id` or `id`) are ignored.

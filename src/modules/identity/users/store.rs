@@ -7,6 +7,8 @@ use uuid::Uuid;
 use super::{Member, MemberPatch, NewMember};
 use crate::platform::{
     db::{DbError, TenantTx, role},
+    error::ApiError,
+    list::{ListQuery, PageQuery, SortOrder},
     tenancy::Role,
 };
 
@@ -39,14 +41,49 @@ fn member(row: &Row) -> Result<Member, DbError> {
     })
 }
 
-pub async fn list(tx: TenantTx) -> Result<Vec<Member>, DbError> {
-    let rows = tx
-        .query_and_commit(
-            concat!(select_members!(), " ORDER BY m.created_at, m.user_id"),
-            &[],
-        )
-        .await?;
-    rows.iter().map(member).collect()
+/// Memberships oldest first (the order of `memberships_joined_idx`).
+#[derive(Debug, Clone, Copy)]
+pub struct ByJoined;
+
+impl SortOrder for ByJoined {
+    fn name(self) -> &'static str {
+        "created_at"
+    }
+
+    fn expression(self) -> &'static str {
+        "created_at"
+    }
+
+    fn sql_type(self) -> &'static str {
+        "timestamptz"
+    }
+
+    fn descending(self) -> bool {
+        false
+    }
+}
+
+/// The statement [`list`] runs for this page; refuses a bad cursor or limit.
+pub fn list_query(
+    cursor: Option<String>,
+    limit: Option<i64>,
+) -> Result<PageQuery<ByJoined>, ApiError> {
+    ListQuery::new(concat!(
+        "SELECT * FROM (SELECT ",
+        columns!(),
+        ", m.created_at::text AS sort_key \
+         FROM memberships m JOIN users u ON u.id = m.user_id) AS members"
+    ))
+    .page(ByJoined, cursor, limit)
+}
+
+/// One page of members and the cursor of the next.
+pub async fn list(
+    tx: TenantTx,
+    query: PageQuery<ByJoined>,
+) -> Result<(Vec<Member>, Option<String>), DbError> {
+    let (members, next) = query.fetch(tx, member).await?;
+    Ok((members.into_iter().collect::<Result<_, _>>()?, next))
 }
 
 pub async fn get(tx: TenantTx, id: Uuid) -> Result<Member, DbError> {

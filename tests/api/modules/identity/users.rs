@@ -611,3 +611,42 @@ async fn adding_an_existing_member_is_refused_before_hashing() {
     let after = hashes(app.get_raw("/metrics").await.text().await.expect("metrics"));
     assert_eq!(before, after, "no hash was computed");
 }
+
+/// Finding 8: `GET /users` is paginated like every list (50k members used to come back
+/// as one 9 MB body).
+#[tokio::test]
+async fn the_member_list_is_keyset_paginated() {
+    let app = spawn_app().await;
+    let owner = app.sign_up("Acme").await;
+    let mut expected = vec![owner.user_id.to_string()];
+    for _ in 0..4 {
+        expected.push(app.add_member(&owner, "member").await.user_id.to_string());
+    }
+    let mut seen = Vec::new();
+    let mut path = "/users?limit=2".to_owned();
+    loop {
+        let page = expect_json(app.get(&path, &owner).await, StatusCode::OK).await;
+        let items = page["items"].as_array().expect("items");
+        assert!(items.len() <= 2);
+        seen.extend(
+            items
+                .iter()
+                .map(|m| m["id"].as_str().expect("id").to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/users?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected, "every member once, oldest first");
+    expect_problem(
+        app.get("/users?limit=0", &owner).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    expect_problem(
+        app.get("/users?cursor=forged", &owner).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
