@@ -57,7 +57,12 @@ allowed_definers (signature) AS (
            ('app.current_member_role()'),
            ('app.sign_up(uuid,text,uuid,text,text,text)'),
            ('app.add_member(uuid,text,text,text,member_role)'),
-           ('app.rotate_refresh_token(bytea,uuid,bytea,interval)')
+           ('app.rotate_refresh_token(bytea,uuid,bytea,interval)'),
+           -- The mail outbox (V6): queue mail outside a tenant; the worker's claim.
+           ('app.enqueue_system_mail(text,text,text,text)'),
+           ('app.claim_mail(integer)'),
+           ('app.mail_sent(uuid)'),
+           ('app.mail_failed(uuid,text,boolean)')
 ),
 findings (rule, severity, object, finding, fix) AS (
     SELECT 'RLS001', 'error', name, 'row-level security is not enabled',

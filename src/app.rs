@@ -13,14 +13,16 @@ use poem_openapi::OpenApiService;
 
 use crate::{
     http,
-    jobs::JobHost,
+    jobs::{JobHost, mail::MailJob},
     modules::registry::{self, Apis},
     platform::{
         auth::{JwtKeys, PasswordHasher, Peppers},
         config::{self, Config},
         db::{self, Migrations, SetupError},
         error::ApiError,
-        limits, metrics,
+        limits,
+        mail::{MailSetupError, Mailer},
+        metrics,
         state::{AppState, SharedState},
     },
 };
@@ -42,6 +44,8 @@ pub enum StartError {
     Limits(#[from] limits::LimitError),
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Mail(#[from] MailSetupError),
 }
 
 /// The server, built and bound, ready to run: the HTTP host and, unless
@@ -103,9 +107,13 @@ async fn build_state(config: &Config) -> Result<SharedState, StartError> {
     }))
 }
 
-/// Every module's jobs (none declares one yet).
-fn job_host(config: &Config) -> JobHost {
-    JobHost::new(Vec::new(), config.http.shutdown_timeout)
+/// Every module's jobs: the sender of the mail outbox.
+fn job_host(config: &Config, state: &SharedState) -> Result<JobHost, StartError> {
+    let mail = MailJob::new(state.db.clone(), Mailer::new(config)?);
+    Ok(JobHost::new(
+        vec![Arc::new(mail)],
+        config.http.shutdown_timeout,
+    ))
 }
 
 impl Application {
@@ -125,13 +133,17 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().map(SocketAddr::port))
             .unwrap_or(config.bind.port());
+        let jobs = match config.run_worker {
+            true => Some(job_host(&config, &state)?),
+            false => None,
+        };
         Ok(Self {
             acceptor,
             port,
             state,
             http: config.http.clone(),
             production: config.environment == config::Environment::Production,
-            jobs: config.run_worker.then(|| job_host(&config)),
+            jobs,
         })
     }
 
@@ -184,10 +196,9 @@ impl Application {
 
 impl Worker {
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        Ok(Self {
-            state: build_state(&config).await?,
-            jobs: job_host(&config),
-        })
+        let state = build_state(&config).await?;
+        let jobs = job_host(&config, &state)?;
+        Ok(Self { state, jobs })
     }
 
     /// Runs the jobs until SIGINT or SIGTERM, then stops them gracefully.

@@ -1,12 +1,13 @@
-//! The worker host: runs every module's background jobs (the outbox dispatcher,
-//! reminders and imports of later modules), each in its own loop, and stops them
-//! gracefully. `crm worker` runs it alone; `crm serve` runs it in-process unless
-//! `CRM_RUN_WORKER=false`. No module declares a job yet: the host then just waits for
-//! its stop signal.
+//! The worker host: runs every module's background jobs (today [`mail::MailJob`], the
+//! sender of the mail outbox; reminders and imports of later modules), each in its own
+//! loop, and stops them gracefully. `crm worker` runs it alone; `crm serve` runs it
+//! in-process unless `CRM_RUN_WORKER=false`.
 //!
 //! Graceful stop: when the signal comes, no job starts another run; a run in progress
 //! is never cut short but awaited, for at most the grace period
 //! (`CRM_SHUTDOWN_TIMEOUT_SECS`), after which it is abandoned and logged.
+
+pub mod mail;
 
 use std::{future::Future, sync::Arc, time::Duration};
 

@@ -6,6 +6,8 @@
 //! - [`tenancy`]: the tenant's settings (`/tenant/modules`).
 //! - [`identity`]: sessions (`/auth`) and members (`/users`).
 //! - [`crm`]: contacts, companies, deals and the stage pipeline.
+//! - [`integrations`]: outbound channels; today [`integrations::mail`], the outbox of
+//!   transactional email.
 //! - [`verticals`]: industry modules a deployment and a tenant may switch off (Real
 //!   Estate).
 //!
@@ -14,6 +16,7 @@
 
 pub mod crm;
 pub mod identity;
+pub mod integrations;
 pub mod registry;
 pub mod tenancy;
 pub mod verticals;

@@ -6,6 +6,7 @@ use crate::platform::{config::ModuleSelection, module::ModuleInfo, state::Shared
 use super::{
     crm::{self, companies::CompaniesApi, contacts::ContactsApi, deals::DealsApi},
     identity::{self, sessions::AuthApi, users::UsersApi},
+    integrations::mail,
     tenancy::{self, TenantModulesApi},
     verticals::{Mounted, real_estate},
 };
@@ -16,6 +17,7 @@ pub const ALL: &[&ModuleInfo] = &[
     &identity::MODULE,
     &crm::MODULE,
     &tenancy::MODULE,
+    &mail::MODULE,
     &real_estate::MODULE,
 ];
 

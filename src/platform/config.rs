@@ -86,6 +86,45 @@ pub struct Config {
     pub redis_url: Option<Secret>,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
+    pub mail: MailConfig,
+}
+
+/// Outbound mail.
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    /// The SMTP server (`CRM_SMTP_HOST`); without one, messages go to the log.
+    pub smtp: Option<SmtpConfig>,
+    /// The From of every message (`CRM_MAIL_FROM`, `Name <address>` or an address).
+    pub from: lettre::message::Mailbox,
+}
+
+/// Where and how to reach the SMTP server.
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// `CRM_SMTP_PORT`; by default 465 with `tls`, 587 otherwise.
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// `CRM_SMTP_USERNAME` and `CRM_SMTP_PASSWORD`, both or neither.
+    pub credentials: Option<SmtpCredentials>,
+}
+
+/// How the SMTP connection is protected (`CRM_SMTP_TLS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text: only for a relay on loopback or a trusted network.
+    None,
+    /// STARTTLS, required (the connection fails rather than continue in plain text).
+    StartTls,
+    /// TLS from the first byte (implicit TLS, usually port 465).
+    Tls,
+}
+
+/// SMTP AUTH credentials.
+#[derive(Clone, Debug)]
+pub struct SmtpCredentials {
+    pub username: String,
+    pub password: Secret,
 }
 
 /// A password pepper: a secret kept outside the database, named so it can be rotated.
@@ -290,8 +329,62 @@ impl Config {
             },
             redis_url: var("CRM_REDIS_URL").map(Secret::new),
             metrics_token: var("CRM_METRICS_TOKEN").map(Secret::new),
+            mail: mail_config(&var)?,
         })
     }
+}
+
+fn mail_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<MailConfig, ConfigError> {
+    let raw_from = var("CRM_MAIL_FROM").unwrap_or_else(|| "CRM <crm@localhost>".to_owned());
+    let from = raw_from.trim().parse().map_err(|err| {
+        invalid(
+            "CRM_MAIL_FROM",
+            format!("{raw_from:?} is not an address like CRM <crm@example.com>: {err}"),
+        )
+    })?;
+    let Some(host) = var("CRM_SMTP_HOST").map(|host| host.trim().to_owned()) else {
+        return Ok(MailConfig { smtp: None, from });
+    };
+    let tls = match var("CRM_SMTP_TLS").as_deref().map(str::trim) {
+        None | Some("starttls") => SmtpTls::StartTls,
+        Some("tls") => SmtpTls::Tls,
+        Some("none") => SmtpTls::None,
+        Some(other) => {
+            return Err(invalid(
+                "CRM_SMTP_TLS",
+                format!("expected none, starttls or tls, got {other:?}"),
+            ));
+        }
+    };
+    let default_port = if tls == SmtpTls::Tls { "465" } else { "587" };
+    let credentials = match (var("CRM_SMTP_USERNAME"), var("CRM_SMTP_PASSWORD")) {
+        (None, None) => None,
+        (Some(username), Some(password)) => Some(SmtpCredentials {
+            username,
+            password: Secret::new(password),
+        }),
+        (Some(_), None) => {
+            return Err(invalid(
+                "CRM_SMTP_PASSWORD",
+                "set it with CRM_SMTP_USERNAME",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "CRM_SMTP_USERNAME",
+                "set it with CRM_SMTP_PASSWORD",
+            ));
+        }
+    };
+    Ok(MailConfig {
+        smtp: Some(SmtpConfig {
+            host,
+            port: parse(var, "CRM_SMTP_PORT", default_port)?,
+            tls,
+            credentials,
+        }),
+        from,
+    })
 }
 
 fn millis(
@@ -501,6 +594,46 @@ mod tests {
     fn role_names_must_be_plain_identifiers() {
         assert!(config(&[("CRM_APP_ROLE", "crm_app; DROP TABLE x")]).is_err());
         assert!(config(&[("CRM_APP_ROLE", "tenant_app2")]).is_ok());
+    }
+
+    #[test]
+    fn mail_goes_to_the_log_unless_an_smtp_host_is_set() {
+        let local = config(&[]).expect("defaults are valid");
+        assert!(local.mail.smtp.is_none());
+        assert_eq!(local.mail.from.email.to_string(), "crm@localhost");
+
+        let smtp = config(&[
+            ("CRM_SMTP_HOST", "smtp.example.com"),
+            ("CRM_SMTP_TLS", "tls"),
+            ("CRM_SMTP_USERNAME", "crm"),
+            ("CRM_SMTP_PASSWORD", "smtp-password"),
+            ("CRM_MAIL_FROM", "Acme CRM <noreply@acme.example>"),
+        ])
+        .expect("valid");
+        let server = smtp.mail.smtp.as_ref().expect("an SMTP server");
+        assert_eq!(
+            (server.host.as_str(), server.port, server.tls),
+            ("smtp.example.com", 465, SmtpTls::Tls)
+        );
+        assert!(!format!("{smtp:?}").contains("smtp-password"));
+        let starttls = config(&[("CRM_SMTP_HOST", "smtp.example.com")]).expect("valid");
+        let server = starttls.mail.smtp.expect("an SMTP server");
+        assert_eq!((server.port, server.tls), (587, SmtpTls::StartTls));
+
+        for (name, vars) in [
+            (
+                "CRM_SMTP_TLS",
+                vec![("CRM_SMTP_HOST", "h"), ("CRM_SMTP_TLS", "ssl")],
+            ),
+            (
+                "CRM_SMTP_PASSWORD",
+                vec![("CRM_SMTP_HOST", "h"), ("CRM_SMTP_USERNAME", "u")],
+            ),
+            ("CRM_MAIL_FROM", vec![("CRM_MAIL_FROM", "not an address")]),
+        ] {
+            let err = config(&vars).expect_err(name);
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -34,6 +34,20 @@ pub static RATE_LIMIT_STORE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
     .unwrap_or_else(|err| panic!("static metric definition: {err}"))
 });
 
+/// Attempts to send outbound mail by outcome (`sent`, `failed`), counted by the
+/// worker's mail job, which knows no registry: one counter per process, registered in
+/// every registry.
+pub static MAIL_DELIVERIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    IntCounterVec::new(
+        Opts::new(
+            "crm_mail_deliveries_total",
+            "Attempts to send outbound mail, by outcome (sent, failed).",
+        ),
+        &["outcome"],
+    )
+    .unwrap_or_else(|err| panic!("static metric definition: {err}"))
+});
+
 /// Counts one database error.
 pub fn db_error(err: &tokio_postgres::Error) {
     let class = err
@@ -109,6 +123,7 @@ impl Metrics {
         registry.register(Box::new(pool_max.clone()))?;
         registry.register(Box::new(DB_ERRORS.clone()))?;
         registry.register(Box::new(RATE_LIMIT_STORE_ERRORS.clone()))?;
+        registry.register(Box::new(MAIL_DELIVERIES.clone()))?;
         Ok(Self {
             registry,
             requests,

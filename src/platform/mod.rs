@@ -13,6 +13,7 @@
 //!   tenant data) and [`db::Db::pre_tenant`] (the few definer functions that run before
 //!   a tenant is known); [`db::DbError`]; set-up, audit, migrations.
 //! - [`list`]: filters, sort orders, search and keyset cursors of list endpoints.
+//! - [`mail`]: outbound email ([`mail::Email`], [`mail::Mailer`]: SMTP or the log).
 //! - [`auth`]: access tokens, the bearer scheme handlers take, password hashing.
 //! - [`error`]: the API error type and its problem+json rendering.
 //! - [`validation`], [`telemetry`], [`metrics`], [`limits`], [`state`].
@@ -23,6 +24,7 @@ pub mod db;
 pub mod error;
 pub mod limits;
 pub mod list;
+pub mod mail;
 pub mod metrics;
 pub mod module;
 pub mod state;

@@ -44,6 +44,9 @@ mod modules {
         mod sessions;
         mod users;
     }
+    mod integrations {
+        mod mail;
+    }
     mod crm {
         mod companies;
         mod contacts;

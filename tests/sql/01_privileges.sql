@@ -4,7 +4,7 @@
 \set QUIET 1
 BEGIN;
 \ir fixtures/two_tenants.sql
-SELECT plan(68);
+SELECT plan(72);
 \ir fixtures/act_as_app_role.sql
 
 -- The suite covers every table that has row-level security (a new tenant table must
@@ -14,15 +14,16 @@ SELECT is(
      JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relrowsecurity AND n.nspname = 'public'),
     ARRAY['buyer_requirements', 'companies', 'contacts', 'deal_stage_changes', 'deals',
-          'memberships', 'properties', 'refresh_tokens', 'tenant_modules', 'tenants',
-          'users', 'viewings'],
+          'mail_outbox', 'memberships', 'properties', 'refresh_tokens', 'tenant_modules',
+          'tenants', 'users', 'viewings'],
     'the tables under row-level security are the ones this suite covers');
 
 -- TRUNCATE ignores row-level security, so no tenant table may be truncated.
 SELECT throws_ok(format('TRUNCATE %I', t), '42501', NULL, 'TRUNCATE ' || t || ' is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
-                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements']) AS t;
+                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
+                  'mail_outbox']) AS t;
 
 -- COPY FROM a file or a program on the server.
 SELECT throws_ok($$ COPY contacts FROM '/etc/hostname' $$, '42501', NULL, 'COPY FROM a server file is refused');
@@ -33,17 +34,20 @@ SELECT throws_ok(format('ALTER TABLE %I DISABLE ROW LEVEL SECURITY', t), '42501'
                  'ALTER TABLE ' || t || ' DISABLE ROW LEVEL SECURITY is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
-                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements']) AS t;
+                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
+                  'mail_outbox']) AS t;
 SELECT throws_ok(format('ALTER TABLE %I NO FORCE ROW LEVEL SECURITY', t), '42501', NULL,
                  'ALTER TABLE ' || t || ' NO FORCE ROW LEVEL SECURITY is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
-                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements']) AS t;
+                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
+                  'mail_outbox']) AS t;
 SELECT throws_ok(format('DROP POLICY tenant_guard ON %I', t), '42501', NULL,
                  'DROP POLICY tenant_guard ON ' || t || ' is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
-                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements']) AS t;
+                  'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
+                  'mail_outbox']) AS t;
 SELECT throws_ok($$ CREATE POLICY open ON contacts FOR SELECT TO crm_api USING (true) $$,
                  '42501', NULL, 'CREATE POLICY is refused');
 SELECT throws_ok($$ ALTER POLICY tenant_guard ON contacts USING (true) $$,

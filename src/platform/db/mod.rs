@@ -7,11 +7,14 @@
 //!   (`set_config(..., true)` inside every transaction; the module switch and the
 //!   module's constraint meanings come with it).
 //! - [`Db::pre_tenant`] → [`PreTenant`]: the reviewed SECURITY DEFINER calls that run
-//!   before a tenant is known (login, signup, refresh).
+//!   before a tenant is known (login, signup, refresh, mail outside a tenant).
+//! - [`Db::dispatcher`] → [`Dispatcher`]: the worker's claim of due mail across
+//!   tenants, through the mail module's reviewed definer functions only.
 //!
 //! [`TenantContext`]: crate::platform::tenancy::TenantContext
 
 mod audit;
+mod dispatcher;
 mod error;
 mod migrations;
 mod pool;
@@ -20,6 +23,7 @@ mod setup;
 mod tenant_tx;
 
 pub use audit::{Finding, audit};
+pub use dispatcher::{ClaimedMail, Dispatcher, MailClaim};
 pub use error::DbError;
 pub use migrations::Migrations;
 use pool::TransactionPooler;

@@ -16,7 +16,7 @@ use tokio_postgres::{
     types::{ToSql, Type},
 };
 
-use super::{DbError, PreTenant, SetupError, TenantTx};
+use super::{DbError, Dispatcher, PreTenant, SetupError, TenantTx};
 use crate::platform::{
     config::Config,
     module::{Meaning, ModuleInfo},
@@ -56,6 +56,11 @@ impl Db {
     /// and refresh.
     pub fn pre_tenant(&self) -> PreTenant<'_> {
         PreTenant::new(self)
+    }
+
+    /// The worker's door: the claim of due mail across tenants, and its settlement.
+    pub fn dispatcher(&self) -> Dispatcher<'_> {
+        Dispatcher::new(self)
     }
 
     /// Open, idle and waiting connections (for `/metrics`).

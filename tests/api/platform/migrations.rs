@@ -1,7 +1,8 @@
 //! Migrations live with their modules and run merged in one version order; a database
 //! migrated before they moved keeps working: same names and checksums for V1..V4, and
-//! only the migrations added since are applied. The fixture is a `pg_dump --inserts` of a database that main at c9ef946 (the
-//! last commit with every migration in `migrations/`) had migrated.
+//! only the migrations added since are applied. The fixture is a `pg_dump --inserts` of
+//! a database that main at c9ef946 (the last commit with every migration in
+//! `migrations/`) had migrated.
 
 use crm::{Application, modules::registry, platform::db::Migrations};
 use uuid::Uuid;

@@ -1,5 +1,7 @@
 //! `spawn_app()` and typed helpers so tests read like stories.
 
+pub mod mail;
+
 use std::time::Duration;
 
 use crm::{

@@ -1,0 +1,102 @@
+//! The mail job: claims due messages of every tenant through the dispatcher door and
+//! sends them with the [`Mailer`], a few at a time, until the queue has nothing due.
+//! A message that fails is handed back for a retry with backoff (or given up on a
+//! permanent refusal); one whose lease ran out meanwhile may go out twice, never
+//! zero times.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::{FutureExt, StreamExt, future::BoxFuture, stream};
+
+use super::{Job, JobError};
+use crate::platform::{
+    db::{ClaimedMail, Db},
+    mail::{Mailer, SendError},
+    metrics::MAIL_DELIVERIES,
+};
+
+/// Messages claimed per round trip.
+const BATCH: i32 = 20;
+/// Messages in flight to the SMTP server at once.
+const CONCURRENCY: usize = 4;
+
+/// Sends the mail outbox.
+pub struct MailJob {
+    db: Db,
+    mailer: Arc<Mailer>,
+}
+
+impl MailJob {
+    pub fn new(db: Db, mailer: Mailer) -> Self {
+        Self {
+            db,
+            mailer: Arc::new(mailer),
+        }
+    }
+}
+
+impl Job for MailJob {
+    fn name(&self) -> &'static str {
+        "mail"
+    }
+
+    fn every(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn run(&self) -> BoxFuture<'static, Result<(), JobError>> {
+        let (db, mailer) = (self.db.clone(), self.mailer.clone());
+        async move {
+            loop {
+                let claimed = db.dispatcher().claim_mail(BATCH).await?;
+                let full = claimed.len() >= usize::try_from(BATCH).unwrap_or(usize::MAX);
+                let results: Vec<Result<(), JobError>> = stream::iter(claimed)
+                    .map(|mail| deliver(&db, &mailer, mail))
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await;
+                results.into_iter().collect::<Result<(), _>>()?;
+                if !full {
+                    return Ok(());
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+/// Sends one claimed message and settles its claim.
+async fn deliver(db: &Db, mailer: &Mailer, mail: ClaimedMail) -> Result<(), JobError> {
+    let dispatcher = db.dispatcher();
+    let sent = match &mail.email {
+        Ok(email) => mailer.send(email).await,
+        Err(err) => Err(SendError::Message(Box::new(err.clone()))),
+    };
+    let settled = match &sent {
+        Ok(()) => {
+            MAIL_DELIVERIES.with_label_values(&["sent"]).inc();
+            dispatcher.mail_sent(mail.claim).await?
+        }
+        Err(err) => {
+            let permanent = err.is_permanent();
+            MAIL_DELIVERIES.with_label_values(&["failed"]).inc();
+            tracing::warn!(
+                tenant_id = ?mail.tenant_id,
+                attempt = mail.attempt,
+                permanent,
+                error = %err,
+                "mail not sent"
+            );
+            dispatcher
+                .mail_failed(mail.claim, &err.to_string(), permanent)
+                .await?
+        }
+    };
+    if !settled {
+        tracing::warn!(
+            tenant_id = ?mail.tenant_id,
+            "a mail lease ran out before the send was settled; it may go out again"
+        );
+    }
+    Ok(())
+}

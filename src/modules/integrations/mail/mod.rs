@@ -1,0 +1,73 @@
+//! Mail: the durable outbox of transactional email. A feature queues a message in the
+//! same transaction as the change that causes it ([`enqueue`]); the worker host's
+//! mail job claims due messages across tenants ([`Db::dispatcher`]) and sends them
+//! with the platform's [`Mailer`]. A crash between COMMIT and the send loses nothing:
+//! the message waits in the table until a worker has sent it.
+//!
+//! Tables and functions: `migrations/V6__mail_outbox.sql` in this folder.
+//!
+//! - **Tenant mail** (`mail_outbox`): keyed `(tenant_id, id)` like every tenant table,
+//!   RLS enabled and forced with the tenant guard. The application role may only
+//!   INSERT the message columns: a request can queue mail but can read no queued
+//!   message, not even its own tenant's, nor set attempts, schedule or state.
+//! - **Mail outside any tenant** (`system_mail_outbox`, through
+//!   [`PreTenant::enqueue_mail`]): some mail has no tenant to belong to ("someone
+//!   tried to sign up with your address"). Rather than a NULL or a made-up "system"
+//!   tenant in the tenant table (either would weaken its guard), it has a table of its
+//!   own without `tenant_id`, on which the application role holds no privilege at all;
+//!   one definer function, `app.enqueue_system_mail`, inserts a row and chooses its id
+//!   itself.
+//! - **Dispatch**: `app.claim_mail(limit)` leases due rows of both tables
+//!   (`FOR UPDATE SKIP LOCKED`, a fresh claim token each, five minutes, one attempt
+//!   more, at most 100); `app.mail_sent(claim)` and `app.mail_failed(claim, error,
+//!   permanent)` settle a lease by its token, with exponential backoff from 30 s
+//!   (at most 6 h apart) and at most 10 attempts. Several workers may run at once:
+//!   each message goes out once in the normal case, and **at least once** when a
+//!   worker dies after the SMTP server accepted a message but before it was marked
+//!   sent (the lease runs out and another worker sends it again). A sent message's
+//!   bodies are wiped, so its links do not outlive delivery in the database.
+//!
+//! Residual risk: whoever holds the application role's credentials can call the claim
+//! function and so read the mail that is due at that moment, or settle those claims;
+//! the worker runs as that role today. A separate worker role would close this.
+//!
+//! [`Db::dispatcher`]: crate::platform::db::Db::dispatcher
+//! [`Mailer`]: crate::platform::mail::Mailer
+//! [`PreTenant::enqueue_mail`]: crate::platform::db::PreTenant::enqueue_mail
+
+use uuid::Uuid;
+
+use crate::platform::{
+    db::{DbError, TenantTx},
+    mail::Email,
+    module::{Migration, ModuleInfo},
+};
+
+pub const MODULE: ModuleInfo = ModuleInfo {
+    name: "mail",
+    title: "Mail",
+    switchable: false,
+    constraints: &[],
+    migrations: &[Migration {
+        name: "V6__mail_outbox",
+        sql: include_str!("migrations/V6__mail_outbox.sql"),
+    }],
+};
+
+/// Queues `email` for the transaction's tenant: sent by the worker once the
+/// transaction commits, never if it rolls back.
+pub async fn enqueue(tx: &mut TenantTx, email: &Email) -> Result<(), DbError> {
+    tx.query(
+        "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &Uuid::now_v7(),
+            &email.to(),
+            &email.subject(),
+            &email.text(),
+            &email.html(),
+        ],
+    )
+    .await
+    .map(drop)
+}

@@ -1,0 +1,55 @@
+-- The mail outbox (migration V6): the application role queues mail for its own tenant
+-- and nothing more. It cannot read either queue, choose a tenant or the bookkeeping
+-- columns, write the queue of mail outside a tenant except through its definer
+-- function, or settle a claim it does not hold.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+BEGIN;
+\ir fixtures/two_tenants.sql
+INSERT INTO mail_outbox (tenant_id, id, recipient, subject, text_body) VALUES
+    ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-0000000000a1',
+     'alice@a.test', 'A''s invitation', 'token=a-secret');
+SELECT plan(19);
+\ir fixtures/act_as_app_role.sql
+
+\set A '00000000-0000-0000-0000-00000000000a'
+\set B '00000000-0000-0000-0000-00000000000b'
+SELECT set_config('app.tenant_id', :'B', true), set_config('app.user_id', '00000000-0000-0000-0000-0000000000b1', true),
+       set_config('app.role', 'owner', true) \g /dev/null
+
+SELECT lives_ok($$ INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body)
+                   VALUES ('00000000-0000-0000-0000-0000000000b1', 'bob@b.test', 'Hi', 'Hello', '<p>Hello</p>') $$,
+                'B queues mail for itself');
+SELECT throws_ok($$ SELECT count(*) FROM mail_outbox $$, '42501', NULL, 'the queue is not readable, not even B''s own mail');
+SELECT throws_ok($$ INSERT INTO mail_outbox (id, recipient, subject, text_body) VALUES
+                   ('00000000-0000-0000-0000-0000000000b2', 'bob@b.test', 'Hi', 'Hello') RETURNING subject $$,
+                 '42501', NULL, 'INSERT ... RETURNING reads: refused');
+SELECT throws_ok(format($$ INSERT INTO mail_outbox (tenant_id, id, recipient, subject, text_body)
+                          VALUES (%L, '00000000-0000-0000-0000-0000000000b3', 'x@b.test', 's', 'b') $$, :'A'),
+                 '42501', NULL, 'B cannot choose a tenant, not even its own');
+SELECT throws_ok(col, '42501', NULL, 'B cannot set ' || name || ' when queueing')
+FROM (VALUES
+    ('attempts', $$ INSERT INTO mail_outbox (id, recipient, subject, text_body, attempts) VALUES ('00000000-0000-0000-0000-0000000000b4', 'x@b.test', 's', 'b', 99) $$),
+    ('next_attempt_at', $$ INSERT INTO mail_outbox (id, recipient, subject, text_body, next_attempt_at) VALUES ('00000000-0000-0000-0000-0000000000b4', 'x@b.test', 's', 'b', NULL) $$),
+    ('sent_at', $$ INSERT INTO mail_outbox (id, recipient, subject, text_body, sent_at) VALUES ('00000000-0000-0000-0000-0000000000b4', 'x@b.test', 's', 'b', now()) $$),
+    ('claim', $$ INSERT INTO mail_outbox (id, recipient, subject, text_body, claim) VALUES ('00000000-0000-0000-0000-0000000000b4', 'x@b.test', 's', 'b', gen_random_uuid()) $$)
+) AS attempts (name, col);
+SELECT throws_ok($$ UPDATE mail_outbox SET recipient = 'eve@b.test' $$, '42501', NULL, 'UPDATE of the queue is refused');
+SELECT throws_ok($$ DELETE FROM mail_outbox $$, '42501', NULL, 'DELETE from the queue is refused');
+SELECT throws_ok($$ SELECT count(*) FROM system_mail_outbox $$, '42501', NULL, 'the system queue is not readable');
+SELECT throws_ok($$ INSERT INTO system_mail_outbox (id, recipient, subject, text_body)
+                   VALUES (gen_random_uuid(), 'x@b.test', 's', 'b') $$,
+                 '42501', NULL, 'the system queue is written only through app.enqueue_system_mail');
+SELECT lives_ok($$ SELECT app.enqueue_system_mail('stranger@x.test', 'Notice', 'Text', NULL) $$,
+                'mail outside a tenant is queued through the definer function');
+SELECT is(app.mail_sent(gen_random_uuid()), false, 'a guessed claim token settles nothing (sent)');
+SELECT is(app.mail_failed(gen_random_uuid(), 'x', true), false, 'a guessed claim token settles nothing (failed)');
+
+RESET ROLE;
+SELECT results_eq($$ SELECT tenant_id, recipient, attempts, sent_at IS NULL, claim IS NULL FROM mail_outbox ORDER BY recipient $$,
+                  $$ VALUES ('00000000-0000-0000-0000-00000000000a'::uuid, 'alice@a.test', 0, true, true),
+                            ('00000000-0000-0000-0000-00000000000b', 'bob@b.test', 0, true, true) $$,
+                  'A''s mail is untouched and B''s is queued under B, with the defaults');
+
+SELECT * FROM finish();
+ROLLBACK;
