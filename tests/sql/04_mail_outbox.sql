@@ -9,7 +9,7 @@ BEGIN;
 INSERT INTO mail_outbox (tenant_id, id, recipient, subject, text_body) VALUES
     ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-0000000000a1',
      'alice@a.test', 'A''s invitation', 'token=a-secret');
-SELECT plan(19);
+SELECT plan(23);
 \ir fixtures/act_as_app_role.sql
 
 \set A '00000000-0000-0000-0000-00000000000a'
@@ -50,6 +50,19 @@ SELECT results_eq($$ SELECT tenant_id, recipient, attempts, sent_at IS NULL, cla
                   $$ VALUES ('00000000-0000-0000-0000-00000000000a'::uuid, 'alice@a.test', 0, true, true),
                             ('00000000-0000-0000-0000-00000000000b', 'bob@b.test', 0, true, true) $$,
                   'A''s mail is untouched and B''s is queued under B, with the defaults');
+
+-- The claim decides its own batch cap and lease, whatever the caller asks for.
+INSERT INTO mail_outbox (tenant_id, id, recipient, subject, text_body)
+SELECT '00000000-0000-0000-0000-00000000000a', gen_random_uuid(), 'many@a.test', 'Many', 'x'
+FROM generate_series(1, 120);
+SET ROLE crm_app;
+SELECT is((SELECT count(*) FROM app.claim_mail(-5)), 0::bigint, 'a negative batch claims nothing');
+SELECT is((SELECT count(*) FROM app.claim_mail(1000)), 100::bigint, 'a claim takes at most 100 messages');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM mail_outbox
+           WHERE claim IS NOT NULL AND attempts = 1 AND next_attempt_at = now() + interval '5 minutes'),
+          100::bigint, 'each claimed message has a token, one attempt more and a five-minute lease');
+SELECT is((SELECT count(DISTINCT claim) FROM mail_outbox), 100::bigint, 'every claim token is its own');
 
 SELECT * FROM finish();
 ROLLBACK;
