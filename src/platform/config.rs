@@ -620,6 +620,12 @@ mod tests {
         let local = config(&[]).expect("defaults are valid");
         assert!(local.mail.smtp.is_none());
         assert_eq!(local.mail.from.email.to_string(), "crm@localhost");
+        assert_eq!(local.mail.public_url, "http://127.0.0.1:8000");
+        let public = config(&[("CRM_PUBLIC_URL", "https://crm.example.com/")]).expect("valid");
+        assert_eq!(
+            public.mail.public_url, "https://crm.example.com",
+            "no trailing slash"
+        );
 
         let smtp = config(&[
             ("CRM_SMTP_HOST", "smtp.example.com"),
@@ -649,6 +655,10 @@ mod tests {
                 vec![("CRM_SMTP_HOST", "h"), ("CRM_SMTP_USERNAME", "u")],
             ),
             ("CRM_MAIL_FROM", vec![("CRM_MAIL_FROM", "not an address")]),
+            (
+                "CRM_PUBLIC_URL",
+                vec![("CRM_PUBLIC_URL", "crm.example.com")],
+            ),
         ] {
             let err = config(&vars).expect_err(name);
             assert!(err.to_string().contains(name), "{err}");

@@ -1,7 +1,7 @@
 //! Identity: who may act in a tenant.
 //!
-//! - [`sessions`]: `/auth`: signup, login (JSON or the OAuth2 password form), rotating
-//!   refresh tokens, logout, me. Before a tenant is known it goes through the
+//! - [`sessions`]: `/auth`: signup and its confirmation, accepting an invitation, login
+//!   (JSON or the OAuth2 password form), rotating refresh tokens, logout, me. Before a tenant is known it goes through the
 //!   pre-tenant door (`platform::db::PreTenant`), after that through the tenant door.
 //! - [`users`]: `/users`: members, their roles, deactivation; `POST /users` invites.
 //! - [`invitations`]: `/invitations`: the invitations a member joins by, listed, resent

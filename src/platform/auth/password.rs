@@ -2,8 +2,8 @@
 //! stall the async workers or starve other requests of CPU.
 //!
 //! - **Fair share**: each caller (a tenant, or a client address before a tenant is
-//!   known) holds at most half of the slots, so one tenant's burst of member creations
-//!   or one address's login storm cannot starve everyone else's logins.
+//!   known) holds at most half of the slots, so one tenant's burst or one address's
+//!   login, signup or invitation-acceptance storm cannot starve everyone else's logins.
 //! - **Pepper**: the password is keyed with HMAC-SHA256 under a secret that lives
 //!   outside the database (`CRM_PASSWORD_PEPPER`) before argon2 sees it, so hashes read
 //!   from the database (a dump, or the app role's login lookup) cannot be cracked
@@ -53,9 +53,10 @@ pub fn password_too_long(password: &str) -> bool {
 /// Who a hash is computed for: the unit of the fair share.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum HashingFor {
-    /// A request of this tenant (adding a member).
+    /// A request of this tenant, made by one of its members.
     Tenant(uuid::Uuid),
-    /// A request before any tenant is known (signup, login), by client address.
+    /// A request before any tenant is known (signup, login, accepting an invitation),
+    /// by client address.
     Client(String),
 }
 
