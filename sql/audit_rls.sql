@@ -55,8 +55,10 @@ allowed_definers (signature) AS (
     -- The reviewed SECURITY DEFINER functions the API may execute.
     VALUES ('app.login_candidates(text)'),
            ('app.current_member_role()'),
-           ('app.sign_up(uuid,text,uuid,text,text,text)'),
-           ('app.add_member(uuid,text,text,text,member_role)'),
+           ('app.request_signup(text,text,text,text,text,text,text,text)'),
+           ('app.confirm_signup(text)'),
+           ('app.accept_invitation(text,text,text)'),
+           ('app.send_invitation(uuid,text,text)'),
            ('app.rotate_refresh_token(bytea,uuid,bytea,interval)'),
            -- The mail outbox (V6): queue mail outside a tenant; the worker's claim.
            ('app.enqueue_system_mail(text,text,text,text)'),

@@ -104,6 +104,7 @@ async fn build_state(config: &Config) -> Result<SharedState, StartError> {
         .await?,
         metrics,
         metrics_token: config.metrics_token.clone(),
+        public_url: config.mail.public_url.clone(),
     }))
 }
 

@@ -5,7 +5,7 @@ use crate::platform::{config::ModuleSelection, module::ModuleInfo, state::Shared
 
 use super::{
     crm::{self, companies::CompaniesApi, contacts::ContactsApi, deals::DealsApi},
-    identity::{self, sessions::AuthApi, users::UsersApi},
+    identity::{self, invitations::InvitationsApi, sessions::AuthApi, users::UsersApi},
     integrations::mail,
     tenancy::{self, TenantModulesApi},
     verticals::{Mounted, real_estate},
@@ -25,6 +25,7 @@ pub const ALL: &[&ModuleInfo] = &[
 pub type Apis = (
     AuthApi,
     UsersApi,
+    InvitationsApi,
     ContactsApi,
     CompaniesApi,
     DealsApi,
@@ -37,6 +38,7 @@ pub fn apis(state: &SharedState) -> Apis {
     (
         AuthApi::new(state.clone()),
         UsersApi::new(state.clone()),
+        InvitationsApi::new(state.clone()),
         ContactsApi::new(state.clone()),
         CompaniesApi::new(state.clone()),
         DealsApi::new(state.clone()),

@@ -96,6 +96,9 @@ pub struct MailConfig {
     pub smtp: Option<SmtpConfig>,
     /// The From of every message (`CRM_MAIL_FROM`, `Name <address>` or an address).
     pub from: lettre::message::Mailbox,
+    /// Where people reach the service (`CRM_PUBLIC_URL`, default
+    /// `http://127.0.0.1:8000`, no trailing slash): the base of the links in mail.
+    pub public_url: String,
 }
 
 /// Where and how to reach the SMTP server.
@@ -342,8 +345,23 @@ fn mail_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<MailConf
             format!("{raw_from:?} is not an address like CRM <crm@example.com>: {err}"),
         )
     })?;
+    let public_url = var("CRM_PUBLIC_URL")
+        .unwrap_or_else(|| "http://127.0.0.1:8000".to_owned())
+        .trim()
+        .trim_end_matches('/')
+        .to_owned();
+    if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+        return Err(invalid(
+            "CRM_PUBLIC_URL",
+            format!("{public_url:?} is not an http:// or https:// URL"),
+        ));
+    }
     let Some(host) = var("CRM_SMTP_HOST").map(|host| host.trim().to_owned()) else {
-        return Ok(MailConfig { smtp: None, from });
+        return Ok(MailConfig {
+            smtp: None,
+            from,
+            public_url,
+        });
     };
     let tls = match var("CRM_SMTP_TLS").as_deref().map(str::trim) {
         None | Some("starttls") => SmtpTls::StartTls,
@@ -384,6 +402,7 @@ fn mail_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<MailConf
             credentials,
         }),
         from,
+        public_url,
     })
 }
 
@@ -601,6 +620,12 @@ mod tests {
         let local = config(&[]).expect("defaults are valid");
         assert!(local.mail.smtp.is_none());
         assert_eq!(local.mail.from.email.to_string(), "crm@localhost");
+        assert_eq!(local.mail.public_url, "http://127.0.0.1:8000");
+        let public = config(&[("CRM_PUBLIC_URL", "https://crm.example.com/")]).expect("valid");
+        assert_eq!(
+            public.mail.public_url, "https://crm.example.com",
+            "no trailing slash"
+        );
 
         let smtp = config(&[
             ("CRM_SMTP_HOST", "smtp.example.com"),
@@ -630,6 +655,10 @@ mod tests {
                 vec![("CRM_SMTP_HOST", "h"), ("CRM_SMTP_USERNAME", "u")],
             ),
             ("CRM_MAIL_FROM", vec![("CRM_MAIL_FROM", "not an address")]),
+            (
+                "CRM_PUBLIC_URL",
+                vec![("CRM_PUBLIC_URL", "crm.example.com")],
+            ),
         ] {
             let err = config(&vars).expect_err(name);
             assert!(err.to_string().contains(name), "{err}");

@@ -276,10 +276,16 @@ pub mod problems {
                 | UNPROCESSABLE
         },
     >;
-    /// Deleting a resource.
+    /// Reading a list only managers may read.
+    pub type ReadManaged =
+        Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNPROCESSABLE }>;
+    /// Deleting a resource, or acting on one without a body.
     pub type Remove = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND }>;
-    /// Signing up (no token yet).
-    pub type SignUp = Problems<{ ALWAYS | CONFLICT | PAYLOAD_TOO_LARGE | UNPROCESSABLE }>;
+    /// Asking to sign up (no token yet; the same answer for every email).
+    pub type SignUp = Problems<{ ALWAYS | PAYLOAD_TOO_LARGE | UNPROCESSABLE }>;
+    /// Following an invitation's link (no bearer token: the link is the proof).
+    pub type Accept =
+        Problems<{ ALWAYS | UNAUTHORIZED | CONFLICT | PAYLOAD_TOO_LARGE | UNPROCESSABLE }>;
     /// Logging in (no token yet).
     pub type LogIn = Problems<{ ALWAYS | UNAUTHORIZED | PAYLOAD_TOO_LARGE | UNPROCESSABLE }>;
     /// Using or revoking a refresh token.

@@ -1,5 +1,5 @@
 //! What every API handler shares: the database and its doors, token keys, the password
-//! hasher, the served modules, rate limits and metrics.
+//! hasher, the served modules, rate limits, metrics and the base of links in mail.
 
 use std::{sync::Arc, time::Duration};
 
@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Required by `/metrics` when set.
     pub metrics_token: Option<Secret>,
+    /// The base of the links in mail (`CRM_PUBLIC_URL`, no trailing slash).
+    pub public_url: String,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -3,7 +3,8 @@
 //! A [`TenantContext`] has no public constructor: inside `platform`, the bearer scheme
 //! mints one from a verified access token ([`super::auth::JwtKeys::verify`]), and the
 //! pre-tenant door from what a reviewed SECURITY DEFINER function vouched for (login,
-//! signup, refresh). Nothing a client sends can become one.
+//! signup confirmation, invitation acceptance, refresh). Nothing a client sends can
+//! become one.
 
 use poem_openapi::Enum;
 use uuid::Uuid;

@@ -40,6 +40,7 @@ mod jobs {
 
 mod modules {
     mod identity {
+        mod invitations;
         mod revocation;
         mod sessions;
         mod users;

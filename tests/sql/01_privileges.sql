@@ -4,7 +4,7 @@
 \set QUIET 1
 BEGIN;
 \ir fixtures/two_tenants.sql
-SELECT plan(72);
+SELECT plan(79);
 \ir fixtures/act_as_app_role.sql
 
 -- The suite covers every table that has row-level security (a new tenant table must
@@ -14,8 +14,8 @@ SELECT is(
      JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relrowsecurity AND n.nspname = 'public'),
     ARRAY['buyer_requirements', 'companies', 'contacts', 'deal_stage_changes', 'deals',
-          'mail_outbox', 'memberships', 'properties', 'refresh_tokens', 'tenant_modules',
-          'tenants', 'users', 'viewings'],
+          'invitations', 'mail_outbox', 'memberships', 'properties', 'refresh_tokens',
+          'tenant_modules', 'tenants', 'users', 'viewings'],
     'the tables under row-level security are the ones this suite covers');
 
 -- TRUNCATE ignores row-level security, so no tenant table may be truncated.
@@ -23,7 +23,7 @@ SELECT throws_ok(format('TRUNCATE %I', t), '42501', NULL, 'TRUNCATE ' || t || ' 
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
                   'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
-                  'mail_outbox']) AS t;
+                  'mail_outbox', 'invitations']) AS t;
 
 -- COPY FROM a file or a program on the server.
 SELECT throws_ok($$ COPY contacts FROM '/etc/hostname' $$, '42501', NULL, 'COPY FROM a server file is refused');
@@ -35,19 +35,19 @@ SELECT throws_ok(format('ALTER TABLE %I DISABLE ROW LEVEL SECURITY', t), '42501'
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
                   'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
-                  'mail_outbox']) AS t;
+                  'mail_outbox', 'invitations']) AS t;
 SELECT throws_ok(format('ALTER TABLE %I NO FORCE ROW LEVEL SECURITY', t), '42501', NULL,
                  'ALTER TABLE ' || t || ' NO FORCE ROW LEVEL SECURITY is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
                   'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
-                  'mail_outbox']) AS t;
+                  'mail_outbox', 'invitations']) AS t;
 SELECT throws_ok(format('DROP POLICY tenant_guard ON %I', t), '42501', NULL,
                  'DROP POLICY tenant_guard ON ' || t || ' is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
                   'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
-                  'mail_outbox']) AS t;
+                  'mail_outbox', 'invitations']) AS t;
 SELECT throws_ok($$ CREATE POLICY open ON contacts FOR SELECT TO crm_api USING (true) $$,
                  '42501', NULL, 'CREATE POLICY is refused');
 SELECT throws_ok($$ ALTER POLICY tenant_guard ON contacts USING (true) $$,
@@ -74,6 +74,12 @@ SELECT throws_ok($$ CALL app.enable_tenant_rls('contacts') $$, '42501', NULL,
                  'the migration helper app.enable_tenant_rls is not executable');
 SELECT throws_ok($$ SELECT password_hash FROM users $$, '42501', NULL,
                  'password hashes are not readable');
+SELECT throws_ok($$ SELECT secret_hash FROM invitations $$, '42501', NULL,
+                 'the hashes of invitation links are not readable');
+SELECT throws_ok($$ SELECT email FROM pending_signups $$, '42501', NULL,
+                 'pending signups are not readable');
+SELECT throws_ok($$ TRUNCATE pending_signups $$, '42501', NULL,
+                 'TRUNCATE pending_signups is refused');
 
 -- Side channels in the catalog.
 SELECT is_empty($$
@@ -81,7 +87,8 @@ SELECT is_empty($$
     WHERE schemaname = 'public'
       AND tablename IN ('tenants', 'users', 'memberships', 'refresh_tokens',
                         'companies', 'contacts', 'deals', 'deal_stage_changes',
-                        'tenant_modules', 'properties', 'viewings', 'buyer_requirements')
+                        'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
+                        'invitations', 'pending_signups')
 $$, 'pg_stats shows no planner statistics (most common values) of tenant tables');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

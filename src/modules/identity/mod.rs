@@ -1,14 +1,20 @@
 //! Identity: who may act in a tenant.
 //!
-//! - [`sessions`]: `/auth`: signup, login (JSON or the OAuth2 password form), rotating
-//!   refresh tokens, logout, me. Before a tenant is known it goes through the
+//! - [`sessions`]: `/auth`: signup and its confirmation, accepting an invitation, login
+//!   (JSON or the OAuth2 password form), rotating refresh tokens, logout, me. Before a tenant is known it goes through the
 //!   pre-tenant door (`platform::db::PreTenant`), after that through the tenant door.
-//! - [`users`]: `/users`: members, their roles, deactivation.
+//! - [`users`]: `/users`: members, their roles, deactivation; `POST /users` invites.
+//! - [`invitations`]: `/invitations`: the invitations a member joins by, listed, resent
+//!   and revoked by managers; accepted from the emailed link (`/auth/invitations/accept`).
+//! - `messages`: the texts of identity's mail (signup confirmation, invitation).
 //!
 //! Tables: the foundation migration (`migrations/V1__tenancy_and_auth.sql`: tenants,
 //! users, memberships, refresh tokens and the definer functions), and this folder's
-//! `migrations/` (V5: the membership, not the token, decides the role).
+//! `migrations/` (V5: the membership, not the token, decides the role; V7: signups
+//! confirmed by their mailbox, invitations).
 
+pub mod invitations;
+mod messages;
 pub mod sessions;
 pub mod users;
 
@@ -27,9 +33,19 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "memberships_pkey",
             meaning: Meaning::Conflict("This person is already a member of the tenant."),
         },
+        Constraint {
+            name: "invitation_not_pending",
+            meaning: Meaning::NotFound,
+        },
     ],
-    migrations: &[Migration {
-        name: "V5__membership_authority",
-        sql: include_str!("migrations/V5__membership_authority.sql"),
-    }],
+    migrations: &[
+        Migration {
+            name: "V5__membership_authority",
+            sql: include_str!("migrations/V5__membership_authority.sql"),
+        },
+        Migration {
+            name: "V7__invitations_and_verified_signups",
+            sql: include_str!("migrations/V7__invitations_and_verified_signups.sql"),
+        },
+    ],
 };

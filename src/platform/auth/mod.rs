@@ -1,6 +1,6 @@
 //! Credentials: short-lived JWT access tokens ([`JwtKeys`]), the bearer security
 //! scheme every tenant operation takes ([`Auth`]), and argon2id password hashing
-//! ([`PasswordHasher`]). Sessions (signup, login, refresh) are the identity module's.
+//! ([`PasswordHasher`]). Sessions (signup, invitations, login, refresh) are the identity module's.
 
 mod password;
 mod scheme;

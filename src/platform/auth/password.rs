@@ -1,9 +1,10 @@
 //! argon2id hashing on the blocking pool, with bounded concurrency so logins never
 //! stall the async workers or starve other requests of CPU.
 //!
-//! - **Fair share**: each caller (a tenant, or a client address before a tenant is
-//!   known) holds at most half of the slots, so one tenant's burst of member creations
-//!   or one address's login storm cannot starve everyone else's logins.
+//! - **Fair share**: each caller (a client address: every password is hashed before a
+//!   tenant is known) holds at most half of the slots, so one address's login, signup
+//!   or invitation-acceptance storm cannot starve everyone else's logins. Adding a
+//!   member hashes nothing any more (it sends an invitation).
 //! - **Pepper**: the password is keyed with HMAC-SHA256 under a secret that lives
 //!   outside the database (`CRM_PASSWORD_PEPPER`) before argon2 sees it, so hashes read
 //!   from the database (a dump, or the app role's login lookup) cannot be cracked
@@ -53,9 +54,10 @@ pub fn password_too_long(password: &str) -> bool {
 /// Who a hash is computed for: the unit of the fair share.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum HashingFor {
-    /// A request of this tenant (adding a member).
+    /// A request of this tenant, made by one of its members.
     Tenant(uuid::Uuid),
-    /// A request before any tenant is known (signup, login), by client address.
+    /// A request before any tenant is known (signup, login, accepting an invitation),
+    /// by client address.
     Client(String),
 }
 
@@ -278,11 +280,11 @@ mod tests {
     #[tokio::test]
     async fn one_caller_cannot_take_every_slot() {
         let hasher = hasher(2, 50, "1", &[]);
-        let tenant = HashingFor::Tenant(uuid::Uuid::now_v7());
+        let tenant = client("198.51.100.4");
         let held = hasher.permit(&tenant).await.expect("the tenant's share");
         assert!(
             matches!(hasher.permit(&tenant).await, Err(ApiError::Unavailable(_))),
-            "the same tenant waits for its own share"
+            "the same caller waits for its own share"
         );
         let other = hasher.permit(&client("203.0.113.9")).await;
         assert!(other.is_ok(), "someone else is served meanwhile");

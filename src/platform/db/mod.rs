@@ -7,7 +7,8 @@
 //!   (`set_config(..., true)` inside every transaction; the module switch and the
 //!   module's constraint meanings come with it).
 //! - [`Db::pre_tenant`] → [`PreTenant`]: the reviewed SECURITY DEFINER calls that run
-//!   before a tenant is known (login, signup, refresh, mail outside a tenant).
+//!   before a tenant is known (login, signup, invitation links, refresh, mail
+//!   outside a tenant).
 //! - [`Db::dispatcher`] → [`Dispatcher`]: the worker's claim of due mail across
 //!   tenants, through the mail module's reviewed definer functions only.
 //!
@@ -28,7 +29,7 @@ pub use error::DbError;
 pub use migrations::Migrations;
 use pool::TransactionPooler;
 pub use pool::{Db, app_pool};
-pub use pre_tenant::{LoginCandidate, PreTenant, SignUp};
+pub use pre_tenant::{Acceptance, LoginCandidate, MailText, PreTenant, SignUpRequest};
 pub use setup::{SetupError, owner_connect, prepare_database};
 pub use tenant_tx::{REQUIRE_MEMBERSHIP, SET_CONTEXT, TenantTx};
 

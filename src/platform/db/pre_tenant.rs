@@ -1,6 +1,7 @@
-//! [`PreTenant`], the pre-tenant door: before a tenant is known (signup, login,
-//! refresh) the application role may call only the reviewed SECURITY DEFINER functions
-//! of migration V1, and this type holds exactly those calls. It runs no other SQL.
+//! [`PreTenant`], the pre-tenant door: before a tenant is known (signup and its
+//! confirmation, an invitation's link, login, refresh) the application role may call
+//! only the reviewed SECURITY DEFINER functions (migrations V1, V5, V6 and V7), and this
+//! type holds exactly those calls. It runs no other SQL.
 //! What a function vouches for (a membership, a rotated session) comes back as a
 //! [`TenantContext`]; the caller never chooses one.
 
@@ -8,17 +9,13 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{Db, DbError, role};
-use crate::platform::{
-    mail::Email,
-    module::Meaning,
-    tenancy::{Role, TenantContext},
-};
+use crate::platform::{mail::Email, module::Meaning, tenancy::TenantContext};
 
 /// The definer functions' own constraints (the identity tables of V1).
 fn meaning(constraint: &str) -> Option<Meaning> {
     match constraint {
         "users_email_key" => Some(Meaning::Conflict(
-            "An account with this email already exists.",
+            "An account with this email was created meanwhile.",
         )),
         _ => None,
     }
@@ -36,14 +33,36 @@ pub struct LoginCandidate {
     pub context: TenantContext,
 }
 
-/// A new tenant with its first user, its owner.
-pub struct SignUp<'a> {
-    pub tenant_id: Uuid,
-    pub tenant_name: &'a str,
-    pub user_id: Uuid,
+/// A signup waiting for its address to confirm it (`app.request_signup`).
+pub struct SignUpRequest<'a> {
     pub email: &'a str,
+    pub tenant_name: &'a str,
     pub full_name: &'a str,
     pub password_hash: &'a str,
+    /// Queued to an address without an account; its text carries `{token}`.
+    pub confirmation: MailText<'a>,
+    /// Queued instead to an address that already has an account.
+    pub known: MailText<'a>,
+}
+
+/// A message's subject and text, before the database writes its token in.
+#[derive(Clone, Copy)]
+pub struct MailText<'a> {
+    pub subject: &'a str,
+    /// `{token}` is replaced by the link's secret.
+    pub text: &'a str,
+}
+
+/// What following an invitation's link did (`app.accept_invitation`).
+pub enum Acceptance {
+    /// The identity is now a member; the context of that membership.
+    Joined(TenantContext),
+    /// The identity is new or its email was never verified: a password is needed.
+    PasswordRequired,
+    /// The identity already belongs to the tenant.
+    AlreadyMember,
+    /// Unknown, wrong, used, revoked or expired token.
+    Invalid,
 }
 
 impl<'a> PreTenant<'a> {
@@ -79,26 +98,64 @@ impl<'a> PreTenant<'a> {
             .collect()
     }
 
-    /// Creates the tenant and its owner; the context of that owner.
-    pub async fn sign_up(&self, new: &SignUp<'_>) -> Result<TenantContext, DbError> {
+    /// Queues the confirmation link, or the notice for an address that already has an
+    /// account; answers nothing either way, so nothing about the address is learnt.
+    pub async fn request_signup(&self, request: &SignUpRequest<'_>) -> Result<(), DbError> {
         self.call(
-            "SELECT app.sign_up($1, $2, $3, $4, $5, $6)",
+            "SELECT app.request_signup($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
-                &new.tenant_id,
-                &new.tenant_name,
-                &new.user_id,
-                &new.email,
-                &new.full_name,
-                &new.password_hash,
+                &request.email,
+                &request.tenant_name,
+                &request.full_name,
+                &request.password_hash,
+                &request.confirmation.subject,
+                &request.confirmation.text,
+                &request.known.subject,
+                &request.known.text,
             ],
         )
-        .await?;
-        Ok(TenantContext::vouched(
-            new.tenant_id,
-            new.user_id,
-            Role::Owner,
-            None,
-        ))
+        .await
+        .map(drop)
+    }
+
+    /// Follows a confirmation link: creates the tenant and its owner (email verified)
+    /// and answers the owner's context; `None` for a bad, used or expired token.
+    pub async fn confirm_signup(&self, token: &str) -> Result<Option<TenantContext>, DbError> {
+        let rows = self
+            .call(
+                "SELECT user_id, tenant_id, 'owner' AS role FROM app.confirm_signup($1)",
+                &[&token],
+            )
+            .await?;
+        rows.first().map(|row| vouched(row, None)).transpose()
+    }
+
+    /// Follows an invitation's link, with the acceptor's name and password hash for an
+    /// identity that needs them.
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        full_name: Option<&str>,
+        password_hash: Option<&str>,
+    ) -> Result<Acceptance, DbError> {
+        let rows = self
+            .call(
+                "SELECT user_id, tenant_id, role::text AS role, outcome \
+                 FROM app.accept_invitation($1, $2, $3)",
+                &[&token, &full_name, &password_hash],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(Acceptance::Invalid);
+        };
+        match row.get::<_, &str>("outcome") {
+            "joined" => Ok(Acceptance::Joined(vouched(row, None)?)),
+            "password_required" => Ok(Acceptance::PasswordRequired),
+            "already_member" => Ok(Acceptance::AlreadyMember),
+            other => Err(DbError::internal(format!(
+                "unknown invitation outcome {other:?}"
+            ))),
+        }
     }
 
     /// Rotates a refresh token: the context it was issued for, or `None` when it is

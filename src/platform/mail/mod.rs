@@ -200,7 +200,10 @@ mod tests {
                 ("DATABASE_URL", "postgres://owner:pw@db/crm"),
                 ("CRM_APP_PASSWORD", "app-password"),
                 ("CRM_JWT_SECRET", "f1d2c3b4a5968778695a4b3c2d1e0f1234567890"),
-                ("CRM_PASSWORD_PEPPER", "1:mail-test-pepper-9d4c2b7e1f6a3058c7e2"),
+                (
+                    "CRM_PASSWORD_PEPPER",
+                    "1:mail-test-pepper-9d4c2b7e1f6a3058c7e2",
+                ),
             ],
             &email,
         )

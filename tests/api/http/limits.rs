@@ -77,6 +77,41 @@ async fn anonymous_requests_are_limited_per_client_ip() {
     expect_problem(signup, StatusCode::TOO_MANY_REQUESTS).await;
 }
 
+/// Finding 8: signup is throttled per address too (each new tenant would bring its own
+/// quota): at most five signup messages an hour reach one mailbox, whoever asks, and
+/// the answer stays the same (it says nothing about the address).
+#[tokio::test]
+async fn signup_mail_is_throttled_per_address() {
+    let app = spawn_app_with(|vars| vars.push(("CRM_RATE_LIMIT_IP".into(), "100".into()))).await;
+    let email = "flooded@example.test";
+    let mut answers = Vec::new();
+    for _ in 0..8 {
+        let response = app
+            .post_anonymous(
+                "/auth/signup",
+                json!({ "tenant_name": "X", "email": email, "password": PASSWORD, "full_name": "X" }),
+            )
+            .await;
+        answers.push((response.status(), response.text().await.expect("body")));
+    }
+    assert!(
+        answers.iter().all(|answer| answer == &answers[0]),
+        "{answers:?}"
+    );
+    assert_eq!(answers[0].0, StatusCode::ACCEPTED);
+    let queued: i64 = app
+        .owner_sql()
+        .await
+        .query_one(
+            "SELECT count(*) FROM system_mail_outbox WHERE recipient = $1",
+            &[&email],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(queued, 5, "at most five an hour to one address");
+}
+
 #[tokio::test]
 async fn repeated_failed_logins_are_throttled_per_ip_and_per_email() {
     let app = spawn_app_with(|vars| {

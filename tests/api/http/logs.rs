@@ -8,7 +8,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::support::{JWT_SECRET, OWNER_URL, PASSWORD, expect_json, fresh_database};
+use crate::support::{
+    JWT_SECRET, OWNER_URL, PASSWORD, connect, expect_json, fresh_database, token_in,
+};
 
 const PEPPER: &str = "logs-test-pepper-4a7d1c9e2b5f8a3d6c0e";
 
@@ -25,6 +27,8 @@ async fn production_logs_are_json_lines_without_secrets() {
         .env("CRM_PASSWORD_PEPPER", format!("1:{PEPPER}"))
         .env("CRM_BIND", "127.0.0.1:0")
         .env("CRM_POOL_SIZE", "2")
+        // The test reads the confirmation link from the outbox before anything sends it.
+        .env("CRM_RUN_WORKER", "false")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -62,7 +66,24 @@ async fn production_logs_are_json_lines_without_secrets() {
         signup.headers()["strict-transport-security"],
         "max-age=31536000; includeSubDomains"
     );
-    let tokens = expect_json(signup, StatusCode::CREATED).await;
+    expect_json(signup, StatusCode::ACCEPTED).await;
+    let link: String = connect(&database.name, "postgres", "")
+        .await
+        .query_one(
+            "SELECT text_body FROM system_mail_outbox WHERE recipient = $1",
+            &[&email],
+        )
+        .await
+        .expect("the confirmation is queued")
+        .get(0);
+    let link = token_in(&link);
+    let confirmed = http
+        .post(format!("{base}/api/v1/auth/signup/confirm"))
+        .json(&json!({ "token": link }))
+        .send()
+        .await
+        .expect("confirm");
+    let tokens = expect_json(confirmed, StatusCode::CREATED).await;
     let access = tokens["access_token"].as_str().expect("token").to_owned();
     let refresh = tokens["refresh_token"]
         .as_str()
@@ -119,6 +140,7 @@ async fn production_logs_are_json_lines_without_secrets() {
         PEPPER,
         &access,
         &refresh,
+        &link,
         refreshed["access_token"].as_str().expect("token"),
         refreshed["refresh_token"].as_str().expect("token"),
         &email,
@@ -134,7 +156,7 @@ async fn production_logs_are_json_lines_without_secrets() {
         .iter()
         .filter(|entry| entry["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 4, "one line per request:\n{all}");
+    assert_eq!(requests.len(), 5, "one line per request:\n{all}");
     let me_line = requests
         .iter()
         .find(|entry| entry["span"]["request_id"] == "logs-test-me")

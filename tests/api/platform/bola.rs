@@ -501,7 +501,9 @@ impl Sweep {
         Ok((path, body))
     }
 
-    /// Creates an object of `collection` as `user` (see [`Self::creation`]).
+    /// Creates an object of `collection` as `user` (see [`Self::creation`]). Two
+    /// collections have no POST of their own: a member (`/users`) joins by accepting
+    /// an invitation, and an invitation (`/invitations`) is made by `POST /users`.
     fn create<'a>(
         &'a self,
         collection: &'a str,
@@ -509,17 +511,19 @@ impl Sweep {
         depth: usize,
     ) -> LocalBoxFuture<'a, Result<Value, String>> {
         async move {
-            let (path, body) = self.creation(collection, user, depth).await?;
-            let response = self.app.post(&path, user, body.clone()).await;
-            let status = response.status();
-            let text = response.text().await.unwrap_or_default();
-            if status != StatusCode::CREATED {
-                return Err(format!("POST {path} {body} answered {status}: {text}"));
-            }
-            let created: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            if !created["id"].is_string() {
-                return Err(format!("POST {path} returned no id: {created}"));
-            }
+            let created = match collection {
+                "/users" => json!({ "id": self.app.add_member(user, "member").await.user_id }),
+                "/invitations" => {
+                    let (path, body) = self.creation("/users", user, depth).await?;
+                    self.post_expecting(&path, body, user, StatusCode::ACCEPTED)
+                        .await?
+                }
+                _ => {
+                    let (path, body) = self.creation(collection, user, depth).await?;
+                    self.post_expecting(&path, body, user, StatusCode::CREATED)
+                        .await?
+                }
+            };
             self.created
                 .lock()
                 .expect("created")
@@ -527,6 +531,27 @@ impl Sweep {
             Ok(created)
         }
         .boxed_local()
+    }
+
+    /// POSTs `body` to `path` as `user`; the object it answers with `expected`.
+    async fn post_expecting(
+        &self,
+        path: &str,
+        body: Value,
+        user: &TestUser,
+        expected: StatusCode,
+    ) -> Result<Value, String> {
+        let response = self.app.post(path, user, body.clone()).await;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if status != expected {
+            return Err(format!("POST {path} {body} answered {status}: {text}"));
+        }
+        let created: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        if !created["id"].is_string() {
+            return Err(format!("POST {path} returned no id: {created}"));
+        }
+        Ok(created)
     }
 
     /// Every id of an object created in `user`'s tenant, with the user's and the
@@ -844,7 +869,14 @@ async fn a_tenant_named_in_a_create_body_header_or_query_is_ignored() {
         .map(|o| collection_of(&o.path).to_owned())
         .collect();
     for collection in &collections {
-        let (path, mut body) = match sweep.creation(collection, b, 0).await {
+        // A member is created by no POST (the invitee accepts an invitation); an
+        // invitation is created by `POST /users` and read back from its list.
+        let (creating, expected) = match collection.as_str() {
+            "/users" => continue,
+            "/invitations" => ("/users", StatusCode::ACCEPTED),
+            other => (other, StatusCode::CREATED),
+        };
+        let (path, mut body) = match sweep.creation(creating, b, 0).await {
             Ok(creation) => creation,
             Err(err) => {
                 failures.push(format!("{collection}: {err}"));
@@ -867,16 +899,29 @@ async fn a_tenant_named_in_a_create_body_header_or_query_is_ignored() {
         if status.is_client_error() && status != StatusCode::NOT_FOUND {
             continue; // refused outright: also acceptable
         }
-        let created = expect_json(response, StatusCode::CREATED).await;
+        let created = expect_json(response, expected).await;
         let id = id_of(&created);
         if id == chosen_id {
             failures.push(format!("POST {path}: the client chose the id"));
         }
-        let object = format!("{collection}/{id}");
-        if app.get(&object, b).await.status() != StatusCode::OK {
+        let is_b_s = if collection == "/invitations" {
+            let b_list = expect_json(app.get("/invitations", b).await, StatusCode::OK).await;
+            let a_list = expect_json(app.get("/invitations", a).await, StatusCode::OK).await;
+            (
+                b_list.to_string().contains(&id),
+                !a_list.to_string().contains(&id),
+            )
+        } else {
+            let object = format!("{collection}/{id}");
+            (
+                app.get(&object, b).await.status() == StatusCode::OK,
+                app.get(&object, a).await.status() == StatusCode::NOT_FOUND,
+            )
+        };
+        if !is_b_s.0 {
             failures.push(format!("POST {path}: the object is not B's"));
         }
-        if app.get(&object, a).await.status() != StatusCode::NOT_FOUND {
+        if !is_b_s.1 {
             failures.push(format!("POST {path}: the object landed in A"));
         }
     }

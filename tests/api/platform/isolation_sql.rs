@@ -357,21 +357,17 @@ async fn planner_statistics_of_tenant_tables_are_hidden() {
     assert_eq!(visible, 0);
 }
 
-/// `app.add_member` as the app role, adding `role`; the raw result.
-async fn add_member_sql(
-    sql: &Client,
-    email: &str,
-    role: &str,
-) -> Result<u64, tokio_postgres::Error> {
+/// An invitation row written directly as the app role; the raw result.
+async fn invite_sql(sql: &Client, email: &str, role: &str) -> Result<u64, tokio_postgres::Error> {
     sql.execute(
-        "SELECT app.add_member($1, $2, 'Intruder', 'not-a-real-hash', $3::text::member_role)",
+        "INSERT INTO invitations (id, email, role) VALUES ($1, $2, $3::text::member_role)",
         &[&Uuid::now_v7(), &email, &role],
     )
     .await
 }
 
 #[tokio::test]
-async fn add_member_needs_a_tenant_and_a_managing_role() {
+async fn inviting_needs_a_tenant_and_a_managing_role() {
     let w = world().await;
     let admin = w.app.add_member(&w.a, "admin").await;
     let member = w.app.add_member(&w.a, "member").await;
@@ -380,13 +376,12 @@ async fn add_member_needs_a_tenant_and_a_managing_role() {
     let email = "intruder@example.test";
     let tenant = w.a.tenant_id.to_string();
 
-    // Outside any transaction, nothing set at all.
     assert_eq!(
-        sqlstate(add_member_sql(&sql, email, "member").await),
+        sqlstate(invite_sql(&sql, email, "member").await),
         SqlState::INSUFFICIENT_PRIVILEGE,
         "no context"
     );
-    for (tenant, user, role, adding) in [
+    for (tenant, user, role, inviting) in [
         ("", &w.a, "owner", "member"),
         ("not-a-uuid", &w.a, "owner", "member"),
         (tenant.as_str(), &reader, "read_only", "member"),
@@ -396,43 +391,223 @@ async fn add_member_needs_a_tenant_and_a_managing_role() {
         sql.batch_execute("BEGIN").await.expect("begin");
         set_context(&sql, tenant, &user.user_id.to_string(), role).await;
         assert_eq!(
-            sqlstate(add_member_sql(&sql, email, adding).await),
+            sqlstate(invite_sql(&sql, email, inviting).await),
             SqlState::INSUFFICIENT_PRIVILEGE,
-            "tenant {tenant:?} as {role} adding {adding}"
+            "tenant {tenant:?} as {role} inviting {inviting}"
         );
         sql.batch_execute("ROLLBACK").await.expect("rollback");
     }
 
-    // The same call is well formed: an admin may add a member (rolled back).
     sql.batch_execute("BEGIN").await.expect("begin");
     set_context(&sql, &tenant, &admin.user_id.to_string(), "admin").await;
-    assert_eq!(
-        add_member_sql(&sql, email, "member")
+    // The inviter, the secret and the expiry are not the caller's to choose.
+    for statement in [
+        "INSERT INTO invitations (id, email, role, invited_by) \
+         VALUES (gen_random_uuid(), 'x@example.test', 'member', gen_random_uuid())",
+        "INSERT INTO invitations (id, email, role, secret_hash) \
+         VALUES (gen_random_uuid(), 'x@example.test', 'member', sha256('known'::bytea))",
+        "INSERT INTO invitations (id, email, role, expires_at) \
+         VALUES (gen_random_uuid(), 'x@example.test', 'member', now() + interval '1 year')",
+    ] {
+        sql.batch_execute("SAVEPOINT attempt")
             .await
-            .expect("an admin adds a member"),
+            .expect("savepoint");
+        let result = sql.execute(statement, &[]).await;
+        assert_eq!(
+            sqlstate(result),
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            "{statement}"
+        );
+        sql.batch_execute("ROLLBACK TO SAVEPOINT attempt")
+            .await
+            .expect("rollback to savepoint");
+    }
+    // The same insert is well formed: an admin may invite a member.
+    assert_eq!(
+        invite_sql(&sql, email, "member")
+            .await
+            .expect("an admin invites a member"),
         1
     );
     sql.batch_execute("ROLLBACK").await.expect("rollback");
+}
 
+/// Finding 1 at the database: only a link's holder can create or join an identity.
+/// The secrets are made and hashed by the definer functions; the app role can neither
+/// read nor set them, so it cannot forge a link for anyone's address.
+#[tokio::test]
+async fn the_app_role_can_neither_read_nor_set_a_links_secret() {
+    let w = world().await;
+    let invitee = "invitee@example.test";
+    let token = w.app.invite(&w.a, invitee, "member").await;
+    let request = w
+        .app
+        .request_signup("Pending", "pending@example.test")
+        .await;
+    let sql = w.app.app_role_sql().await;
+    sql.batch_execute("BEGIN").await.expect("begin");
+    act_as(&sql, &w.a, "owner").await;
+    for statement in [
+        "SELECT secret_hash FROM invitations",
+        "UPDATE invitations SET secret_hash = sha256('known'::bytea)",
+        "UPDATE invitations SET expires_at = now() + interval '1 year'",
+        "SELECT * FROM pending_signups",
+        "UPDATE pending_signups SET secret_hash = sha256('known'::bytea)",
+        "SELECT text_body FROM mail_outbox",
+        "SELECT text_body FROM system_mail_outbox",
+    ] {
+        sql.batch_execute("SAVEPOINT attempt")
+            .await
+            .expect("savepoint");
+        let result = sql.execute(statement, &[]).await;
+        assert_eq!(
+            sqlstate(result),
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            "{statement}"
+        );
+        sql.batch_execute("ROLLBACK TO SAVEPOINT attempt")
+            .await
+            .expect("rollback to savepoint");
+    }
+    sql.batch_execute("ROLLBACK").await.expect("rollback");
+
+    // Guessed and forged tokens accept nothing; the right ids with a wrong secret
+    // neither.
+    let (ids, _) = token.rsplit_once('.').expect("tenant.id.secret");
+    let (signup_id, _) = request.split_once('.').expect("id.secret");
+    for forged in [
+        String::new(),
+        "garbage".to_owned(),
+        format!("{ids}.{}", "0".repeat(64)),
+        format!("{ids}."),
+        ids.to_owned(),
+        format!("{}.{}.{}", w.b.tenant_id, Uuid::new_v4(), "a".repeat(64)),
+        format!("{token}.extra"),
+    ] {
+        let rows = sql
+            .query(
+                "SELECT * FROM app.accept_invitation($1, NULL, 'attacker-hash')",
+                &[&forged],
+            )
+            .await
+            .expect("the call itself is allowed");
+        assert!(rows.is_empty(), "{forged:?} accepted something");
+    }
+    for forged in [
+        format!("{signup_id}.{}", "0".repeat(64)),
+        format!("{signup_id}."),
+        signup_id.to_owned(),
+        format!("{}.{}", Uuid::new_v4(), "b".repeat(64)),
+    ] {
+        let rows = sql
+            .query("SELECT * FROM app.confirm_signup($1)", &[&forged])
+            .await
+            .expect("the call itself is allowed");
+        assert!(rows.is_empty(), "{forged:?} confirmed something");
+    }
     let owner = w.app.owner_sql().await;
-    let users: i64 = owner
-        .query_one("SELECT count(*) FROM users WHERE email = $1", &[&email])
+    let identities: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM users WHERE email IN ($1, 'pending@example.test')",
+            &[&invitee],
+        )
         .await
         .expect("users")
         .get(0);
-    assert_eq!(users, 0, "no identity was created");
-    let members: i64 = owner
+    assert_eq!(identities, 0, "no forged token created an identity");
+}
+
+/// `app.send_invitation` is a definer: it must apply the tenant guard itself. Another
+/// tenant's invitation raises and its link is left as it was.
+#[tokio::test]
+async fn send_invitation_of_another_tenants_invitation_raises() {
+    let w = world().await;
+    let b_token = w.app.invite(&w.b, "b-invitee@example.test", "member").await;
+    let owner = w.app.owner_sql().await;
+    let b_invitation: Uuid = owner
         .query_one(
-            "SELECT count(*) FROM memberships WHERE tenant_id = $1",
-            &[&w.a.tenant_id],
+            "SELECT id FROM invitations WHERE tenant_id = $1",
+            &[&w.b.tenant_id],
         )
         .await
-        .expect("memberships")
+        .expect("B's invitation")
         .get(0);
+    let sql = w.app.app_role_sql().await;
+    for (role, label) in [
+        ("owner", "A's owner"),
+        ("admin", "A's owner acting as admin"),
+    ] {
+        sql.batch_execute("BEGIN").await.expect("begin");
+        act_as(&sql, &w.a, role).await;
+        let err = sql
+            .execute(
+                "SELECT app.send_invitation($1, 'Hi', 'link {token}')",
+                &[&b_invitation],
+            )
+            .await
+            .expect_err(label);
+        assert_eq!(err.code(), Some(&SqlState::NO_DATA_FOUND), "{label}: {err}");
+        sql.batch_execute("ROLLBACK").await.expect("rollback");
+    }
+    // Not even B's own member (not a manager) can resend it.
+    let b_member = w.app.add_member(&w.b, "member").await;
+    sql.batch_execute("BEGIN").await.expect("begin");
+    act_as(&sql, &b_member, "member").await;
+    let err = sql
+        .execute(
+            "SELECT app.send_invitation($1, 'Hi', 'link {token}')",
+            &[&b_invitation],
+        )
+        .await
+        .expect_err("a member cannot resend");
+    assert_eq!(err.code(), Some(&SqlState::NO_DATA_FOUND));
+    sql.batch_execute("ROLLBACK").await.expect("rollback");
+
+    let queued: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM mail_outbox WHERE recipient = 'b-invitee@example.test'",
+            &[],
+        )
+        .await
+        .expect("outbox")
+        .get(0);
+    assert_eq!(queued, 1, "only B's own invitation mail");
+    let accepted = w.app.accept(&b_token).await;
     assert_eq!(
-        members, 4,
-        "A still has its owner, admin, member and reader"
+        accepted.status(),
+        reqwest::StatusCode::OK,
+        "B's link still works"
     );
+}
+
+/// Signup through SQL answers nothing, for a known email as for an unknown one; what
+/// it queued is not readable by the app role.
+#[tokio::test]
+async fn request_signup_answers_nothing_observable() {
+    let w = world().await;
+    let sql = w.app.app_role_sql().await;
+    let call = "SELECT app.request_signup($1, 'T', 'N', 'hash', 'new', 'new {token}', \
+                'known', 'known {token}')::text AS answer";
+    let known = sql.query(call, &[&w.a.email]).await.expect("a known email");
+    let unknown = sql
+        .query(call, &[&"nobody-yet@example.test"])
+        .await
+        .expect("an unknown email");
+    let answers = |rows: &[tokio_postgres::Row]| -> Vec<Option<String>> {
+        rows.iter().map(|row| row.get("answer")).collect()
+    };
+    assert_eq!(answers(&known), answers(&unknown));
+    assert_eq!(answers(&known), [Some(String::new())], "void, nothing else");
+    for table in ["pending_signups", "system_mail_outbox"] {
+        let err = sql
+            .query(&format!("SELECT count(*) FROM {table}"), &[])
+            .await;
+        assert_eq!(
+            err.expect_err(table).code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{table}"
+        );
+    }
 }
 
 /// Every membership of a tenant as (user, role, active), read as the superuser.

@@ -150,9 +150,11 @@ impl Drop for SmtpServer {
     }
 }
 
-/// Settings that send mail to plain SMTP on loopback `port`.
+/// Settings that send mail to plain SMTP on loopback `port`, with the in-process
+/// worker on (the test default is off).
 pub fn smtp_env(port: u16) -> Vec<(String, String)> {
     vec![
+        ("CRM_RUN_WORKER".into(), "true".into()),
         ("CRM_SMTP_HOST".into(), "127.0.0.1".into()),
         ("CRM_SMTP_PORT".into(), port.to_string()),
         ("CRM_SMTP_TLS".into(), "none".into()),

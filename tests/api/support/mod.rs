@@ -124,6 +124,9 @@ pub fn test_config(database: &str, customise: impl FnOnce(&mut Vec<(String, Stri
         ("CRM_APP_ROLE".into(), APP_ROLE.into()),
         ("CRM_APP_PASSWORD".into(), APP_PASSWORD.into()),
         ("CRM_POOL_SIZE".into(), "4".into()),
+        // The in-process mail worker would send (and so clear) the bodies the helpers
+        // read their links from; the mail tests turn it on (`support::mail::smtp_env`).
+        ("CRM_RUN_WORKER".into(), "false".into()),
     ];
     // tests/through-pgbouncer: every server's pool goes through a PgBouncer.
     if let Ok(url) = std::env::var("CRM_TEST_PGBOUNCER_URL") {
@@ -315,17 +318,80 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Signs up a new tenant; the returned user is its owner.
+    /// Signs up a new tenant as a person would: the signup, the link from the queued
+    /// confirmation message, its confirmation. The returned user is its owner.
     pub async fn sign_up(&self, tenant_name: &str) -> TestUser {
         let email = format!("owner-{}@example.test", Uuid::new_v4().simple());
+        self.sign_up_as(tenant_name, &email).await
+    }
+
+    /// [`Self::sign_up`] with a chosen email.
+    pub async fn sign_up_as(&self, tenant_name: &str, email: &str) -> TestUser {
+        let token = self.request_signup(tenant_name, email).await;
+        let response = self
+            .post_anonymous("/auth/signup/confirm", json!({ "token": token }))
+            .await;
+        let body = expect_json(response, StatusCode::CREATED).await;
+        self.user_from_tokens(email.to_owned(), &body).await
+    }
+
+    /// `POST /auth/signup` (202) and the token of the confirmation then queued for
+    /// `email`.
+    pub async fn request_signup(&self, tenant_name: &str, email: &str) -> String {
         let response = self
             .post_anonymous(
                 "/auth/signup",
                 json!({ "tenant_name": tenant_name, "email": email, "password": PASSWORD, "full_name": "Owner" }),
             )
             .await;
-        let body = expect_json(response, StatusCode::CREATED).await;
-        self.user_from_tokens(email, &body).await
+        expect_json(response, StatusCode::ACCEPTED).await;
+        token_in(&self.last_system_mail(email).await)
+    }
+
+    /// The text of the newest message queued outside any tenant for `recipient`.
+    pub async fn last_system_mail(&self, recipient: &str) -> String {
+        self.owner_sql()
+            .await
+            .query_one(
+                "SELECT text_body FROM system_mail_outbox WHERE lower(recipient) = lower($1) \
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+                &[&recipient],
+            )
+            .await
+            .expect("a message was queued outside any tenant")
+            .get(0)
+    }
+
+    /// The text of the newest message any tenant queued for `recipient`.
+    pub async fn last_tenant_mail(&self, recipient: &str) -> String {
+        self.owner_sql()
+            .await
+            .query_one(
+                "SELECT text_body FROM mail_outbox WHERE lower(recipient) = lower($1) \
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+                &[&recipient],
+            )
+            .await
+            .expect("a tenant queued a message")
+            .get(0)
+    }
+
+    /// `by` invites `email` with `role` (202) and the token of the link then queued.
+    pub async fn invite(&self, by: &TestUser, email: &str, role: &str) -> String {
+        let response = self
+            .post("/users", by, json!({ "email": email, "role": role }))
+            .await;
+        expect_json(response, StatusCode::ACCEPTED).await;
+        token_in(&self.last_tenant_mail(email).await)
+    }
+
+    /// `POST /auth/invitations/accept` with the shared test password.
+    pub async fn accept(&self, token: &str) -> Response {
+        self.post_anonymous(
+            "/auth/invitations/accept",
+            json!({ "token": token, "password": PASSWORD }),
+        )
+        .await
     }
 
     /// Completes a TestUser from a token response by asking `/auth/me`.
@@ -364,17 +430,24 @@ impl TestApp {
         self.post_anonymous("/auth/login", body).await
     }
 
-    /// Adds a new person with `role` to `by`'s tenant (as `by`) and logs them in.
+    /// Adds a new person with `role` to `by`'s tenant as people do: `by` invites them,
+    /// they accept from the queued link with [`PASSWORD`]. Logged in to that tenant.
     pub async fn add_member(&self, by: &TestUser, role: &str) -> TestUser {
         let email = format!("{role}-{}@example.test", Uuid::new_v4().simple());
-        self.create(
-            "/users",
-            by,
-            json!({ "email": email, "full_name": format!("A {role}"), "role": role, "password": PASSWORD }),
-        )
-        .await;
-        let tokens = expect_json(self.log_in(&email, None).await, StatusCode::OK).await;
-        self.user_from_tokens(email, &tokens).await
+        self.add_member_as(by, &email, role).await
+    }
+
+    /// [`Self::add_member`] with a chosen email.
+    pub async fn add_member_as(&self, by: &TestUser, email: &str, role: &str) -> TestUser {
+        let token = self.invite(by, email, role).await;
+        let accepted = self
+            .post_anonymous(
+                "/auth/invitations/accept",
+                json!({ "token": token, "password": PASSWORD, "full_name": format!("A {role}") }),
+            )
+            .await;
+        let tokens = expect_json(accepted, StatusCode::OK).await;
+        self.user_from_tokens(email.to_owned(), &tokens).await
     }
 
     pub async fn create(&self, path: &str, user: &TestUser, body: Value) -> Value {
@@ -438,6 +511,14 @@ pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
         "problem: {problem}"
     );
     problem
+}
+
+/// The token of the link in a message's text (what follows `token=`).
+pub fn token_in(text: &str) -> String {
+    let (_, rest) = text
+        .split_once("token=")
+        .expect("the message carries a link");
+    rest.split_whitespace().next().expect("a token").to_owned()
 }
 
 pub fn id_of(value: &Value) -> String {

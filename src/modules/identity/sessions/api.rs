@@ -1,4 +1,5 @@
-//! `/auth`: signup, login (JSON or OAuth2 password form), refresh, logout, me.
+//! `/auth`: signup and its confirmation, accepting an invitation, login (JSON or OAuth2
+//! password form), refresh, logout, me.
 
 use poem_openapi::{
     ApiRequest, ApiResponse, Object, OpenApi, Tags,
@@ -11,9 +12,10 @@ use super::{
     refresh::{self, NewRefreshToken},
     store,
 };
+use crate::modules::identity::messages;
 use crate::platform::{
     auth::{Auth, HashingFor, check_password, password_too_long},
-    db::SignUp,
+    db::{Acceptance, SignUpRequest},
     error::{ApiError, problems},
     limits::client_ip,
     state::SharedState,
@@ -27,7 +29,7 @@ enum AuthTags {
     Auth,
 }
 
-/// Creates a tenant with its first user (the owner).
+/// Asks for a tenant with its first user (the owner); created once the email confirms.
 #[derive(Object)]
 struct SignUpBody {
     /// The organisation's display name.
@@ -39,6 +41,38 @@ struct SignUpBody {
     password: String,
     /// The owner's name.
     full_name: String,
+}
+
+/// What signup answers, for every email alike.
+#[derive(Object)]
+struct SignUpRequested {
+    /// Always `confirmation_sent`.
+    status: String,
+    /// What to do next.
+    detail: String,
+}
+
+/// The link of a signup confirmation.
+#[derive(Object)]
+struct ConfirmBody {
+    /// The token from the confirmation message.
+    #[oai(write_only)]
+    token: String,
+}
+
+/// The link of an invitation, and what a new (or never verified) identity needs.
+#[derive(Object)]
+struct AcceptBody {
+    /// The token from the invitation message.
+    #[oai(write_only)]
+    token: String,
+    /// Your name, for a new account (default: the part of the email before `@`).
+    full_name: Option<String>,
+    /// 10 to 1024 characters. Required unless the email already has a verified account
+    /// (then it is ignored); it replaces the password of an account whose email was
+    /// never verified, and ends that account's earlier sessions.
+    #[oai(write_only)]
+    password: Option<String>,
 }
 
 /// JSON login.
@@ -101,6 +135,14 @@ struct MeBody {
 
 #[derive(ApiResponse)]
 enum SignUpResponse {
+    /// A message is on its way to the address: a confirmation link, or for an address
+    /// that already has an account, a notice. Nothing exists yet.
+    #[oai(status = 202)]
+    Accepted(Json<SignUpRequested>),
+}
+
+#[derive(ApiResponse)]
+enum ConfirmResponse {
     /// The tenant and its owner exist; here are the owner's tokens.
     #[oai(status = 201)]
     Created(Json<Tokens>),
@@ -230,10 +272,11 @@ impl AuthApi {
 
 #[OpenApi(prefix_path = "/auth", tag = "AuthTags::Auth")]
 impl AuthApi {
-    /// Sign up: create a tenant and its owner
+    /// Sign up: ask for a tenant and its owner
     ///
-    /// The email must not already have an account; existing users join further
-    /// tenants by invitation.
+    /// Creates nothing: sends a confirmation link to the email (see
+    /// `/auth/signup/confirm`), or, when the email already has an account, a notice
+    /// instead. The answer is the same either way, so it says nothing about the email.
     #[oai(path = "/signup", method = "post")]
     async fn signup(
         &self,
@@ -247,20 +290,106 @@ impl AuthApi {
         check_password(&mut fields, &body.password);
         fields.finish()?;
 
+        // Hashed for every email, known or not, so the answer takes the same time.
         let caller = HashingFor::Client(client_ip(req, self.state.limits.trusted_proxy_hops));
         let password_hash = self.state.hasher.hash(body.0.password, &caller).await?;
-        let new = SignUp {
-            tenant_id: Uuid::now_v7(),
-            tenant_name: &tenant_name,
-            user_id: Uuid::now_v7(),
-            email: &email,
-            full_name: &full_name,
-            password_hash: &password_hash,
-        };
-        let context = self.state.db.pre_tenant().sign_up(&new).await?;
-        Ok(SignUpResponse::Created(Json(
+        let confirmation = messages::signup_confirmation(&self.state.public_url);
+        let known = messages::signup_known(&self.state.public_url);
+        self.state
+            .db
+            .pre_tenant()
+            .request_signup(&SignUpRequest {
+                email: &email,
+                tenant_name: &tenant_name,
+                full_name: &full_name,
+                password_hash: &password_hash,
+                confirmation: confirmation.as_mail_text(),
+                known: known.as_mail_text(),
+            })
+            .await?;
+        Ok(SignUpResponse::Accepted(Json(SignUpRequested {
+            status: "confirmation_sent".to_owned(),
+            detail: "Check your mailbox: the message there says how to go on.".to_owned(),
+        })))
+    }
+
+    /// Confirm a signup: create the tenant and its owner
+    ///
+    /// The token from the confirmation message; it works once. Answers the owner's
+    /// tokens, or 401 for an invalid, used or expired token.
+    #[oai(path = "/signup/confirm", method = "post")]
+    async fn confirm_signup(
+        &self,
+        body: Json<ConfirmBody>,
+    ) -> Result<ConfirmResponse, problems::Session> {
+        let context = self
+            .state
+            .db
+            .pre_tenant()
+            .confirm_signup(&body.token)
+            .await?
+            .ok_or(ApiError::Unauthorized(
+                "The confirmation link is invalid, expired or already used.",
+            ))?;
+        Ok(ConfirmResponse::Created(Json(
             self.tokens_for(context).await?,
         )))
+    }
+
+    /// Accept an invitation: join its tenant
+    ///
+    /// The token from the invitation message proves the email; no bearer token. A new
+    /// account, or one whose email was never verified, needs `password` (422 naming it
+    /// otherwise); a never-verified account's password is replaced and its earlier
+    /// sessions end. Answers tokens for the new membership; 409 when already a member;
+    /// 401 for an invalid, used, revoked or expired link.
+    #[oai(path = "/invitations/accept", method = "post")]
+    async fn accept_invitation(
+        &self,
+        req: &poem::Request,
+        body: Json<AcceptBody>,
+    ) -> Result<TokenResponse, problems::Accept> {
+        let mut fields = Fields::new();
+        let full_name = fields.optional_text("full_name", body.full_name.as_deref(), 200);
+        if let Some(password) = &body.password {
+            check_password(&mut fields, password);
+        }
+        fields.finish()?;
+        let AcceptBody {
+            token, password, ..
+        } = body.0;
+        let password_hash = match password {
+            Some(password) => {
+                let caller =
+                    HashingFor::Client(client_ip(req, self.state.limits.trusted_proxy_hops));
+                Some(self.state.hasher.hash(password, &caller).await?)
+            }
+            None => None,
+        };
+        let acceptance = self
+            .state
+            .db
+            .pre_tenant()
+            .accept_invitation(&token, full_name.as_deref(), password_hash.as_deref())
+            .await?;
+        match acceptance {
+            Acceptance::Joined(context) => {
+                Ok(TokenResponse::Ok(Json(self.tokens_for(context).await?)))
+            }
+            Acceptance::PasswordRequired => Err(ApiError::invalid(
+                "password",
+                "choose a password: this email has no verified account yet",
+            )
+            .into()),
+            Acceptance::AlreadyMember => Err(ApiError::Conflict(
+                "You are already a member of this tenant.".to_owned(),
+            )
+            .into()),
+            Acceptance::Invalid => Err(ApiError::Unauthorized(
+                "The invitation link is invalid, expired or already used.",
+            )
+            .into()),
+        }
     }
 
     /// Log in

@@ -1,4 +1,5 @@
-//! Sessions: signup, login, refresh-token rotation, logout and `/auth/me`.
+//! Sessions: signup and its confirmation, accepting an invitation, login, refresh-token
+//! rotation, logout and `/auth/me`.
 
 mod api;
 mod refresh;

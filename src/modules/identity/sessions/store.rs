@@ -1,5 +1,6 @@
-//! Session storage once the tenant is known (the pre-tenant calls of signup, login and
-//! refresh are the pre-tenant door's, `platform::db::PreTenant`).
+//! Session storage once the tenant is known (the pre-tenant calls of signup and its
+//! confirmation, accepting an invitation, login and refresh are the pre-tenant door's,
+//! `platform::db::PreTenant`).
 
 use super::refresh::NewRefreshToken;
 use crate::platform::{

@@ -1,5 +1,5 @@
-//! `/users`: the tenant's members; owners and admins add them, change their roles and
-//! deactivate them.
+//! `/users`: the tenant's members; owners and admins invite them, change their roles
+//! and deactivate them.
 
 use poem_openapi::{
     ApiResponse, OpenApi, Tags,
@@ -8,16 +8,16 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{
-    Member, MemberList, MemberPatch, MemberPatchBody, NewMember, NewMemberBody, require_owner_for,
-    store,
+use super::{Member, MemberList, MemberPatch, MemberPatchBody, store};
+use crate::modules::identity::{
+    MODULE,
+    invitations::{self, Invitation, NewInvitationBody},
 };
-use crate::modules::identity::MODULE;
 use crate::platform::{
-    auth::{Auth, HashingFor},
+    auth::Auth,
     error::{ApiError, problems},
     state::SharedState,
-    tenancy::{Role, TenantContext},
+    tenancy::TenantContext,
 };
 
 #[derive(Tags)]
@@ -33,10 +33,10 @@ enum MemberResponse {
 }
 
 #[derive(ApiResponse)]
-enum MemberCreated {
-    /// The person is now a member of the tenant.
-    #[oai(status = 201)]
-    Created(Json<Member>),
+enum InvitationSent {
+    /// The invitation exists and its link is on its way; nobody has joined yet.
+    #[oai(status = 202)]
+    Accepted(Json<Invitation>),
 }
 
 #[derive(ApiResponse)]
@@ -109,49 +109,22 @@ impl UsersApi {
         })))
     }
 
-    /// Add a member
+    /// Invite a member
     ///
-    /// Owners and admins only; only owners may add owners. When the email has no
-    /// account yet, one is created with `full_name` and `password`. When it already has
-    /// one (the person belongs to another tenant), that account joins as it is: it keeps
-    /// its own name and password, and `full_name` and `password` are ignored. A person
-    /// who is already a member, even a deactivated one, answers 409: reactivate them
-    /// with `PATCH /users/{id}` instead.
+    /// Owners and admins only; only owners may invite owners. Creates an invitation and
+    /// emails its link; the person joins only by accepting it
+    /// (`POST /auth/invitations/accept`). The answer is the same whether or not the
+    /// email has an account anywhere, and names no account. A person who is already a
+    /// member here, even a deactivated one, answers 409: reactivate them with
+    /// `PATCH /users/{id}` instead. Manage invitations under `/invitations`.
     #[oai(path = "/", method = "post")]
     async fn create(
         &self,
         auth: Auth,
-        body: Json<NewMemberBody>,
-    ) -> Result<MemberCreated, problems::Write> {
-        let context = auth.manager()?;
-        let new = NewMember::try_from(body.0)?;
-        require_owner_for(context.role(), new.role == Role::Owner)?;
-        // Refused before any hashing when the email is already a member here (the
-        // tenant's own data). Otherwise hashed even for an existing account, so the
-        // answer takes the same time, within the tenant's share of the hashing slots.
-        if store::has_member_with_email(self.state.db.tx(context, &MODULE).await?, &new.email)
-            .await?
-        {
-            return Err(ApiError::Conflict(
-                "This person is already a member of the tenant.".to_owned(),
-            )
-            .into());
-        }
-        let password_hash = self
-            .state
-            .hasher
-            .hash(
-                new.password.clone(),
-                &HashingFor::Tenant(context.tenant_id()),
-            )
-            .await?;
-        let member = store::add(
-            self.state.db.tx(context, &MODULE).await?,
-            &new,
-            &password_hash,
-        )
-        .await?;
-        Ok(MemberCreated::Created(Json(member)))
+        body: Json<NewInvitationBody>,
+    ) -> Result<InvitationSent, problems::Write> {
+        let invitation = invitations::invite(&self.state, &auth, body.0).await?;
+        Ok(InvitationSent::Accepted(Json(invitation)))
     }
 
     /// Get a member

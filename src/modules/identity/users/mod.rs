@@ -2,7 +2,8 @@
 //!
 //! A person's identity (email, name, password) is global and may belong to several
 //! tenants; what a tenant manages is its membership: the role and the active flag.
-//! Members are never deleted: deactivating one keeps their history attributable.
+//! Members are never deleted: deactivating one keeps their history attributable. New
+//! members come by invitation (`super::invitations`).
 
 mod api;
 mod store;
@@ -13,7 +14,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use uuid::Uuid;
 
-use crate::platform::{auth::check_password, error::ApiError, tenancy::Role, validation::Fields};
+use crate::platform::{error::ApiError, tenancy::Role};
 
 /// A member of the tenant.
 #[derive(Debug, Clone, Object)]
@@ -41,20 +42,6 @@ pub struct MemberList {
     pub next_cursor: Option<String>,
 }
 
-/// A new member. Unknown fields (such as `tenant_id` or `id`) are ignored.
-#[derive(Object)]
-pub struct NewMemberBody {
-    /// The email address to log in with; an existing account with this email joins as is.
-    pub email: String,
-    /// 1 to 200 characters; ignored when the email already has an account.
-    pub full_name: String,
-    /// The member's role; only owners may add owners.
-    pub role: Role,
-    /// 10 to 1024 characters; ignored when the email already has an account.
-    #[oai(write_only)]
-    pub password: String,
-}
-
 /// Changes to a membership: absent fields stay as they are; at least one is required.
 #[derive(Debug, Object)]
 pub struct MemberPatchBody {
@@ -62,32 +49,6 @@ pub struct MemberPatchBody {
     pub role: Option<Role>,
     /// `false` deactivates the member (there is no delete), `true` reactivates them.
     pub active: Option<bool>,
-}
-
-/// A validated new member. The password is still plain text: hash it before storing.
-pub struct NewMember {
-    pub email: String,
-    pub full_name: String,
-    pub role: Role,
-    pub password: String,
-}
-
-impl TryFrom<NewMemberBody> for NewMember {
-    type Error = ApiError;
-
-    fn try_from(body: NewMemberBody) -> Result<Self, ApiError> {
-        let mut fields = Fields::new();
-        let email = fields.email("email", &body.email);
-        let full_name = fields.text("full_name", &body.full_name, 1, 200);
-        check_password(&mut fields, &body.password);
-        fields.finish()?;
-        Ok(Self {
-            email,
-            full_name,
-            role: body.role,
-            password: body.password,
-        })
-    }
 }
 
 /// A validated change to a membership.
@@ -177,19 +138,5 @@ mod tests {
             MemberPatch::try_from(empty),
             Err(ApiError::Validation(_))
         ));
-    }
-
-    #[test]
-    fn a_short_password_is_rejected() {
-        let body = NewMemberBody {
-            email: "ada@example.com".into(),
-            full_name: "Ada".into(),
-            role: Role::Member,
-            password: "short".into(),
-        };
-        let Err(ApiError::Validation(errors)) = NewMember::try_from(body) else {
-            panic!("expected a validation error")
-        };
-        assert_eq!(errors[0].field, "password");
     }
 }

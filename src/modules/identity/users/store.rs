@@ -1,10 +1,10 @@
 //! Membership storage. Plain SQL: the policies decide which memberships exist for the
-//! caller and who may change them; adding a member goes through `app.add_member`.
+//! caller and who may change them. Members join by invitation (`super::super::invitations`).
 
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{Member, MemberPatch, NewMember};
+use super::{Member, MemberPatch};
 use crate::platform::{
     db::{DbError, TenantTx, role},
     error::ApiError,
@@ -94,51 +94,6 @@ pub async fn get(tx: TenantTx, id: Uuid) -> Result<Member, DbError> {
         .map(member)
         .transpose()?
         .ok_or(DbError::NotFound)
-}
-
-/// Whether a member of the tenant (active or not) logs in with `email`.
-pub async fn has_member_with_email(tx: TenantTx, email: &str) -> Result<bool, DbError> {
-    let row = tx
-        .query_opt_and_commit(
-            "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE lower(u.email) = lower($1)",
-            &[&email],
-        )
-        .await?;
-    Ok(row.is_some())
-}
-
-/// Adds a member with `app.add_member`: the existing identity for the email (whose
-/// name and password stay as they are), or a new one with `password_hash`.
-pub async fn add(
-    mut tx: TenantTx,
-    new: &NewMember,
-    password_hash: &str,
-) -> Result<Member, DbError> {
-    let role = new.role.as_str();
-    let added = tx
-        .query_one(
-            "SELECT app.add_member($1, $2, $3, $4, $5::text::member_role) AS user_id",
-            &[
-                &Uuid::now_v7(),
-                &new.email,
-                &new.full_name,
-                &password_hash,
-                &role,
-            ],
-        )
-        .await?;
-    let user_id: Uuid = added.get("user_id");
-    let row = tx
-        .query_opt_and_commit(
-            concat!(select_members!(), " WHERE m.user_id = $1"),
-            &[&user_id],
-        )
-        .await?;
-    row.as_ref()
-        .map(member)
-        .transpose()?
-        .ok_or_else(|| DbError::internal("the new member is not visible to its tenant"))
 }
 
 /// Locks the active owners' memberships, so concurrent changes that could remove an

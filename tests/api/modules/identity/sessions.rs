@@ -1,4 +1,5 @@
-//! Signup, login (JSON and OAuth2 form), refresh rotation, logout.
+//! Signup and its confirmation, login (JSON and OAuth2 form), refresh rotation, logout.
+//! Signup with a known email: `invitations.rs` (it must answer like an unknown one).
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -61,7 +62,7 @@ async fn unknown_email_and_wrong_password_answer_alike() {
 }
 
 #[tokio::test]
-async fn signup_validates_fields_and_refuses_a_taken_email() {
+async fn signup_validates_fields_and_creates_nothing_until_confirmed() {
     let app = spawn_app().await;
     let bad = app
         .post_anonymous(
@@ -78,18 +79,88 @@ async fn signup_validates_fields_and_refuses_a_taken_email() {
         .collect();
     assert_eq!(fields, ["tenant_name", "email", "password"]);
 
-    let owner = app.sign_up("Acme").await;
-    let taken = app
-        .post_anonymous(
-            "/auth/signup",
-            json!({ "tenant_name": "Other", "email": owner.email.to_uppercase(), "password": PASSWORD, "full_name": "Y" }),
+    let email = "ada@signup.test";
+    let token = app.request_signup("Acme", email).await;
+    let owner = app.owner_sql().await;
+    let count = |sql: &'static str| {
+        let owner = &owner;
+        async move {
+            owner
+                .query_one(sql, &[&email])
+                .await
+                .expect("count")
+                .get::<_, i64>(0)
+        }
+    };
+    let users = "SELECT count(*) FROM users WHERE email = $1";
+    assert_eq!(
+        count(users).await,
+        0,
+        "no identity before the link is followed"
+    );
+    expect_problem(app.log_in(email, None).await, StatusCode::UNAUTHORIZED).await;
+
+    for forged in [
+        "",
+        "not-a-token",
+        &format!("{}.{}", uuid::Uuid::new_v4(), "0".repeat(64)),
+        &format!("{}x", token),
+    ] {
+        let refused = app
+            .post_anonymous("/auth/signup/confirm", json!({ "token": forged }))
+            .await;
+        let problem = expect_problem(refused, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(
+            problem["detail"],
+            "The confirmation link is invalid, expired or already used."
+        );
+    }
+    let confirmed = app
+        .post_anonymous("/auth/signup/confirm", json!({ "token": token }))
+        .await;
+    let user = app
+        .user_from_tokens(
+            email.to_owned(),
+            &expect_json(confirmed, StatusCode::CREATED).await,
         )
         .await;
-    let problem = expect_problem(taken, StatusCode::CONFLICT).await;
-    assert!(
-        !problem.to_string().contains("users_email_key"),
-        "no constraint names leak: {problem}"
+    let me = expect_json(app.get("/auth/me", &user).await, StatusCode::OK).await;
+    assert_eq!(
+        (me["role"].as_str(), me["tenant_name"].as_str()),
+        (Some("owner"), Some("Acme"))
     );
+    assert_eq!(
+        count("SELECT count(*) FROM users WHERE email = $1 AND email_verified_at IS NOT NULL")
+            .await,
+        1,
+        "the owner's email is verified"
+    );
+    let again = app
+        .post_anonymous("/auth/signup/confirm", json!({ "token": token }))
+        .await;
+    expect_problem(again, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(count(users).await, 1, "the link works once");
+}
+
+/// A confirmation link not followed in time creates nothing.
+#[tokio::test]
+async fn an_expired_signup_link_is_refused() {
+    let app = spawn_app().await;
+    let email = "late@signup.test";
+    let token = app.request_signup("Late", email).await;
+    app.owner_sql()
+        .await
+        .execute(
+            "UPDATE pending_signups SET expires_at = now() - interval '1 second' WHERE email = $1",
+            &[&email],
+        )
+        .await
+        .expect("expire");
+    let refused = app
+        .post_anonymous("/auth/signup/confirm", json!({ "token": token }))
+        .await;
+    expect_problem(refused, StatusCode::UNAUTHORIZED).await;
+    expect_problem(app.log_in(email, None).await, StatusCode::UNAUTHORIZED).await;
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::support::{
     TestApp, TestUser,
     mail::{SmtpServer, free_port, smtp_env},
-    spawn_app_with, start_server,
+    spawn_app, spawn_app_with, start_server,
 };
 
 const ARRIVAL: Duration = Duration::from_secs(20);
@@ -75,12 +75,21 @@ async fn sent_row(owner: &Client, recipient: &str) -> (i32, Option<f64>, String,
     }
 }
 
+/// A server with a signed-up tenant, then a second instance on its database running
+/// the mail worker with `env` (the first has none: the signup's confirmation is read
+/// from the outbox before any worker sends and clears it).
+async fn signed_up_with_worker(env: Vec<(String, String)>) -> (TestApp, TestUser) {
+    let app = spawn_app().await;
+    let user = app.sign_up("Acme").await;
+    start_server(&app.database, |vars| vars.extend(env)).await;
+    (app, user)
+}
+
 #[tokio::test]
 async fn mail_queued_in_a_committed_transaction_arrives_with_its_headers_and_body() {
     let smtp = SmtpServer::start().await;
     let env = smtp.env();
-    let app = spawn_app_with(|vars| vars.extend(env)).await;
-    let user = app.sign_up("Acme").await;
+    let (app, user) = signed_up_with_worker(env).await;
     let to = address("ann");
     let email = Email::new(
         &to,
@@ -137,8 +146,7 @@ async fn mail_queued_in_a_committed_transaction_arrives_with_its_headers_and_bod
 async fn mail_queued_in_a_rolled_back_transaction_never_arrives() {
     let smtp = SmtpServer::start().await;
     let env = smtp.env();
-    let app = spawn_app_with(|vars| vars.extend(env)).await;
-    let user = app.sign_up("Acme").await;
+    let (app, user) = signed_up_with_worker(env).await;
     let (dropped, kept) = (address("dropped"), address("kept"));
     let message = |to: &str| Email::new(to, "Hello", "Hello\n").expect("valid");
     enqueue(&app, &user, &message(&dropped), false).await;
@@ -176,8 +184,7 @@ async fn mail_outside_any_tenant_goes_out_through_the_pre_tenant_door() {
 #[tokio::test]
 async fn an_smtp_server_that_is_down_is_retried_with_backoff_until_it_is_up() {
     let port = free_port();
-    let app = spawn_app_with(|vars| vars.extend(smtp_env(port))).await;
-    let user = app.sign_up("Acme").await;
+    let (app, user) = signed_up_with_worker(smtp_env(port)).await;
     let to = address("patient");
     enqueue(
         &app,
@@ -227,9 +234,8 @@ async fn an_smtp_server_that_is_down_is_retried_with_backoff_until_it_is_up() {
 async fn two_workers_at_once_send_each_message_once() {
     let smtp = SmtpServer::start().await;
     let env = smtp.env();
-    let app = spawn_app_with(|vars| vars.extend(env.clone())).await;
+    let (app, user) = signed_up_with_worker(env.clone()).await;
     start_server(&app.database, |vars| vars.extend(env)).await;
-    let user = app.sign_up("Acme").await;
     let to = address("busy");
     let mut tx = app
         .db
