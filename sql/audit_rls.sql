@@ -55,6 +55,7 @@ allowed_definers (signature) AS (
     -- The reviewed SECURITY DEFINER functions the API may execute.
     VALUES ('app.login_candidates(text)'),
            ('app.current_member_role()'),
+           ('app.require_membership(uuid)'),
            ('app.request_signup(text,text,text,text,text,text,text,text)'),
            ('app.confirm_signup(text)'),
            ('app.accept_invitation(text,text,text)'),
