@@ -15,10 +15,13 @@
 //! - [`list`]: filters, sort orders, search and keyset cursors of list endpoints.
 //! - [`auth`]: access tokens, the bearer scheme handlers take, password hashing.
 //! - [`error`]: the API error type and its problem+json rendering.
+//! - [`contract`]: the finished OpenAPI document and [`contract::Body`], the request
+//!   body that is checked against it.
 //! - [`validation`], [`telemetry`], [`metrics`], [`limits`], [`state`].
 
 pub mod auth;
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod error;
 pub mod limits;

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::platform::{
     auth::{Auth, check_password, password_too_long},
+    contract::Body,
     db::SignUp,
     error::{ApiError, problems},
     limits::client_ip,
@@ -29,22 +30,33 @@ enum AuthTags {
 
 /// Creates a tenant with its first user (the owner).
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none, example)]
 struct SignUpBody {
-    /// The organisation's display name.
+    /// The organisation's display name, 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     tenant_name: String,
     /// The owner's email; used to log in.
+    #[oai(validator(
+        min_length = 3,
+        max_length = 320,
+        pattern = r"^\s*[^\s@\x00-\x1F\x7F-\x9F]+@[^\s.\x00-\x1F\x7F-\x9F][^\s\x00-\x1F\x7F-\x9F]*\.[^\s\x00-\x1F\x7F-\x9F]*\s*$"
+    ))]
     email: String,
-    /// At least 10 characters.
-    #[oai(write_only)]
+    /// 10 to 1024 characters.
+    #[oai(write_only, validator(min_length = 10, max_length = 1024))]
     password: String,
-    /// The owner's name.
+    /// The owner's name, 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     full_name: String,
 }
 
 /// JSON login.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none, example)]
 struct LoginBody {
+    /// The email address the user signed up or was added with.
     email: String,
+    /// The user's password.
     #[oai(write_only)]
     password: String,
     /// The tenant to log in to; required only when the user belongs to several.
@@ -53,9 +65,11 @@ struct LoginBody {
 
 /// OAuth2 password-grant login (what the docs' Authorize button sends).
 #[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none, example)]
 struct LoginForm {
     /// The email address.
     username: String,
+    /// The user's password.
     #[oai(write_only)]
     password: String,
     /// Optional tenant id, for users of several tenants.
@@ -64,11 +78,13 @@ struct LoginForm {
 
 #[derive(ApiRequest)]
 enum LoginRequest {
-    Json(Json<LoginBody>),
+    Json(Body<LoginBody>),
     Form(Form<LoginForm>),
 }
 
+/// A refresh token to use or to revoke.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none, example)]
 struct RefreshBody {
     /// The refresh token from the last login or refresh; it can be used once.
     #[oai(write_only)]
@@ -77,6 +93,7 @@ struct RefreshBody {
 
 /// A fresh pair of tokens.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 struct Tokens {
     /// Send as `Authorization: Bearer <access_token>`.
     access_token: String,
@@ -90,12 +107,19 @@ struct Tokens {
 
 /// The caller: user, tenant and role.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 struct MeBody {
+    /// The caller's user id.
     user_id: Uuid,
+    /// The email address the caller logs in with.
     email: String,
+    /// The caller's name.
     full_name: String,
+    /// The tenant the access token is for.
     tenant_id: Uuid,
+    /// That tenant's display name.
     tenant_name: String,
+    /// The caller's role in that tenant.
     role: Role,
 }
 
@@ -221,8 +245,9 @@ impl AuthApi {
     ///
     /// The email must not already have an account; existing users join further
     /// tenants by invitation.
-    #[oai(path = "/signup", method = "post")]
-    async fn signup(&self, body: Json<SignUpBody>) -> Result<SignUpResponse, problems::SignUp> {
+    #[oai(path = "/signup", method = "post", operation_id = "signUp")]
+    async fn signup(&self, body: Body<SignUpBody>) -> Result<SignUpResponse, problems::SignUp> {
+        let body = body.into_inner()?;
         let mut fields = Fields::new();
         let tenant_name = fields.text("tenant_name", &body.tenant_name, 1, 200);
         let email = fields.email("email", &body.email);
@@ -230,7 +255,7 @@ impl AuthApi {
         check_password(&mut fields, &body.password);
         fields.finish()?;
 
-        let password_hash = self.state.hasher.hash(body.0.password).await?;
+        let password_hash = self.state.hasher.hash(body.password).await?;
         let new = SignUp {
             tenant_id: Uuid::now_v7(),
             tenant_name: &tenant_name,
@@ -249,7 +274,7 @@ impl AuthApi {
     ///
     /// Accepts JSON `{email, password, tenant?}` or the OAuth2 password form
     /// (`username`, `password`). Unknown emails and wrong passwords answer alike.
-    #[oai(path = "/login", method = "post")]
+    #[oai(path = "/login", method = "post", operation_id = "logIn")]
     async fn login_endpoint(
         &self,
         req: &poem::Request,
@@ -257,7 +282,8 @@ impl AuthApi {
     ) -> Result<TokenResponse, problems::LogIn> {
         let ip = client_ip(req, self.state.limits.trusted_proxy_hops);
         let tokens = match request {
-            LoginRequest::Json(Json(body)) => {
+            LoginRequest::Json(body) => {
+                let body = body.into_inner()?;
                 self.login(&ip, &body.email, body.password, body.tenant)
                     .await?
             }
@@ -273,10 +299,10 @@ impl AuthApi {
     ///
     /// Each refresh token works once. Presenting one that was already used revokes
     /// every token of that login, and so does a deactivated membership or tenant.
-    #[oai(path = "/refresh", method = "post")]
-    async fn refresh(&self, body: Json<RefreshBody>) -> Result<TokenResponse, problems::Session> {
+    #[oai(path = "/refresh", method = "post", operation_id = "refreshTokens")]
+    async fn refresh(&self, body: Body<RefreshBody>) -> Result<TokenResponse, problems::Session> {
+        let presented = refresh::hash(&body.into_inner()?.refresh_token);
         let next = NewRefreshToken::generate();
-        let presented = refresh::hash(&body.refresh_token);
         let context = self
             .state
             .db
@@ -290,19 +316,20 @@ impl AuthApi {
     }
 
     /// Log out: revoke a refresh token and every token rotated from it
-    #[oai(path = "/logout", method = "post")]
+    #[oai(path = "/logout", method = "post", operation_id = "logOut")]
     async fn logout(
         &self,
         auth: Auth,
-        body: Json<RefreshBody>,
+        body: Body<RefreshBody>,
     ) -> Result<LogoutResponse, problems::Session> {
+        let presented = refresh::hash(&body.into_inner()?.refresh_token);
         let tx = self.state.db.tx(auth.context(), &MODULE).await?;
-        store::revoke_refresh_family(tx, &refresh::hash(&body.refresh_token)).await?;
+        store::revoke_refresh_family(tx, &presented).await?;
         Ok(LogoutResponse::LoggedOut)
     }
 
     /// Who am I?
-    #[oai(path = "/me", method = "get")]
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn me(&self, auth: Auth) -> Result<MeResponse, problems::ReadOne> {
         let context = auth.context();
         let me = store::me(self.state.db.tx(context, &MODULE).await?)
@@ -318,5 +345,44 @@ impl AuthApi {
             tenant_name: me.tenant_name,
             role: me.role,
         })))
+    }
+}
+
+impl poem_openapi::types::Example for SignUpBody {
+    fn example() -> Self {
+        Self {
+            tenant_name: "Acme".into(),
+            email: "ann@acme.example".into(),
+            password: "correct horse battery staple".into(),
+            full_name: "Ann Smith".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for LoginBody {
+    fn example() -> Self {
+        Self {
+            email: "ann@acme.example".into(),
+            password: "correct horse battery staple".into(),
+            tenant: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for LoginForm {
+    fn example() -> Self {
+        Self {
+            username: "ann@acme.example".into(),
+            password: "correct horse battery staple".into(),
+            tenant: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for RefreshBody {
+    fn example() -> Self {
+        Self {
+            refresh_token: "the refresh_token of the last login or refresh".into(),
+        }
     }
 }

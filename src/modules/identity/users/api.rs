@@ -11,6 +11,7 @@ use super::{
 use crate::modules::identity::MODULE;
 use crate::platform::{
     auth::Auth,
+    contract::Body,
     error::{ApiError, problems},
     state::SharedState,
     tenancy::{Role, TenantContext},
@@ -81,7 +82,7 @@ impl UsersApi {
     ///
     /// Every member, active or not, oldest membership first; any role may read it.
     /// Not paginated: a tenant has few users.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listUsers")]
     async fn list(&self, auth: Auth) -> Result<MemberListResponse, problems::ReadMany> {
         let items = store::list(self.state.db.tx(auth.context(), &MODULE).await?).await?;
         Ok(MemberListResponse::Ok(Json(MemberList { items })))
@@ -95,14 +96,14 @@ impl UsersApi {
     /// its own name and password, and `full_name` and `password` are ignored. A person
     /// who is already a member, even a deactivated one, answers 409: reactivate them
     /// with `PATCH /users/{id}` instead.
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "addUser")]
     async fn create(
         &self,
         auth: Auth,
-        body: Json<NewMemberBody>,
+        body: Body<NewMemberBody>,
     ) -> Result<MemberCreated, problems::Write> {
         let context = auth.manager()?;
-        let new = NewMember::try_from(body.0)?;
+        let new = NewMember::try_from(body.into_inner()?)?;
         require_owner_for(context.role(), new.role == Role::Owner)?;
         // Hashed even for an existing account, so the answer takes the same time.
         let password_hash = self.state.hasher.hash(new.password.clone()).await?;
@@ -118,7 +119,7 @@ impl UsersApi {
     /// Get a member
     ///
     /// Any role may read it. An id that is not a member of this tenant is 404.
-    #[oai(path = "/:id", method = "get")]
+    #[oai(path = "/:id", method = "get", operation_id = "getUser")]
     async fn get(
         &self,
         auth: Auth,
@@ -139,16 +140,16 @@ impl UsersApi {
     /// and their refresh tokens are refused at once; an access token they already hold
     /// keeps working until it expires (its lifetime, 15 minutes by default). The same
     /// holds for a role change: it applies to tokens issued from then on.
-    #[oai(path = "/:id", method = "patch")]
+    #[oai(path = "/:id", method = "patch", operation_id = "updateUser")]
     async fn update(
         &self,
         auth: Auth,
         /// The member's user id.
         id: Path<Uuid>,
-        body: Json<MemberPatchBody>,
+        body: Body<MemberPatchBody>,
     ) -> Result<MemberResponse, problems::Write> {
         let context = auth.manager()?;
-        let patch = MemberPatch::try_from(body.0)?;
+        let patch = MemberPatch::try_from(body.into_inner()?)?;
         let member = self.update_member(context, id.0, patch).await?;
         Ok(MemberResponse::Ok(Json(member)))
     }

@@ -17,6 +17,7 @@ use crate::platform::{auth::check_password, error::ApiError, tenancy::Role, vali
 
 /// A member of the tenant.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Member {
     /// The user's id; the same person has the same id in every tenant they belong to.
     pub id: Uuid,
@@ -34,6 +35,7 @@ pub struct Member {
 
 /// Every member of the tenant.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MemberList {
     /// Oldest membership first.
     pub items: Vec<Member>,
@@ -41,20 +43,28 @@ pub struct MemberList {
 
 /// A new member. Unknown fields (such as `tenant_id` or `id`) are ignored.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewMemberBody {
     /// The email address to log in with; an existing account with this email joins as is.
+    #[oai(validator(
+        min_length = 3,
+        max_length = 320,
+        pattern = r"^\s*[^\s@\x00-\x1F\x7F-\x9F]+@[^\s.\x00-\x1F\x7F-\x9F][^\s\x00-\x1F\x7F-\x9F]*\.[^\s\x00-\x1F\x7F-\x9F]*\s*$"
+    ))]
     pub email: String,
     /// 1 to 200 characters; ignored when the email already has an account.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub full_name: String,
     /// The member's role; only owners may add owners.
     pub role: Role,
     /// 10 to 1024 characters; ignored when the email already has an account.
-    #[oai(write_only)]
+    #[oai(write_only, validator(min_length = 10, max_length = 1024))]
     pub password: String,
 }
 
 /// Changes to a membership: absent fields stay as they are; at least one is required.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct MemberPatchBody {
     /// The new role; only owners may grant or revoke the owner role.
     pub role: Option<Role>,
@@ -132,6 +142,26 @@ pub fn require_owner_for(caller: Role, touches_owner: bool) -> Result<(), ApiErr
         ))
     } else {
         Ok(())
+    }
+}
+
+impl poem_openapi::types::Example for NewMemberBody {
+    fn example() -> Self {
+        Self {
+            email: "grace@example.com".into(),
+            full_name: "Grace Hopper".into(),
+            role: Role::Member,
+            password: "correct horse battery staple".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for MemberPatchBody {
+    fn example() -> Self {
+        Self {
+            role: Some(Role::Admin),
+            active: None,
+        }
     }
 }
 

@@ -76,7 +76,7 @@ async fn signup_validates_fields_and_refuses_a_taken_email() {
         .iter()
         .filter_map(|e| e["field"].as_str())
         .collect();
-    assert_eq!(fields, ["tenant_name", "email", "password"]);
+    assert_eq!(fields, ["email", "password", "tenant_name"]);
 
     let owner = app.sign_up("Acme").await;
     let taken = app
