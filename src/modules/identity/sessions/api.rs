@@ -43,7 +43,7 @@ struct SignUpBody {
     ))]
     email: String,
     /// 10 to 1024 characters.
-    #[oai(write_only, validator(min_length = 10, max_length = 1024))]
+    #[oai(validator(min_length = 10, max_length = 1024))]
     password: String,
     /// The owner's name, 1 to 200 characters.
     #[oai(validator(min_length = 1, max_length = 200))]
@@ -57,7 +57,6 @@ struct LoginBody {
     /// The email address the user signed up or was added with.
     email: String,
     /// The user's password.
-    #[oai(write_only)]
     password: String,
     /// The tenant to log in to; required only when the user belongs to several.
     tenant: Option<Uuid>,
@@ -70,7 +69,6 @@ struct LoginForm {
     /// The email address.
     username: String,
     /// The user's password.
-    #[oai(write_only)]
     password: String,
     /// Optional tenant id, for users of several tenants.
     tenant: Option<Uuid>,
@@ -87,7 +85,6 @@ enum LoginRequest {
 #[oai(skip_serializing_if_is_none, example)]
 struct RefreshBody {
     /// The refresh token from the last login or refresh; it can be used once.
-    #[oai(write_only)]
     refresh_token: String,
 }
 

@@ -58,7 +58,7 @@ pub struct NewMemberBody {
     /// The member's role; only owners may add owners.
     pub role: Role,
     /// 10 to 1024 characters; ignored when the email already has an account.
-    #[oai(write_only, validator(min_length = 10, max_length = 1024))]
+    #[oai(validator(min_length = 10, max_length = 1024))]
     pub password: String,
 }
 
