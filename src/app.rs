@@ -239,13 +239,19 @@ fn routes(
             .content_type("application/json; charset=utf-8")
             .body(document.clone())
     });
-    let swagger = api.swagger_ui();
-    let redoc = api.redoc();
+    // The documentation pages embed a document: the finished one, as /openapi.json serves.
+    let framework_document = api.spec();
+    let page = |html: String| {
+        let html = html.replace(&framework_document, contract.json());
+        poem::endpoint::make_sync(move |_| poem::web::Html(html.clone()))
+    };
+    let swagger = page(api.swagger_ui_html());
+    let redoc = page(api.redoc_html());
     Route::new()
         .nest("/api/v1", api.with(http::RateLimit::new(state.clone())))
         .at("/openapi.json", spec)
-        .nest("/docs", swagger)
-        .nest("/redoc", redoc)
+        .at("/docs", swagger)
+        .at("/redoc", redoc)
         .at("/health", http::health)
         .at("/ready", http::ready)
         .at("/metrics", http::metrics)

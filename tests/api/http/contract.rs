@@ -73,6 +73,24 @@ async fn the_oauth2_password_flow_declares_its_scopes() {
     assert!(flow["scopes"].is_object(), "flow: {flow}");
 }
 
+/// The documentation pages show the same finished document, not the framework's.
+#[tokio::test]
+async fn the_documentation_pages_embed_the_served_document() {
+    let app = spawn_app().await;
+    let served = app
+        .get_raw("/openapi.json")
+        .await
+        .text()
+        .await
+        .expect("document");
+    for page in ["/docs", "/redoc"] {
+        let response = app.get_raw(page).await;
+        assert_eq!(response.status(), StatusCode::OK, "{page}");
+        let html = response.text().await.expect("html");
+        assert!(html.contains(&served), "{page} embeds another document");
+    }
+}
+
 /// openapi-python-client dropped 22 schemas and 8 operations over
 /// `allOf: [$ref, {description}]`; and `naive-date` is a format no one knows.
 #[tokio::test]
