@@ -18,6 +18,7 @@ use crate::{
     platform::{
         auth::{JwtKeys, PasswordHasher, Peppers},
         config::{self, Config},
+        contract::{ClosedSet, Contract, ContractError},
         db::{self, Migrations, SetupError},
         error::ApiError,
         limits,
@@ -46,6 +47,8 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Mail(#[from] MailSetupError),
+    #[error("cannot finish the OpenAPI document: {0}")]
+    Contract(#[from] ContractError),
 }
 
 /// The server, built and bound, ready to run: the HTTP host and, unless
@@ -54,6 +57,7 @@ pub struct Application {
     acceptor: TcpAcceptor,
     port: u16,
     state: SharedState,
+    contract: Arc<Contract>,
     http: config::HttpConfig,
     production: bool,
     jobs: Option<JobHost>,
@@ -121,6 +125,7 @@ impl Application {
     /// Builds the shared state (see `build_state`) and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let state = build_state(&config).await?;
+        let contract = Arc::new(contract(&state)?);
         let bind_error = |source| StartError::Bind {
             address: config.bind,
             source,
@@ -142,6 +147,7 @@ impl Application {
             acceptor,
             port,
             state,
+            contract,
             http: config.http.clone(),
             production: config.environment == config::Environment::Production,
             jobs,
@@ -184,7 +190,7 @@ impl Application {
             }
         };
         let server = Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(
-            routes(self.state, self.http, self.production),
+            routes(self.state, self.contract, self.http, self.production),
             signal.clone(),
             Some(grace),
         );
@@ -228,17 +234,45 @@ pub fn openapi(state: &SharedState) -> OpenApiService<Apis, ()> {
         .server("/api/v1")
 }
 
-fn routes(state: SharedState, config: config::HttpConfig, production: bool) -> impl poem::Endpoint {
+/// The document `/openapi.json` serves and request bodies are checked against: the
+/// framework's, finished, with the module names this deployment serves as a closed set.
+pub fn contract(state: &SharedState) -> Result<Contract, ContractError> {
+    let modules: Vec<&str> = state.modules.iter().map(|module| module.name).collect();
+    let closed_sets = ["TenantModule", "TenantModuleSwitch"].map(|schema| ClosedSet {
+        schema,
+        property: "name",
+        values: modules.clone(),
+    });
+    Contract::new(&openapi(state).spec(), &closed_sets)
+}
+
+fn routes(
+    state: SharedState,
+    contract: Arc<Contract>,
+    config: config::HttpConfig,
+    production: bool,
+) -> impl poem::Endpoint {
     let api = openapi(&state);
-    let templates = http::RouteTemplates::from_spec(&api.spec(), "/api/v1");
-    let spec = api.spec_endpoint();
-    let swagger = api.swagger_ui();
-    let redoc = api.redoc();
+    let templates = http::RouteTemplates::from_spec(contract.json(), "/api/v1");
+    let document = bytes::Bytes::from(contract.json().to_owned());
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    });
+    // The documentation pages embed a document: the finished one, as /openapi.json serves.
+    let framework_document = api.spec();
+    let page = |html: String| {
+        let html = html.replace(&framework_document, contract.json());
+        poem::endpoint::make_sync(move |_| poem::web::Html(html.clone()))
+    };
+    let swagger = page(api.swagger_ui_html());
+    let redoc = page(api.redoc_html());
     Route::new()
         .nest("/api/v1", api.with(http::RateLimit::new(state.clone())))
         .at("/openapi.json", spec)
-        .nest("/docs", swagger)
-        .nest("/redoc", redoc)
+        .at("/docs", swagger)
+        .at("/redoc", redoc)
         .at("/health", http::health)
         .at("/ready", http::ready)
         .at("/metrics", http::metrics)
@@ -250,6 +284,7 @@ fn routes(state: SharedState, config: config::HttpConfig, production: bool) -> i
         .with_if(!config.cors_origins.is_empty(), cors(&config))
         .data(state.jwt.clone())
         .data(state.clone())
+        .data(contract)
         .catch_all_error(http::render_error)
         .with(http::SecurityHeaders { hsts: production })
         .with(http::RequestLog::new(state, templates))

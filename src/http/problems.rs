@@ -1,8 +1,10 @@
 //! Turns every error that reaches the top of the app into problem+json: our own
-//! [`ApiError`]s as they are, and poem's (unknown route, bad JSON, bad path parameter,
+//! [`ApiError`]s as they are, a query parameter or form that breaks its schema as a 422
+//! naming the field, and poem's other errors (unknown route, bad path parameter,
 //! missing token, body too large) with a status-derived problem.
 
-use poem::{PathPattern, Response, http::StatusCode};
+use poem::{PathPattern, Response, error::ResponseError, http::StatusCode};
+use poem_openapi::error::{ParseParamError, ParseRequestPayloadError};
 
 use crate::platform::error::{ApiError, Problem, problem_response};
 
@@ -19,6 +21,12 @@ pub async fn render_error(err: poem::Error) -> Response {
 fn render(err: poem::Error) -> Response {
     if err.is::<ApiError>() {
         return err.into_response();
+    }
+    if let Some(param) = err.downcast_ref::<ParseParamError>() {
+        return ApiError::invalid(param.name, &param.reason).as_response();
+    }
+    if let Some(form) = err.downcast_ref::<ParseRequestPayloadError>() {
+        return ApiError::invalid("body", &form.reason).as_response();
     }
     let status = err.status();
     let (kind, title, detail) = match status {

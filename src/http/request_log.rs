@@ -1,8 +1,9 @@
 //! One span, one log line and the request metrics per request: request id (taken from
 //! `X-Request-Id` or generated, and echoed back), method, route template (never the
 //! raw path, which holds ids), status, latency, and the tenant and user once a token
-//! has been verified. Nothing from headers or bodies is logged, so no token, password
-//! or secret can reach the logs.
+//! has been verified; a 405 gets the `Allow` header listing the route's methods.
+//! Nothing from headers or bodies is logged, so no token, password or secret can
+//! reach the logs.
 
 use std::{
     collections::HashMap,
@@ -11,7 +12,8 @@ use std::{
 };
 
 use poem::{
-    Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result, http::HeaderValue,
+    Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result,
+    http::{HeaderValue, StatusCode, header},
 };
 use tracing::Instrument;
 use uuid::Uuid;
@@ -35,19 +37,26 @@ impl RequestScope {
 }
 
 /// poem-openapi routes `/contacts/{id}` as `/contacts/:param0`; logs and metrics
-/// name routes as the OpenAPI document does.
+/// name routes as the OpenAPI document does, and a 405 lists the route's methods.
 #[derive(Clone, Default)]
-pub struct RouteTemplates(Arc<HashMap<String, String>>);
+pub struct RouteTemplates(Arc<HashMap<String, Route>>);
+
+struct Route {
+    /// The template as the document writes it (`/api/v1/contacts/{id}`).
+    name: String,
+    /// The methods the document declares for it, as an `Allow` header lists them.
+    allow: String,
+}
 
 impl RouteTemplates {
     /// Reads the paths of an OpenAPI document (JSON) served under `prefix`.
     pub fn from_spec(spec: &str, prefix: &str) -> Self {
         let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
-        let names = spec["paths"]
+        let routes = spec["paths"]
             .as_object()
             .into_iter()
-            .flat_map(|paths| paths.keys())
-            .map(|path| {
+            .flatten()
+            .map(|(path, operations)| {
                 let mut count = 0;
                 let routed: Vec<String> = path
                     .split('/')
@@ -60,17 +69,31 @@ impl RouteTemplates {
                         }
                     })
                     .collect();
-                (
-                    format!("{prefix}{}", routed.join("/")),
-                    format!("{prefix}{path}"),
-                )
+                let methods: Vec<String> = operations
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|operations| operations.keys())
+                    .map(|method| method.to_ascii_uppercase())
+                    .collect();
+                let route = Route {
+                    name: format!("{prefix}{path}"),
+                    allow: methods.join(", "),
+                };
+                (format!("{prefix}{}", routed.join("/")), route)
             })
             .collect();
-        Self(Arc::new(names))
+        Self(Arc::new(routes))
     }
 
     fn name<'a>(&'a self, pattern: &'a str) -> &'a str {
-        self.0.get(pattern).map_or(pattern, String::as_str)
+        self.0
+            .get(pattern)
+            .map_or(pattern, |route| route.name.as_str())
+    }
+
+    /// The `Allow` header of a route pattern poem matched, when the document has it.
+    pub fn allow(&self, pattern: &str) -> Option<&str> {
+        self.0.get(pattern).map(|route| route.allow.as_str())
     }
 }
 
@@ -148,6 +171,15 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             let latency = started.elapsed();
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID, value);
+            }
+            if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                && let Some(allow) = response
+                    .data::<PathPattern>()
+                    .and_then(|pattern| self.templates.allow(&pattern.0))
+                    .and_then(|allow| HeaderValue::from_str(allow).ok())
+            {
+                // RFC 9110: a 405 lists the methods the resource supports.
+                response.headers_mut().insert(header::ALLOW, allow);
             }
             let route = response
                 .data::<PathPattern>()

@@ -15,6 +15,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// A URI reference naming the kind of problem; stable, safe to match on.
     #[oai(rename = "type")]
@@ -32,6 +33,7 @@ pub struct Problem {
 
 /// A problem with one field of the request.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FieldError {
     /// The field's name as it appears in the request.
     pub field: String,
@@ -213,10 +215,13 @@ pub mod problems {
     const UNPROCESSABLE: u16 = 1 << 6;
     const TOO_MANY_REQUESTS: u16 = 1 << 7;
     const UNAVAILABLE: u16 = 1 << 8;
+    const UNSUPPORTED_MEDIA_TYPE: u16 = 1 << 9;
     /// Every operation can be malformed, rate-limited or meet a busy database.
     const ALWAYS: u16 = BAD_REQUEST | TOO_MANY_REQUESTS | UNAVAILABLE;
+    /// Every operation that takes a body: too large, of the wrong type, or breaking its schema.
+    const BODY: u16 = PAYLOAD_TOO_LARGE | UNSUPPORTED_MEDIA_TYPE | UNPROCESSABLE;
 
-    const STATUSES: [(u16, u16, &str); 9] = [
+    const STATUSES: [(u16, u16, &str); 10] = [
         (
             BAD_REQUEST,
             400,
@@ -244,6 +249,11 @@ pub mod problems {
         ),
         (PAYLOAD_TOO_LARGE, 413, "The request body is too large."),
         (
+            UNSUPPORTED_MEDIA_TYPE,
+            415,
+            "The body is not of a content type the operation accepts.",
+        ),
+        (
             UNPROCESSABLE,
             422,
             "Validation failed; `errors` names the fields.",
@@ -265,31 +275,20 @@ pub mod problems {
     /// Reading a list or a summary (filters are validated).
     pub type ReadMany = Problems<{ ALWAYS | UNAUTHORIZED | NOT_FOUND | UNPROCESSABLE }>;
     /// Creating or changing a resource.
-    pub type Write = Problems<
-        {
-            ALWAYS
-                | UNAUTHORIZED
-                | FORBIDDEN
-                | NOT_FOUND
-                | CONFLICT
-                | PAYLOAD_TOO_LARGE
-                | UNPROCESSABLE
-        },
-    >;
+    pub type Write = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | CONFLICT | BODY }>;
     /// Reading a list only managers may read.
     pub type ReadManaged =
         Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNPROCESSABLE }>;
     /// Deleting a resource, or acting on one without a body.
     pub type Remove = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND }>;
     /// Asking to sign up (no token yet; the same answer for every email).
-    pub type SignUp = Problems<{ ALWAYS | PAYLOAD_TOO_LARGE | UNPROCESSABLE }>;
+    pub type SignUp = Problems<{ ALWAYS | BODY }>;
     /// Following an invitation's link (no bearer token: the link is the proof).
-    pub type Accept =
-        Problems<{ ALWAYS | UNAUTHORIZED | CONFLICT | PAYLOAD_TOO_LARGE | UNPROCESSABLE }>;
+    pub type Accept = Problems<{ ALWAYS | UNAUTHORIZED | CONFLICT | BODY }>;
     /// Logging in (no token yet).
-    pub type LogIn = Problems<{ ALWAYS | UNAUTHORIZED | PAYLOAD_TOO_LARGE | UNPROCESSABLE }>;
+    pub type LogIn = Problems<{ ALWAYS | UNAUTHORIZED | BODY }>;
     /// Using or revoking a refresh token.
-    pub type Session = Problems<{ ALWAYS | UNAUTHORIZED | PAYLOAD_TOO_LARGE }>;
+    pub type Session = Problems<{ ALWAYS | UNAUTHORIZED | BODY }>;
 
     /// An [`ApiError`] answered by an operation that declared `STATUSES`.
     #[derive(Debug)]
@@ -363,7 +362,7 @@ impl From<DbError> for ApiError {
             DbError::MissingReference => {
                 Self::invalid("id", "refers to a record that does not exist")
             }
-            DbError::OutOfRange => Self::invalid("body", "a value is out of range or malformed"),
+            DbError::OutOfRange => Self::invalid("request", "a value is out of range or malformed"),
             DbError::Internal(cause) => Self::Internal(cause),
         }
     }

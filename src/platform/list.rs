@@ -211,7 +211,8 @@ fn decode_cursor(cursor: &str, sort: impl SortOrder) -> Result<Cursor, ApiError>
         "timestamptz" => {
             chrono::DateTime::parse_from_str(&cursor.key, "%Y-%m-%d %H:%M:%S%.f%#z").is_ok()
         }
-        _ => cursor.key.len() <= 1000,
+        // PostgreSQL text cannot hold NUL: refuse it here rather than as a range error.
+        _ => cursor.key.len() <= 1000 && !cursor.key.contains('\0'),
     };
     if !key_is_valid {
         return Err(malformed());

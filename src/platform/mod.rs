@@ -16,10 +16,13 @@
 //! - [`mail`]: outbound email ([`mail::Email`], [`mail::Mailer`]: SMTP or the log).
 //! - [`auth`]: access tokens, the bearer scheme handlers take, password hashing.
 //! - [`error`]: the API error type and its problem+json rendering.
+//! - [`contract`]: the finished OpenAPI document and [`contract::Body`], the request
+//!   body that is checked against it.
 //! - [`validation`], [`telemetry`], [`metrics`], [`limits`], [`state`].
 
 pub mod auth;
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod error;
 pub mod limits;

@@ -2,6 +2,7 @@
 //! cleaned value or pushes a [`FieldError`] naming the field, so one response can list
 //! every problem at once.
 
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use poem_openapi::types::MaybeUndefined;
 
 use crate::platform::error::{ApiError, FieldError};
@@ -85,6 +86,17 @@ impl Fields {
         let value = value.trim().to_ascii_uppercase();
         if value.len() != 3 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
             self.error(field, "must be a three-letter ISO 4217 code such as USD");
+        }
+        value
+    }
+
+    /// An instant that stays within four-digit years (what RFC 3339 can write) for
+    /// at least a day after it, so what starts there can also end there.
+    pub fn instant(&mut self, field: &str, value: DateTime<Utc>) -> DateTime<Utc> {
+        let last =
+            NaiveDate::from_ymd_opt(9999, 12, 31).map(|day| day.and_time(NaiveTime::MIN).and_utc());
+        if last.is_some_and(|last| value >= last) {
+            self.error(field, "must be before 9999-12-31T00:00:00Z");
         }
         value
     }

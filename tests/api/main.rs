@@ -27,6 +27,7 @@ mod platform {
 }
 
 mod http {
+    mod contract;
     mod limits;
     mod logs;
     mod observability;

@@ -5,6 +5,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json};
 use super::MODULE;
 use crate::platform::{
     auth::Auth,
+    contract::Body,
     error::{ApiError, problems},
     module::ModuleInfo,
     state::SharedState,
@@ -18,6 +19,7 @@ enum TenantTags {
 
 /// One module and whether the tenant uses it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TenantModule {
     /// The module's name, as in `CRM_MODULES`.
     pub name: String,
@@ -30,6 +32,7 @@ pub struct TenantModule {
 
 /// The modules this deployment serves and which of them the tenant uses.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TenantModules {
     /// Every module the deployment serves, in a stable order.
     pub modules: Vec<TenantModule>,
@@ -37,6 +40,7 @@ pub struct TenantModules {
 
 /// Switch one module on or off.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TenantModuleSwitch {
     /// A module name from `GET /tenant/modules`.
     pub name: String,
@@ -46,6 +50,7 @@ pub struct TenantModuleSwitch {
 
 /// Modules to switch; modules not listed keep their state.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct TenantModulesBody {
     /// The switches, at most one per module.
     pub modules: Vec<TenantModuleSwitch>,
@@ -94,7 +99,7 @@ impl TenantModulesApi {
     ///
     /// Every module this deployment serves and whether the tenant uses it; a module
     /// the tenant never switched is on. Any member may read this.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listTenantModules")]
     async fn list(&self, auth: Auth) -> Result<TenantModulesResponse, problems::ReadMany> {
         let tx = self.state.db.tx(auth.context(), &MODULE).await?;
         let rows = tx
@@ -108,17 +113,17 @@ impl TenantModulesApi {
     /// Owners and admins only. Switching a module off makes its endpoints answer 404
     /// for this tenant and keeps its data; switching it on shows the data again.
     /// Answers the state of every served module afterwards.
-    #[oai(path = "/", method = "put")]
+    #[oai(path = "/", method = "put", operation_id = "switchTenantModules")]
     async fn update(
         &self,
         auth: Auth,
-        body: Json<TenantModulesBody>,
+        body: Body<TenantModulesBody>,
     ) -> Result<TenantModulesResponse, problems::Write> {
         let context = auth.manager()?;
         let served = self.served();
         let mut names: Vec<&'static str> = Vec::new();
         let mut enabled: Vec<bool> = Vec::new();
-        for switch in &body.0.modules {
+        for switch in &body.into_inner()?.modules {
             let Some(name) = served
                 .iter()
                 .map(|module| module.name)
@@ -156,5 +161,16 @@ impl TenantModulesApi {
             )
             .await?;
         Ok(self.answer(&rows))
+    }
+}
+
+impl poem_openapi::types::Example for TenantModulesBody {
+    fn example() -> Self {
+        Self {
+            modules: vec![TenantModuleSwitch {
+                name: "real_estate".into(),
+                enabled: false,
+            }],
+        }
     }
 }

@@ -14,7 +14,7 @@ use super::{
     NewCompanyBody, store,
 };
 use crate::modules::crm::MODULE;
-use crate::platform::{auth::Auth, state::SharedState};
+use crate::platform::{auth::Auth, contract::Body, state::SharedState};
 
 #[derive(Tags)]
 enum CompanyTags {
@@ -62,12 +62,17 @@ impl CompaniesApi {
     /// List companies
     ///
     /// Newest first by default; keyset-paginated with `cursor`.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listCompanies")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         auth: Auth,
         /// Text search in name and domain (case-insensitive substring).
+        #[oai(validator(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+        ))]
         q: Query<Option<String>>,
         /// Only companies created at or after this instant.
         created_after: Query<Option<DateTime<Utc>>>,
@@ -76,8 +81,10 @@ impl CompaniesApi {
         /// Sort order.
         sort: Query<Option<CompanySort>>,
         /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
         cursor: Query<Option<String>>,
     ) -> Result<CompanyListResponse, problems::ReadMany> {
         let filter = CompanyFilter {
@@ -95,45 +102,57 @@ impl CompaniesApi {
     }
 
     /// Create a company
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "createCompany")]
     async fn create(
         &self,
         auth: Auth,
-        body: Json<NewCompanyBody>,
+        body: Body<NewCompanyBody>,
     ) -> Result<CompanyCreated, problems::Write> {
         let context = auth.writer()?;
-        let new = NewCompany::try_from(body.0)?;
+        let new = NewCompany::try_from(body.into_inner()?)?;
         Ok(CompanyCreated::Created(Json(
             store::insert(self.state.db.tx(context, &MODULE).await?, &new).await?,
         )))
     }
 
     /// Get a company
-    #[oai(path = "/:id", method = "get")]
-    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<CompanyResponse, problems::ReadOne> {
+    #[oai(path = "/:id", method = "get", operation_id = "getCompany")]
+    async fn get(
+        &self,
+        auth: Auth,
+        /// The company's id.
+        id: Path<Uuid>,
+    ) -> Result<CompanyResponse, problems::ReadOne> {
         Ok(CompanyResponse::Ok(Json(
             store::get(self.state.db.tx(auth.context(), &MODULE).await?, id.0).await?,
         )))
     }
 
     /// Update a company
-    #[oai(path = "/:id", method = "patch")]
+    #[oai(path = "/:id", method = "patch", operation_id = "updateCompany")]
     async fn update(
         &self,
         auth: Auth,
+
+        /// The company's id.
         id: Path<Uuid>,
-        body: Json<CompanyPatchBody>,
+        body: Body<CompanyPatchBody>,
     ) -> Result<CompanyResponse, problems::Write> {
         let context = auth.writer()?;
-        let patch = CompanyPatch::try_from(body.0)?;
+        let patch = CompanyPatch::try_from(body.into_inner()?)?;
         Ok(CompanyResponse::Ok(Json(
             store::update(self.state.db.tx(context, &MODULE).await?, id.0, &patch).await?,
         )))
     }
 
     /// Delete a company
-    #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<CompanyDeleted, problems::Remove> {
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteCompany")]
+    async fn delete(
+        &self,
+        auth: Auth,
+        /// The company's id.
+        id: Path<Uuid>,
+    ) -> Result<CompanyDeleted, problems::Remove> {
         let context = auth.writer()?;
         store::delete(self.state.db.tx(context, &MODULE).await?, id.0).await?;
         Ok(CompanyDeleted::Deleted)

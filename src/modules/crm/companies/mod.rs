@@ -17,6 +17,7 @@ use crate::platform::{
 
 /// A company.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Company {
     /// The company's id.
     pub id: Uuid,
@@ -38,37 +39,58 @@ pub struct Company {
 
 /// A new company. Unknown fields (such as `tenant_id` or `id`) are ignored.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewCompanyBody {
     /// 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     /// A host name such as `example.com`, stored lower-case; unique among the tenant's
     /// companies.
+    #[oai(validator(
+        min_length = 3,
+        max_length = 253,
+        pattern = r"^\s*([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{1,63}\s*$"
+    ))]
     pub domain: Option<String>,
     /// Up to 50 characters.
+    #[oai(validator(max_length = 50))]
     pub phone: Option<String>,
     /// Up to 500 characters.
+    #[oai(validator(max_length = 500))]
     pub address: Option<String>,
     /// Free text, up to 10,000 characters.
+    #[oai(validator(max_length = 10000))]
     pub description: Option<String>,
 }
 
 /// Changes to a company: absent fields stay as they are; `null` clears an optional one.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct CompanyPatchBody {
     /// 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Option<String>,
     /// A host name such as `example.com`; unique among the tenant's companies.
+    #[oai(validator(
+        min_length = 3,
+        max_length = 253,
+        pattern = r"^\s*([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{1,63}\s*$"
+    ))]
     pub domain: MaybeUndefined<String>,
     /// Up to 50 characters.
+    #[oai(validator(max_length = 50))]
     pub phone: MaybeUndefined<String>,
     /// Up to 500 characters.
+    #[oai(validator(max_length = 500))]
     pub address: MaybeUndefined<String>,
     /// Free text, up to 10,000 characters.
+    #[oai(validator(max_length = 10000))]
     pub description: MaybeUndefined<String>,
 }
 
 /// One page of companies.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CompanyPage {
     /// The companies of this page.
     pub items: Vec<Company>,
@@ -180,4 +202,28 @@ pub struct CompanyFilter {
     pub q: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+}
+
+impl poem_openapi::types::Example for NewCompanyBody {
+    fn example() -> Self {
+        Self {
+            name: "Analytical Engines Ltd".into(),
+            domain: Some("engines.example.com".into()),
+            phone: None,
+            address: Some("12 Marylebone Road, London".into()),
+            description: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for CompanyPatchBody {
+    fn example() -> Self {
+        Self {
+            name: Some("Analytical Engines plc".into()),
+            domain: MaybeUndefined::Undefined,
+            phone: MaybeUndefined::Null,
+            address: MaybeUndefined::Undefined,
+            description: MaybeUndefined::Undefined,
+        }
+    }
 }

@@ -14,7 +14,7 @@ use super::{
     NewContactBody, store,
 };
 use crate::modules::crm::MODULE;
-use crate::platform::{auth::Auth, state::SharedState};
+use crate::platform::{auth::Auth, contract::Body, state::SharedState};
 
 #[derive(Tags)]
 enum ContactTags {
@@ -62,12 +62,17 @@ impl ContactsApi {
     /// List contacts
     ///
     /// Newest first by default; keyset-paginated with `cursor`.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listContacts")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         auth: Auth,
         /// Text search in names, email and phone (case-insensitive substring).
+        #[oai(validator(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+        ))]
         q: Query<Option<String>>,
         /// Only contacts of this company.
         company_id: Query<Option<Uuid>>,
@@ -78,8 +83,10 @@ impl ContactsApi {
         /// Sort order.
         sort: Query<Option<ContactSort>>,
         /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
         cursor: Query<Option<String>>,
     ) -> Result<ContactListResponse, problems::ReadMany> {
         let filter = ContactFilter {
@@ -98,45 +105,57 @@ impl ContactsApi {
     }
 
     /// Create a contact
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "createContact")]
     async fn create(
         &self,
         auth: Auth,
-        body: Json<NewContactBody>,
+        body: Body<NewContactBody>,
     ) -> Result<ContactCreated, problems::Write> {
         let context = auth.writer()?;
-        let new = NewContact::try_from(body.0)?;
+        let new = NewContact::try_from(body.into_inner()?)?;
         Ok(ContactCreated::Created(Json(
             store::insert(self.state.db.tx(context, &MODULE).await?, &new).await?,
         )))
     }
 
     /// Get a contact
-    #[oai(path = "/:id", method = "get")]
-    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<ContactResponse, problems::ReadOne> {
+    #[oai(path = "/:id", method = "get", operation_id = "getContact")]
+    async fn get(
+        &self,
+        auth: Auth,
+        /// The contact's id.
+        id: Path<Uuid>,
+    ) -> Result<ContactResponse, problems::ReadOne> {
         Ok(ContactResponse::Ok(Json(
             store::get(self.state.db.tx(auth.context(), &MODULE).await?, id.0).await?,
         )))
     }
 
     /// Update a contact
-    #[oai(path = "/:id", method = "patch")]
+    #[oai(path = "/:id", method = "patch", operation_id = "updateContact")]
     async fn update(
         &self,
         auth: Auth,
+
+        /// The contact's id.
         id: Path<Uuid>,
-        body: Json<ContactPatchBody>,
+        body: Body<ContactPatchBody>,
     ) -> Result<ContactResponse, problems::Write> {
         let context = auth.writer()?;
-        let patch = ContactPatch::try_from(body.0)?;
+        let patch = ContactPatch::try_from(body.into_inner()?)?;
         Ok(ContactResponse::Ok(Json(
             store::update(self.state.db.tx(context, &MODULE).await?, id.0, &patch).await?,
         )))
     }
 
     /// Delete a contact
-    #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<ContactDeleted, problems::Remove> {
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteContact")]
+    async fn delete(
+        &self,
+        auth: Auth,
+        /// The contact's id.
+        id: Path<Uuid>,
+    ) -> Result<ContactDeleted, problems::Remove> {
         let context = auth.writer()?;
         store::delete(self.state.db.tx(context, &MODULE).await?, id.0).await?;
         Ok(ContactDeleted::Deleted)

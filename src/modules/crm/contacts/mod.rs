@@ -19,31 +19,50 @@ use crate::platform::{
 
 /// A contact.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Contact {
+    /// The contact's id.
     pub id: Uuid,
+    /// Given name.
     pub first_name: String,
+    /// Family name.
     pub last_name: String,
+    /// Email address, lower-case; unique among the tenant's contacts.
     pub email: Option<String>,
+    /// Phone number as entered.
     pub phone: Option<String>,
+    /// Free text.
     pub description: Option<String>,
     /// The company this person works for.
     pub company_id: Option<Uuid>,
+    /// When the contact was created.
     pub created_at: DateTime<Utc>,
+    /// When the contact last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 /// A new contact. Unknown fields (such as `tenant_id` or `id`) are ignored.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewContactBody {
-    /// 1 to 100 characters.
+    /// Given name, 1 to 100 characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: String,
-    /// 1 to 100 characters.
+    /// Family name, 1 to 100 characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: String,
     /// Unique among the tenant's contacts.
+    #[oai(validator(
+        min_length = 3,
+        max_length = 320,
+        pattern = r"^\s*[^\s@\x00-\x1F\x7F-\x9F]+@[^\s.\x00-\x1F\x7F-\x9F][^\s\x00-\x1F\x7F-\x9F]*\.[^\s\x00-\x1F\x7F-\x9F]*\s*$"
+    ))]
     pub email: Option<String>,
     /// Up to 50 characters.
+    #[oai(validator(max_length = 50))]
     pub phone: Option<String>,
     /// Free text, up to 10,000 characters.
+    #[oai(validator(max_length = 10000))]
     pub description: Option<String>,
     /// A company of the same tenant.
     pub company_id: Option<Uuid>,
@@ -51,18 +70,36 @@ pub struct NewContactBody {
 
 /// Changes to a contact: absent fields stay as they are; `null` clears an optional one.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct ContactPatchBody {
+    /// Given name, 1 to 100 characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Option<String>,
+    /// Family name, 1 to 100 characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: Option<String>,
+    /// Unique among the tenant's contacts; `null` removes it.
+    #[oai(validator(
+        min_length = 3,
+        max_length = 320,
+        pattern = r"^\s*[^\s@\x00-\x1F\x7F-\x9F]+@[^\s.\x00-\x1F\x7F-\x9F][^\s\x00-\x1F\x7F-\x9F]*\.[^\s\x00-\x1F\x7F-\x9F]*\s*$"
+    ))]
     pub email: MaybeUndefined<String>,
+    /// Up to 50 characters; `null` removes it.
+    #[oai(validator(max_length = 50))]
     pub phone: MaybeUndefined<String>,
+    /// Free text, up to 10,000 characters; `null` removes it.
+    #[oai(validator(max_length = 10000))]
     pub description: MaybeUndefined<String>,
+    /// A company of the same tenant; `null` unlinks it.
     pub company_id: MaybeUndefined<Uuid>,
 }
 
 /// One page of contacts.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ContactPage {
+    /// The contacts on this page, in the requested order.
     pub items: Vec<Contact>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -177,4 +214,30 @@ pub struct ContactFilter {
     pub company_id: Option<Uuid>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+}
+
+impl poem_openapi::types::Example for NewContactBody {
+    fn example() -> Self {
+        Self {
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            email: Some("ada@example.com".into()),
+            phone: Some("+44 20 7946 0000".into()),
+            description: None,
+            company_id: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ContactPatchBody {
+    fn example() -> Self {
+        Self {
+            first_name: None,
+            last_name: None,
+            email: MaybeUndefined::Value("ada.lovelace@example.com".into()),
+            phone: MaybeUndefined::Null,
+            description: MaybeUndefined::Undefined,
+            company_id: MaybeUndefined::Undefined,
+        }
+    }
 }

@@ -16,7 +16,7 @@ use super::{
     store,
 };
 use crate::modules::crm::MODULE;
-use crate::platform::{auth::Auth, state::SharedState};
+use crate::platform::{auth::Auth, contract::Body, state::SharedState};
 
 #[derive(Tags)]
 enum DealTags {
@@ -76,12 +76,17 @@ impl DealsApi {
     /// List deals
     ///
     /// Newest first by default; keyset-paginated with `cursor`.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listDeals")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         auth: Auth,
         /// Text search in the title (case-insensitive substring).
+        #[oai(validator(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+        ))]
         q: Query<Option<String>>,
         /// Only deals in this stage.
         stage: Query<Option<DealStage>>,
@@ -100,8 +105,10 @@ impl DealsApi {
         /// Sort order.
         sort: Query<Option<DealSort>>,
         /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
         cursor: Query<Option<String>>,
     ) -> Result<DealListResponse, problems::ReadMany> {
         let filter = DealFilter {
@@ -123,14 +130,14 @@ impl DealsApi {
     /// Create a deal
     ///
     /// Starts in `NEW` unless a `stage` is given; the creation opens the deal's history.
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "createDeal")]
     async fn create(
         &self,
         auth: Auth,
-        body: Json<NewDealBody>,
+        body: Body<NewDealBody>,
     ) -> Result<DealCreated, problems::Write> {
         let context = auth.writer()?;
-        let new = NewDeal::try_from(body.0)?;
+        let new = NewDeal::try_from(body.into_inner()?)?;
         Ok(DealCreated::Created(Json(
             store::insert(self.state.db.tx(context, &MODULE).await?, &new).await?,
         )))
@@ -140,15 +147,20 @@ impl DealsApi {
     ///
     /// Every stage, in pipeline order, with its number of deals and their total amount
     /// per currency.
-    #[oai(path = "/summary", method = "get")]
+    #[oai(path = "/summary", method = "get", operation_id = "getDealSummary")]
     async fn summary(&self, auth: Auth) -> Result<DealSummaryResponse, problems::ReadMany> {
         let stages = store::summary(self.state.db.tx(auth.context(), &MODULE).await?).await?;
         Ok(DealSummaryResponse::Ok(Json(DealSummary { stages })))
     }
 
     /// Get a deal
-    #[oai(path = "/:id", method = "get")]
-    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<DealResponse, problems::ReadOne> {
+    #[oai(path = "/:id", method = "get", operation_id = "getDeal")]
+    async fn get(
+        &self,
+        auth: Auth,
+        /// The deal's id.
+        id: Path<Uuid>,
+    ) -> Result<DealResponse, problems::ReadOne> {
         Ok(DealResponse::Ok(Json(
             store::get(self.state.db.tx(auth.context(), &MODULE).await?, id.0).await?,
         )))
@@ -158,23 +170,30 @@ impl DealsApi {
     ///
     /// Moving `stage` must follow the pipeline (422 on `stage` otherwise) and is recorded
     /// in the deal's history as the calling user.
-    #[oai(path = "/:id", method = "patch")]
+    #[oai(path = "/:id", method = "patch", operation_id = "updateDeal")]
     async fn update(
         &self,
         auth: Auth,
+
+        /// The deal's id.
         id: Path<Uuid>,
-        body: Json<DealPatchBody>,
+        body: Body<DealPatchBody>,
     ) -> Result<DealResponse, problems::Write> {
         let context = auth.writer()?;
-        let patch = DealPatch::try_from(body.0)?;
+        let patch = DealPatch::try_from(body.into_inner()?)?;
         Ok(DealResponse::Ok(Json(
             store::update(self.state.db.tx(context, &MODULE).await?, id.0, &patch).await?,
         )))
     }
 
     /// Delete a deal
-    #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<DealDeleted, problems::Remove> {
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteDeal")]
+    async fn delete(
+        &self,
+        auth: Auth,
+        /// The deal's id.
+        id: Path<Uuid>,
+    ) -> Result<DealDeleted, problems::Remove> {
         let context = auth.writer()?;
         store::delete(self.state.db.tx(context, &MODULE).await?, id.0).await?;
         Ok(DealDeleted::Deleted)
@@ -183,10 +202,12 @@ impl DealsApi {
     /// Get a deal's stage history
     ///
     /// Every stage change, oldest first, starting with the deal's creation.
-    #[oai(path = "/:id/history", method = "get")]
+    #[oai(path = "/:id/history", method = "get", operation_id = "getDealHistory")]
     async fn history(
         &self,
         auth: Auth,
+
+        /// The deal's id.
         id: Path<Uuid>,
     ) -> Result<DealHistoryResponse, problems::ReadOne> {
         let items = store::history(self.state.db.tx(auth.context(), &MODULE).await?, id.0).await?;

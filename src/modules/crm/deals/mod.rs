@@ -24,6 +24,7 @@ const DEFAULT_CURRENCY: &str = "USD";
 
 /// A deal.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Deal {
     /// The deal's id.
     pub id: Uuid,
@@ -51,49 +52,60 @@ pub struct Deal {
 
 /// A new deal. Unknown fields (such as `tenant_id` or `id`) are ignored.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewDealBody {
     /// 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub title: String,
     /// A contact of the same tenant.
     pub contact_id: Option<Uuid>,
     /// A company of the same tenant.
     pub company_id: Option<Uuid>,
     /// The value in minor units of `currency` (cents for USD), at least 0; default 0.
+    #[oai(validator(minimum(value = "0")))]
     pub amount_minor: Option<i64>,
     /// ISO 4217 code, three letters; default `USD`.
+    #[oai(validator(pattern = r"^\s*[A-Za-z]{3}\s*$"))]
     pub currency: Option<String>,
     /// The starting stage; default `NEW`.
     pub stage: Option<DealStage>,
     /// When the deal is expected to close.
     pub expected_close_date: Option<NaiveDate>,
     /// Free text, up to 10,000 characters.
+    #[oai(validator(max_length = 10000))]
     pub description: Option<String>,
 }
 
 /// Changes to a deal: absent fields stay as they are; `null` clears an optional one.
 /// A new `stage` must be allowed by the pipeline from the current one.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct DealPatchBody {
     /// 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub title: Option<String>,
     /// A contact of the same tenant.
     pub contact_id: MaybeUndefined<Uuid>,
     /// A company of the same tenant.
     pub company_id: MaybeUndefined<Uuid>,
     /// The value in minor units of `currency`, at least 0.
+    #[oai(validator(minimum(value = "0")))]
     pub amount_minor: Option<i64>,
     /// ISO 4217 code, three letters.
+    #[oai(validator(pattern = r"^\s*[A-Za-z]{3}\s*$"))]
     pub currency: Option<String>,
     /// The next stage; the change is recorded in the deal's history.
     pub stage: Option<DealStage>,
     /// When the deal is expected to close.
     pub expected_close_date: MaybeUndefined<NaiveDate>,
     /// Free text, up to 10,000 characters.
+    #[oai(validator(max_length = 10000))]
     pub description: MaybeUndefined<String>,
 }
 
 /// One page of deals.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DealPage {
     /// The deals of this page.
     pub items: Vec<Deal>,
@@ -232,6 +244,36 @@ pub struct DealFilter {
     pub max_amount: Option<i64>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+}
+
+impl poem_openapi::types::Example for NewDealBody {
+    fn example() -> Self {
+        Self {
+            title: "Annual licence".into(),
+            contact_id: None,
+            company_id: None,
+            amount_minor: Some(125_000),
+            currency: Some("EUR".into()),
+            stage: Some(DealStage::New),
+            expected_close_date: NaiveDate::from_ymd_opt(2030, 6, 30),
+            description: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for DealPatchBody {
+    fn example() -> Self {
+        Self {
+            title: None,
+            contact_id: MaybeUndefined::Undefined,
+            company_id: MaybeUndefined::Undefined,
+            amount_minor: Some(150_000),
+            currency: None,
+            stage: Some(DealStage::Negotiation),
+            expected_close_date: MaybeUndefined::Undefined,
+            description: MaybeUndefined::Undefined,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -74,6 +74,7 @@ impl<'a> FromSql<'a> for DealStage {
 
 /// The tenant's pipeline at a glance.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DealSummary {
     /// Every stage, in pipeline order, including stages without deals.
     pub stages: Vec<StageSummary>,
@@ -81,6 +82,7 @@ pub struct DealSummary {
 
 /// The deals in one stage.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StageSummary {
     /// The stage.
     pub stage: DealStage,
@@ -92,15 +94,20 @@ pub struct StageSummary {
 
 /// A total in one currency.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CurrencyAmount {
     /// ISO 4217 code.
     pub currency: String,
-    /// The sum, in minor units of the currency (cents for USD).
-    pub amount_minor: i64,
+    /// The sum, in minor units of the currency (cents for USD), as a decimal string:
+    /// a sum of many 64-bit amounts does not fit in 64 bits, nor in a JSON number
+    /// most clients read exactly.
+    #[oai(validator(pattern = r"^[0-9]+$"))]
+    pub amount_minor: String,
 }
 
 /// A deal's stage history, oldest change first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DealHistory {
     /// The changes, starting with the deal's creation.
     pub items: Vec<DealStageChange>,
@@ -108,6 +115,7 @@ pub struct DealHistory {
 
 /// One move of a deal through the pipeline.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DealStageChange {
     /// The stage before; absent for the deal's creation.
     pub from_stage: Option<DealStage>,

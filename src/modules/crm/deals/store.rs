@@ -174,7 +174,7 @@ pub async fn summary(tx: TenantTx) -> Result<Vec<StageSummary>, DbError> {
 
 fn stage_summary(row: &Row) -> Result<StageSummary, DbError> {
     let currencies: Vec<String> = row.get("currencies");
-    let totals: Vec<i64> = row.get("totals");
+    let totals: Vec<String> = row.get("totals");
     if currencies.len() != totals.len() {
         return Err(DbError::internal(
             "summary currencies and totals differ in length",

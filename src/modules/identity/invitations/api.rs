@@ -97,13 +97,15 @@ impl InvitationsApi {
     ///
     /// Owners and admins only; oldest first, whatever their status. Keyset-paginated
     /// with `cursor`, like every list.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listInvitations")]
     async fn list(
         &self,
         auth: Auth,
         /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
         cursor: Query<Option<String>>,
     ) -> Result<InvitationListResponse, problems::ReadManaged> {
         let context = auth.manager()?;
@@ -121,7 +123,11 @@ impl InvitationsApi {
     /// Owners and admins only (owners for an owner's invitation). Sends a fresh link,
     /// valid for 7 more days; the previous link stops working. An accepted or revoked
     /// invitation, or one of another tenant, is 404.
-    #[oai(path = "/:id/resend", method = "post")]
+    #[oai(
+        path = "/:id/resend",
+        method = "post",
+        operation_id = "resendInvitation"
+    )]
     async fn resend(
         &self,
         auth: Auth,
@@ -140,7 +146,7 @@ impl InvitationsApi {
     /// Owners and admins only (owners for an owner's invitation). Its link stops
     /// working. An accepted or already revoked invitation, or one of another tenant,
     /// is 404.
-    #[oai(path = "/:id", method = "delete")]
+    #[oai(path = "/:id", method = "delete", operation_id = "revokeInvitation")]
     async fn revoke(
         &self,
         auth: Auth,

@@ -70,11 +70,26 @@ pub struct InvitationList {
 /// An invitation to make. Unknown fields (such as `full_name` or `password`, which the
 /// invitee chooses) are ignored.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewInvitationBody {
     /// The address to send the invitation to.
+    #[oai(validator(
+        min_length = 3,
+        max_length = 320,
+        pattern = r"^\s*[^\s@\x00-\x1F\x7F-\x9F]+@[^\s.\x00-\x1F\x7F-\x9F][^\s\x00-\x1F\x7F-\x9F]*\.[^\s\x00-\x1F\x7F-\x9F]*\s*$"
+    ))]
     pub email: String,
     /// The role on accepting; only owners may invite owners.
     pub role: Role,
+}
+
+impl poem_openapi::types::Example for NewInvitationBody {
+    fn example() -> Self {
+        Self {
+            email: "grace@example.com".into(),
+            role: Role::Member,
+        }
+    }
 }
 
 /// A validated invitation to make.

@@ -15,6 +15,7 @@ use super::{
 use crate::modules::identity::messages;
 use crate::platform::{
     auth::{Auth, HashingFor, check_password, password_too_long},
+    contract::Body,
     db::{Acceptance, SignUpRequest},
     error::{ApiError, problems},
     limits::client_ip,
@@ -31,15 +32,23 @@ enum AuthTags {
 
 /// Asks for a tenant with its first user (the owner); created once the email confirms.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none, example)]
 struct SignUpBody {
-    /// The organisation's display name.
+    /// The organisation's display name, 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     tenant_name: String,
     /// The owner's email; used to log in.
+    #[oai(validator(
+        min_length = 3,
+        max_length = 320,
+        pattern = r"^\s*[^\s@\x00-\x1F\x7F-\x9F]+@[^\s.\x00-\x1F\x7F-\x9F][^\s\x00-\x1F\x7F-\x9F]*\.[^\s\x00-\x1F\x7F-\x9F]*\s*$"
+    ))]
     email: String,
-    /// At least 10 characters.
-    #[oai(write_only)]
+    /// 10 to 1024 characters.
+    #[oai(validator(min_length = 10, max_length = 1024))]
     password: String,
-    /// The owner's name.
+    /// The owner's name, 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     full_name: String,
 }
 
@@ -54,32 +63,56 @@ struct SignUpRequested {
 
 /// The link of a signup confirmation.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none, example)]
 struct ConfirmBody {
     /// The token from the confirmation message.
-    #[oai(write_only)]
+    #[oai(validator(max_length = 200))]
     token: String,
 }
 
 /// The link of an invitation, and what a new (or never verified) identity needs.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none, example)]
 struct AcceptBody {
     /// The token from the invitation message.
-    #[oai(write_only)]
+    #[oai(validator(max_length = 300))]
     token: String,
-    /// Your name, for a new account (default: the part of the email before `@`).
+    /// Your name, for a new account, 1 to 200 characters (default: the part of the
+    /// email before `@`).
+    #[oai(validator(min_length = 1, max_length = 200))]
     full_name: Option<String>,
     /// 10 to 1024 characters. Required unless the email already has a verified account
     /// (then it is ignored); it replaces the password of an account whose email was
     /// never verified, and ends that account's earlier sessions.
-    #[oai(write_only)]
+    #[oai(validator(min_length = 10, max_length = 1024))]
     password: Option<String>,
+}
+
+impl poem_openapi::types::Example for ConfirmBody {
+    fn example() -> Self {
+        Self {
+            token: "0190c6a1-7d2e-7c3a-9b1f-2e4d6a8c0b1e.4f9d2c7a1e6b3f8d0c5a9e2b7d4f1a6c".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for AcceptBody {
+    fn example() -> Self {
+        Self {
+            token: "0190c6a1-0000-7000-8000-000000000001.0190c6a1-7d2e-7c3a-9b1f-2e4d6a8c0b1e.4f9d2c7a1e6b3f8d0c5a9e2b7d4f1a6c".into(),
+            full_name: Some("Bea Jones".into()),
+            password: Some("another good passphrase".into()),
+        }
+    }
 }
 
 /// JSON login.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none, example)]
 struct LoginBody {
+    /// The email address the user signed up or was added with.
     email: String,
-    #[oai(write_only)]
+    /// The user's password.
     password: String,
     /// The tenant to log in to; required only when the user belongs to several.
     tenant: Option<Uuid>,
@@ -87,10 +120,11 @@ struct LoginBody {
 
 /// OAuth2 password-grant login (what the docs' Authorize button sends).
 #[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none, example)]
 struct LoginForm {
     /// The email address.
     username: String,
-    #[oai(write_only)]
+    /// The user's password.
     password: String,
     /// Optional tenant id, for users of several tenants.
     tenant: Option<Uuid>,
@@ -98,19 +132,21 @@ struct LoginForm {
 
 #[derive(ApiRequest)]
 enum LoginRequest {
-    Json(Json<LoginBody>),
+    Json(Body<LoginBody>),
     Form(Form<LoginForm>),
 }
 
+/// A refresh token to use or to revoke.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none, example)]
 struct RefreshBody {
     /// The refresh token from the last login or refresh; it can be used once.
-    #[oai(write_only)]
     refresh_token: String,
 }
 
 /// A fresh pair of tokens.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 struct Tokens {
     /// Send as `Authorization: Bearer <access_token>`.
     access_token: String,
@@ -124,12 +160,19 @@ struct Tokens {
 
 /// The caller: user, tenant and role.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 struct MeBody {
+    /// The caller's user id.
     user_id: Uuid,
+    /// The email address the caller logs in with.
     email: String,
+    /// The caller's name.
     full_name: String,
+    /// The tenant the access token is for.
     tenant_id: Uuid,
+    /// That tenant's display name.
     tenant_name: String,
+    /// The caller's role in that tenant.
     role: Role,
 }
 
@@ -277,12 +320,13 @@ impl AuthApi {
     /// Creates nothing: sends a confirmation link to the email (see
     /// `/auth/signup/confirm`), or, when the email already has an account, a notice
     /// instead. The answer is the same either way, so it says nothing about the email.
-    #[oai(path = "/signup", method = "post")]
+    #[oai(path = "/signup", method = "post", operation_id = "signUp")]
     async fn signup(
         &self,
         req: &poem::Request,
-        body: Json<SignUpBody>,
+        body: Body<SignUpBody>,
     ) -> Result<SignUpResponse, problems::SignUp> {
+        let body = body.into_inner()?;
         let mut fields = Fields::new();
         let tenant_name = fields.text("tenant_name", &body.tenant_name, 1, 200);
         let email = fields.email("email", &body.email);
@@ -292,7 +336,7 @@ impl AuthApi {
 
         // Hashed for every email, known or not, so the answer takes the same time.
         let caller = HashingFor::Client(client_ip(req, self.state.limits.trusted_proxy_hops));
-        let password_hash = self.state.hasher.hash(body.0.password, &caller).await?;
+        let password_hash = self.state.hasher.hash(body.password, &caller).await?;
         let confirmation = messages::signup_confirmation(&self.state.public_url);
         let known = messages::signup_known(&self.state.public_url);
         self.state
@@ -317,16 +361,20 @@ impl AuthApi {
     ///
     /// The token from the confirmation message; it works once. Answers the owner's
     /// tokens, or 401 for an invalid, used or expired token.
-    #[oai(path = "/signup/confirm", method = "post")]
+    #[oai(
+        path = "/signup/confirm",
+        method = "post",
+        operation_id = "confirmSignUp"
+    )]
     async fn confirm_signup(
         &self,
-        body: Json<ConfirmBody>,
+        body: Body<ConfirmBody>,
     ) -> Result<ConfirmResponse, problems::Session> {
         let context = self
             .state
             .db
             .pre_tenant()
-            .confirm_signup(&body.token)
+            .confirm_signup(&body.into_inner()?.token)
             .await?
             .ok_or(ApiError::Unauthorized(
                 "The confirmation link is invalid, expired or already used.",
@@ -343,12 +391,17 @@ impl AuthApi {
     /// otherwise); a never-verified account's password is replaced and its earlier
     /// sessions end. Answers tokens for the new membership; 409 when already a member;
     /// 401 for an invalid, used, revoked or expired link.
-    #[oai(path = "/invitations/accept", method = "post")]
+    #[oai(
+        path = "/invitations/accept",
+        method = "post",
+        operation_id = "acceptInvitation"
+    )]
     async fn accept_invitation(
         &self,
         req: &poem::Request,
-        body: Json<AcceptBody>,
+        body: Body<AcceptBody>,
     ) -> Result<TokenResponse, problems::Accept> {
+        let body = body.into_inner()?;
         let mut fields = Fields::new();
         let full_name = fields.optional_text("full_name", body.full_name.as_deref(), 200);
         if let Some(password) = &body.password {
@@ -357,7 +410,7 @@ impl AuthApi {
         fields.finish()?;
         let AcceptBody {
             token, password, ..
-        } = body.0;
+        } = body;
         let password_hash = match password {
             Some(password) => {
                 let caller =
@@ -396,7 +449,7 @@ impl AuthApi {
     ///
     /// Accepts JSON `{email, password, tenant?}` or the OAuth2 password form
     /// (`username`, `password`). Unknown emails and wrong passwords answer alike.
-    #[oai(path = "/login", method = "post")]
+    #[oai(path = "/login", method = "post", operation_id = "logIn")]
     async fn login_endpoint(
         &self,
         req: &poem::Request,
@@ -404,7 +457,8 @@ impl AuthApi {
     ) -> Result<TokenResponse, problems::LogIn> {
         let ip = client_ip(req, self.state.limits.trusted_proxy_hops);
         let tokens = match request {
-            LoginRequest::Json(Json(body)) => {
+            LoginRequest::Json(body) => {
+                let body = body.into_inner()?;
                 self.login(&ip, &body.email, body.password, body.tenant)
                     .await?
             }
@@ -420,10 +474,10 @@ impl AuthApi {
     ///
     /// Each refresh token works once. Presenting one that was already used revokes
     /// every token of that login, and so does a deactivated membership or tenant.
-    #[oai(path = "/refresh", method = "post")]
-    async fn refresh(&self, body: Json<RefreshBody>) -> Result<TokenResponse, problems::Session> {
+    #[oai(path = "/refresh", method = "post", operation_id = "refreshTokens")]
+    async fn refresh(&self, body: Body<RefreshBody>) -> Result<TokenResponse, problems::Session> {
+        let presented = refresh::hash(&body.into_inner()?.refresh_token);
         let next = NewRefreshToken::generate();
-        let presented = refresh::hash(&body.refresh_token);
         let context = self
             .state
             .db
@@ -443,19 +497,20 @@ impl AuthApi {
     ///
     /// Revokes the refresh token, every token rotated from it, and the session of the
     /// access token presented: that access token stops working at once.
-    #[oai(path = "/logout", method = "post")]
+    #[oai(path = "/logout", method = "post", operation_id = "logOut")]
     async fn logout(
         &self,
         auth: Auth,
-        body: Json<RefreshBody>,
+        body: Body<RefreshBody>,
     ) -> Result<LogoutResponse, problems::Session> {
+        let presented = refresh::hash(&body.into_inner()?.refresh_token);
         let tx = self.state.db.tx(auth.context(), &MODULE).await?;
-        store::revoke_refresh_family(tx, &refresh::hash(&body.refresh_token)).await?;
+        store::revoke_refresh_family(tx, &presented).await?;
         Ok(LogoutResponse::LoggedOut)
     }
 
     /// Who am I?
-    #[oai(path = "/me", method = "get")]
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn me(&self, auth: Auth) -> Result<MeResponse, problems::ReadOne> {
         let context = auth.context();
         let me = store::me(self.state.db.tx(context, &MODULE).await?)
@@ -471,5 +526,44 @@ impl AuthApi {
             tenant_name: me.tenant_name,
             role: me.role,
         })))
+    }
+}
+
+impl poem_openapi::types::Example for SignUpBody {
+    fn example() -> Self {
+        Self {
+            tenant_name: "Acme".into(),
+            email: "ann@acme.example".into(),
+            password: "correct horse battery staple".into(),
+            full_name: "Ann Smith".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for LoginBody {
+    fn example() -> Self {
+        Self {
+            email: "ann@acme.example".into(),
+            password: "correct horse battery staple".into(),
+            tenant: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for LoginForm {
+    fn example() -> Self {
+        Self {
+            username: "ann@acme.example".into(),
+            password: "correct horse battery staple".into(),
+            tenant: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for RefreshBody {
+    fn example() -> Self {
+        Self {
+            refresh_token: "the refresh_token of the last login or refresh".into(),
+        }
     }
 }

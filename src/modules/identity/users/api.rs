@@ -15,6 +15,7 @@ use crate::modules::identity::{
 };
 use crate::platform::{
     auth::Auth,
+    contract::Body,
     error::{ApiError, problems},
     state::SharedState,
     tenancy::TenantContext,
@@ -91,13 +92,15 @@ impl UsersApi {
     ///
     /// Every member, active or not, oldest membership first; any role may read it.
     /// Keyset-paginated with `cursor`, like every list.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listUsers")]
     async fn list(
         &self,
         auth: Auth,
         /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
         cursor: Query<Option<String>>,
     ) -> Result<MemberListResponse, problems::ReadMany> {
         let query = store::list_query(cursor.0, limit.0)?;
@@ -117,20 +120,20 @@ impl UsersApi {
     /// email has an account anywhere, and names no account. A person who is already a
     /// member here, even a deactivated one, answers 409: reactivate them with
     /// `PATCH /users/{id}` instead. Manage invitations under `/invitations`.
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "inviteUser")]
     async fn create(
         &self,
         auth: Auth,
-        body: Json<NewInvitationBody>,
+        body: Body<NewInvitationBody>,
     ) -> Result<InvitationSent, problems::Write> {
-        let invitation = invitations::invite(&self.state, &auth, body.0).await?;
+        let invitation = invitations::invite(&self.state, &auth, body.into_inner()?).await?;
         Ok(InvitationSent::Accepted(Json(invitation)))
     }
 
     /// Get a member
     ///
     /// Any role may read it. An id that is not a member of this tenant is 404.
-    #[oai(path = "/:id", method = "get")]
+    #[oai(path = "/:id", method = "get", operation_id = "getUser")]
     async fn get(
         &self,
         auth: Auth,
@@ -151,16 +154,16 @@ impl UsersApi {
     /// and their refresh tokens are refused at once; an access token they already hold
     /// keeps working until it expires (its lifetime, 15 minutes by default). The same
     /// holds for a role change: it applies to tokens issued from then on.
-    #[oai(path = "/:id", method = "patch")]
+    #[oai(path = "/:id", method = "patch", operation_id = "updateUser")]
     async fn update(
         &self,
         auth: Auth,
         /// The member's user id.
         id: Path<Uuid>,
-        body: Json<MemberPatchBody>,
+        body: Body<MemberPatchBody>,
     ) -> Result<MemberResponse, problems::Write> {
         let context = auth.manager()?;
-        let patch = MemberPatch::try_from(body.0)?;
+        let patch = MemberPatch::try_from(body.into_inner()?)?;
         let member = self.update_member(context, id.0, patch).await?;
         Ok(MemberResponse::Ok(Json(member)))
     }

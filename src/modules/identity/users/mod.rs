@@ -18,6 +18,7 @@ use crate::platform::{error::ApiError, tenancy::Role};
 
 /// A member of the tenant.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Member {
     /// The user's id; the same person has the same id in every tenant they belong to.
     pub id: Uuid,
@@ -35,6 +36,7 @@ pub struct Member {
 
 /// One page of the tenant's members.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MemberList {
     /// Oldest membership first.
     pub items: Vec<Member>,
@@ -44,6 +46,7 @@ pub struct MemberList {
 
 /// Changes to a membership: absent fields stay as they are; at least one is required.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct MemberPatchBody {
     /// The new role; only owners may grant or revoke the owner role.
     pub role: Option<Role>,
@@ -99,6 +102,15 @@ pub fn require_owner_for(caller: Role, touches_owner: bool) -> Result<(), ApiErr
         ))
     } else {
         Ok(())
+    }
+}
+
+impl poem_openapi::types::Example for MemberPatchBody {
+    fn example() -> Self {
+        Self {
+            role: Some(Role::Admin),
+            active: None,
+        }
     }
 }
 

@@ -77,7 +77,7 @@ async fn signup_validates_fields_and_creates_nothing_until_confirmed() {
         .iter()
         .filter_map(|e| e["field"].as_str())
         .collect();
-    assert_eq!(fields, ["tenant_name", "email", "password"]);
+    assert_eq!(fields, ["email", "password", "tenant_name"]);
 
     let email = "ada@signup.test";
     let token = app.request_signup("Acme", email).await;

@@ -550,7 +550,7 @@ async fn another_tenants_member_answers_like_a_random_id() {
 }
 
 #[tokio::test]
-async fn unknown_roles_are_a_400_and_bad_fields_a_422() {
+async fn unknown_roles_and_bad_fields_are_a_422() {
     let app = spawn_app().await;
     let owner = app.sign_up("Acme").await;
     let member = app.add_member(&owner, "member").await;
@@ -562,7 +562,7 @@ async fn unknown_roles_are_a_400_and_bad_fields_a_422() {
             json!({ "email": "god@example.test", "full_name": "God", "role": "god", "password": PASSWORD }),
         )
         .await;
-    expect_problem(god, StatusCode::BAD_REQUEST).await;
+    expect_problem(god, StatusCode::UNPROCESSABLE_ENTITY).await;
     let promote = app
         .patch(
             &format!("/users/{}", member.user_id),
@@ -570,7 +570,7 @@ async fn unknown_roles_are_a_400_and_bad_fields_a_422() {
             json!({ "role": "superuser" }),
         )
         .await;
-    expect_problem(promote, StatusCode::BAD_REQUEST).await;
+    expect_problem(promote, StatusCode::UNPROCESSABLE_ENTITY).await;
 
     let invalid = app
         .post(

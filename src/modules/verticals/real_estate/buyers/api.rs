@@ -13,7 +13,9 @@ use super::{
     BuyerRequirements, BuyerRequirementsBody, ContactMatches, PropertyMatches, Requirements, store,
 };
 use crate::modules::verticals::real_estate::{RealEstateTags, begin};
-use crate::platform::{auth::Auth, list::checked_limit as match_limit, state::SharedState};
+use crate::platform::{
+    auth::Auth, contract::Body, list::checked_limit as match_limit, state::SharedState,
+};
 
 #[derive(ApiResponse)]
 enum RequirementsResponse {
@@ -55,10 +57,16 @@ impl BuyersApi {
     /// Get a contact's requirements
     ///
     /// 404 when the contact does not exist or saved no criteria.
-    #[oai(path = "/contacts/:id/requirements", method = "get")]
+    #[oai(
+        path = "/contacts/:id/requirements",
+        method = "get",
+        operation_id = "getBuyerRequirements"
+    )]
     async fn get(
         &self,
         auth: Auth,
+
+        /// The contact's id.
         id: Path<Uuid>,
     ) -> Result<RequirementsResponse, problems::ReadOne> {
         let (tx, ()) = begin(&self.state, auth.context(), Ok(())).await?;
@@ -68,14 +76,22 @@ impl BuyersApi {
     /// Save a contact's requirements
     ///
     /// Replaces the contact's criteria; absent criteria match every property.
-    #[oai(path = "/contacts/:id/requirements", method = "put")]
+    #[oai(
+        path = "/contacts/:id/requirements",
+        method = "put",
+        operation_id = "saveBuyerRequirements"
+    )]
     async fn save(
         &self,
         auth: Auth,
+
+        /// The contact's id.
         id: Path<Uuid>,
-        body: Json<BuyerRequirementsBody>,
+        body: Body<BuyerRequirementsBody>,
     ) -> Result<RequirementsResponse, problems::Write> {
-        let input = auth.writer().and(Requirements::try_from(body.0));
+        let input = auth
+            .writer()
+            .and(body.into_inner().and_then(Requirements::try_from));
         let (tx, new) = begin(&self.state, auth.context(), input).await?;
         Ok(RequirementsResponse::Ok(Json(
             store::save(tx, id.0, &new).await?,
@@ -83,10 +99,16 @@ impl BuyersApi {
     }
 
     /// Delete a contact's requirements
-    #[oai(path = "/contacts/:id/requirements", method = "delete")]
+    #[oai(
+        path = "/contacts/:id/requirements",
+        method = "delete",
+        operation_id = "deleteBuyerRequirements"
+    )]
     async fn delete(
         &self,
         auth: Auth,
+
+        /// The contact's id.
         id: Path<Uuid>,
     ) -> Result<RequirementsDeleted, problems::Remove> {
         let (tx, _) = begin(&self.state, auth.context(), auth.writer()).await?;
@@ -98,12 +120,19 @@ impl BuyersApi {
     ///
     /// Contacts whose saved criteria the property meets, whatever its status, by last
     /// name.
-    #[oai(path = "/properties/:id/matches", method = "get")]
+    #[oai(
+        path = "/properties/:id/matches",
+        method = "get",
+        operation_id = "listPropertyMatches"
+    )]
     async fn contacts_for_property(
         &self,
         auth: Auth,
+
+        /// The property's id.
         id: Path<Uuid>,
         /// At most this many contacts, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
     ) -> Result<ContactMatchesResponse, problems::ReadMany> {
         let (tx, limit) = begin(&self.state, auth.context(), match_limit(limit.0)).await?;
@@ -115,12 +144,19 @@ impl BuyersApi {
     ///
     /// `AVAILABLE` properties that meet the contact's saved criteria, cheapest first;
     /// empty when the contact saved none.
-    #[oai(path = "/contacts/:id/matches", method = "get")]
+    #[oai(
+        path = "/contacts/:id/matches",
+        method = "get",
+        operation_id = "listContactMatches"
+    )]
     async fn properties_for_contact(
         &self,
         auth: Auth,
+
+        /// The contact's id.
         id: Path<Uuid>,
         /// At most this many properties, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
     ) -> Result<PropertyMatchesResponse, problems::ReadMany> {
         let (tx, limit) = begin(&self.state, auth.context(), match_limit(limit.0)).await?;

@@ -15,6 +15,7 @@ use crate::platform::{error::ApiError, validation::Fields};
 
 /// What a contact is looking for. An absent criterion matches every property.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BuyerRequirements {
     /// The contact these criteria belong to.
     pub contact_id: Uuid,
@@ -23,14 +24,19 @@ pub struct BuyerRequirements {
     /// Buying or renting.
     pub listing_type: Option<ListingType>,
     /// The lowest price, in minor units.
+    #[oai(validator(minimum(value = "0")))]
     pub min_price_minor: Option<i64>,
     /// The highest price, in minor units.
+    #[oai(validator(minimum(value = "0")))]
     pub max_price_minor: Option<i64>,
     /// Only properties priced in this currency (ISO 4217).
+    #[oai(validator(pattern = r"^\s*[A-Za-z]{3}\s*$"))]
     pub currency: Option<String>,
     /// At least this many bedrooms.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000")))]
     pub min_bedrooms: Option<i32>,
     /// In this city (case-insensitive).
+    #[oai(validator(max_length = 100))]
     pub city: Option<String>,
     /// When the criteria were last saved.
     pub updated_at: DateTime<Utc>,
@@ -38,25 +44,32 @@ pub struct BuyerRequirements {
 
 /// Criteria to save; they replace the contact's previous ones.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct BuyerRequirementsBody {
     /// Only properties of this kind.
     pub property_type: Option<PropertyType>,
     /// Buying or renting.
     pub listing_type: Option<ListingType>,
     /// The lowest price in minor units, at least 0.
+    #[oai(validator(minimum(value = "0")))]
     pub min_price_minor: Option<i64>,
     /// The highest price in minor units, at least `min_price_minor`.
+    #[oai(validator(minimum(value = "0")))]
     pub max_price_minor: Option<i64>,
     /// ISO 4217 code, three letters.
+    #[oai(validator(pattern = r"^\s*[A-Za-z]{3}\s*$"))]
     pub currency: Option<String>,
     /// 0 to 1000.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000")))]
     pub min_bedrooms: Option<i32>,
     /// 1 to 100 characters.
+    #[oai(validator(max_length = 100))]
     pub city: Option<String>,
 }
 
 /// A contact whose saved criteria a property meets.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MatchingContact {
     /// The contact's id.
     pub contact_id: Uuid,
@@ -72,6 +85,7 @@ pub struct MatchingContact {
 
 /// Contacts whose criteria a property meets, by last name.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ContactMatches {
     /// At most `limit` contacts.
     pub items: Vec<MatchingContact>,
@@ -79,6 +93,7 @@ pub struct ContactMatches {
 
 /// Available properties that meet a contact's criteria, cheapest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PropertyMatches {
     /// At most `limit` properties; empty when the contact saved no criteria.
     pub items: Vec<Property>,
@@ -122,6 +137,20 @@ impl TryFrom<BuyerRequirementsBody> for Requirements {
         };
         fields.finish()?;
         Ok(requirements)
+    }
+}
+
+impl poem_openapi::types::Example for BuyerRequirementsBody {
+    fn example() -> Self {
+        Self {
+            property_type: Some(PropertyType::Apartment),
+            listing_type: Some(ListingType::Sale),
+            min_price_minor: Some(15_000_000),
+            max_price_minor: Some(30_000_000),
+            currency: Some("GBP".into()),
+            min_bedrooms: Some(2),
+            city: Some("Leeds".into()),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use super::{
 use crate::modules::verticals::real_estate::{
     ListingType, PropertyStatus, PropertyType, RealEstateTags, begin,
 };
-use crate::platform::{auth::Auth, state::SharedState};
+use crate::platform::{auth::Auth, contract::Body, state::SharedState};
 
 #[derive(ApiResponse)]
 enum PropertyResponse {
@@ -57,12 +57,17 @@ impl PropertiesApi {
     /// List properties
     ///
     /// Newest first by default; keyset-paginated with `cursor`.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listProperties")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         auth: Auth,
         /// Text search in title and address (case-insensitive substring).
+        #[oai(validator(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+        ))]
         q: Query<Option<String>>,
         /// Only properties of this kind.
         property_type: Query<Option<PropertyType>>,
@@ -77,14 +82,17 @@ impl PropertiesApi {
         /// Only properties with at least this many bedrooms.
         min_bedrooms: Query<Option<i32>>,
         /// Only properties in this city (case-insensitive).
+        #[oai(validator(max_length = 100, pattern = r"^[^\x00]*$"))]
         city: Query<Option<String>>,
         /// Only properties this agent is in charge of.
         agent_id: Query<Option<Uuid>>,
         /// Sort order.
         sort: Query<Option<PropertySort>>,
         /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
         cursor: Query<Option<String>>,
     ) -> Result<PropertyListResponse, problems::ReadMany> {
         let filter = PropertyFilter {
@@ -111,13 +119,15 @@ impl PropertiesApi {
     ///
     /// Puts a property on the books. The owner contact and the agent must belong to
     /// the tenant (422 naming the field otherwise).
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "createProperty")]
     async fn create(
         &self,
         auth: Auth,
-        body: Json<NewPropertyBody>,
+        body: Body<NewPropertyBody>,
     ) -> Result<PropertyCreated, problems::Write> {
-        let input = auth.writer().and(NewProperty::try_from(body.0));
+        let input = auth
+            .writer()
+            .and(body.into_inner().and_then(NewProperty::try_from));
         let (tx, new) = begin(&self.state, auth.context(), input).await?;
         Ok(PropertyCreated::Created(Json(
             store::insert(tx, &new).await?,
@@ -125,21 +135,30 @@ impl PropertiesApi {
     }
 
     /// Get a property
-    #[oai(path = "/:id", method = "get")]
-    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<PropertyResponse, problems::ReadOne> {
+    #[oai(path = "/:id", method = "get", operation_id = "getProperty")]
+    async fn get(
+        &self,
+        auth: Auth,
+        /// The property's id.
+        id: Path<Uuid>,
+    ) -> Result<PropertyResponse, problems::ReadOne> {
         let (tx, ()) = begin(&self.state, auth.context(), Ok(())).await?;
         Ok(PropertyResponse::Ok(Json(store::get(tx, id.0).await?)))
     }
 
     /// Update a property
-    #[oai(path = "/:id", method = "patch")]
+    #[oai(path = "/:id", method = "patch", operation_id = "updateProperty")]
     async fn update(
         &self,
         auth: Auth,
+
+        /// The property's id.
         id: Path<Uuid>,
-        body: Json<PropertyPatchBody>,
+        body: Body<PropertyPatchBody>,
     ) -> Result<PropertyResponse, problems::Write> {
-        let input = auth.writer().and(PropertyPatch::try_from(body.0));
+        let input = auth
+            .writer()
+            .and(body.into_inner().and_then(PropertyPatch::try_from));
         let (tx, patch) = begin(&self.state, auth.context(), input).await?;
         Ok(PropertyResponse::Ok(Json(
             store::update(tx, id.0, &patch).await?,
@@ -149,10 +168,12 @@ impl PropertiesApi {
     /// Delete a property
     ///
     /// Its viewings go with it.
-    #[oai(path = "/:id", method = "delete")]
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteProperty")]
     async fn delete(
         &self,
         auth: Auth,
+
+        /// The property's id.
         id: Path<Uuid>,
     ) -> Result<PropertyDeleted, problems::Remove> {
         let (tx, _) = begin(&self.state, auth.context(), auth.writer()).await?;

@@ -19,14 +19,17 @@ use crate::platform::{
 
 /// A property.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Property {
     /// The property's id.
     pub id: Uuid,
     /// A short headline, such as "Sunny two-bed flat near the park".
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub title: String,
     /// Where it is.
     pub address: Address,
     /// The asking price (or monthly rent), in minor units of `currency`.
+    #[oai(validator(minimum(value = "0")))]
     pub price_minor: i64,
     /// ISO 4217 code, upper-case.
     pub currency: String,
@@ -37,12 +40,19 @@ pub struct Property {
     /// Where it is in its life on the market.
     pub status: PropertyStatus,
     /// Number of bedrooms.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000")))]
     pub bedrooms: Option<i32>,
     /// Number of bathrooms.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000")))]
     pub bathrooms: Option<i32>,
     /// Floor area in square metres.
+    #[oai(validator(
+        minimum(value = "0", exclusive),
+        maximum(value = "1000000000", exclusive)
+    ))]
     pub area_sqm: Option<f64>,
     /// Free text for the listing.
+    #[oai(validator(max_length = 10000))]
     pub description: Option<String>,
     /// The seller or landlord: a contact of the tenant.
     pub owner_contact_id: Option<Uuid>,
@@ -56,27 +66,36 @@ pub struct Property {
 
 /// A postal address.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Address {
     /// Street and number, 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub line: String,
     /// City, 1 to 100 characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub city: String,
     /// Postal code, up to 20 characters.
+    #[oai(validator(max_length = 20))]
     pub postcode: Option<String>,
     /// ISO 3166-1 alpha-2 country code, upper-case (`GB`, `FR`).
+    #[oai(validator(pattern = r"^\s*[A-Za-z]{2}\s*$"))]
     pub country: String,
 }
 
 /// A new property. Unknown fields (such as `tenant_id` or `id`) are ignored.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewPropertyBody {
     /// 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub title: String,
     /// Where it is.
     pub address: Address,
     /// Asking price (or monthly rent) in minor units of `currency`, at least 0.
+    #[oai(validator(minimum(value = "0")))]
     pub price_minor: i64,
     /// ISO 4217 code, three letters; default `USD`.
+    #[oai(validator(pattern = r"^\s*[A-Za-z]{3}\s*$"))]
     pub currency: Option<String>,
     /// For sale or to rent.
     pub listing_type: ListingType,
@@ -85,12 +104,19 @@ pub struct NewPropertyBody {
     /// Default `AVAILABLE`.
     pub status: Option<PropertyStatus>,
     /// 0 to 1000.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000")))]
     pub bedrooms: Option<i32>,
     /// 0 to 1000.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000")))]
     pub bathrooms: Option<i32>,
     /// Square metres, more than 0.
+    #[oai(validator(
+        minimum(value = "0", exclusive),
+        maximum(value = "1000000000", exclusive)
+    ))]
     pub area_sqm: Option<f64>,
     /// Free text, up to 10,000 characters.
+    #[oai(validator(max_length = 10000))]
     pub description: Option<String>,
     /// The seller or landlord: a contact of the same tenant.
     pub owner_contact_id: Option<Uuid>,
@@ -101,14 +127,18 @@ pub struct NewPropertyBody {
 /// Changes to a property: absent fields stay as they are; `null` clears an optional
 /// one; an `address` replaces the whole address.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct PropertyPatchBody {
     /// 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub title: Option<String>,
     /// The new address, complete.
     pub address: Option<Address>,
     /// At least 0, in minor units of `currency`.
+    #[oai(validator(minimum(value = "0")))]
     pub price_minor: Option<i64>,
     /// ISO 4217 code, three letters.
+    #[oai(validator(pattern = r"^\s*[A-Za-z]{3}\s*$"))]
     pub currency: Option<String>,
     /// For sale or to rent.
     pub listing_type: Option<ListingType>,
@@ -117,12 +147,19 @@ pub struct PropertyPatchBody {
     /// Where it is on the market.
     pub status: Option<PropertyStatus>,
     /// 0 to 1000.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000")))]
     pub bedrooms: MaybeUndefined<i32>,
     /// 0 to 1000.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000")))]
     pub bathrooms: MaybeUndefined<i32>,
     /// Square metres, more than 0.
+    #[oai(validator(
+        minimum(value = "0", exclusive),
+        maximum(value = "1000000000", exclusive)
+    ))]
     pub area_sqm: MaybeUndefined<f64>,
     /// Free text, up to 10,000 characters.
+    #[oai(validator(max_length = 10000))]
     pub description: MaybeUndefined<String>,
     /// A contact of the same tenant.
     pub owner_contact_id: MaybeUndefined<Uuid>,
@@ -132,6 +169,7 @@ pub struct PropertyPatchBody {
 
 /// One page of properties.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PropertyPage {
     /// The properties of this page.
     pub items: Vec<Property>,
@@ -318,6 +356,51 @@ fn area(fields: &mut Fields, value: f64) -> f64 {
         fields.error("area_sqm", "must be a positive number of square metres");
     }
     value
+}
+
+impl poem_openapi::types::Example for NewPropertyBody {
+    fn example() -> Self {
+        Self {
+            title: "Two-bed flat by the park".into(),
+            address: Address {
+                line: "1 High Street".into(),
+                city: "Leeds".into(),
+                postcode: Some("LS1 1AA".into()),
+                country: "GB".into(),
+            },
+            price_minor: 25_000_000,
+            currency: Some("GBP".into()),
+            listing_type: ListingType::Sale,
+            property_type: PropertyType::Apartment,
+            status: None,
+            bedrooms: Some(2),
+            bathrooms: Some(1),
+            area_sqm: Some(68.5),
+            description: None,
+            owner_contact_id: None,
+            agent_id: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for PropertyPatchBody {
+    fn example() -> Self {
+        Self {
+            title: None,
+            address: None,
+            price_minor: Some(24_500_000),
+            currency: None,
+            listing_type: None,
+            property_type: None,
+            status: Some(PropertyStatus::Pending),
+            bedrooms: MaybeUndefined::Undefined,
+            bathrooms: MaybeUndefined::Undefined,
+            area_sqm: MaybeUndefined::Undefined,
+            description: MaybeUndefined::Undefined,
+            owner_contact_id: MaybeUndefined::Undefined,
+            agent_id: MaybeUndefined::Undefined,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use super::{
 use crate::modules::verticals::real_estate::{RealEstateTags, ViewingStatus, begin};
 use crate::platform::{
     auth::Auth,
+    contract::Body,
     db::DbError,
     error::{ApiError, problems},
     module::Meaning,
@@ -95,16 +96,24 @@ impl ViewingsApi {
     /// List a property's viewings
     ///
     /// Earliest first; keyset-paginated with `cursor`.
-    #[oai(path = "/properties/:id/viewings", method = "get")]
+    #[oai(
+        path = "/properties/:id/viewings",
+        method = "get",
+        operation_id = "listPropertyViewings"
+    )]
     async fn list_for_property(
         &self,
         auth: Auth,
+
+        /// The property's id.
         id: Path<Uuid>,
         /// Only viewings in this status.
         status: Query<Option<ViewingStatus>>,
         /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
         cursor: Query<Option<String>>,
     ) -> Result<ViewingListResponse, problems::ReadMany> {
         let filter = ViewingFilter {
@@ -127,16 +136,23 @@ impl ViewingsApi {
     /// The property, the contact and the agent (default: the caller) must belong to
     /// the tenant. A viewing that overlaps another one, not cancelled, of the same
     /// property or the same agent is refused with 409 naming that viewing and its time.
-    #[oai(path = "/properties/:id/viewings", method = "post")]
+    #[oai(
+        path = "/properties/:id/viewings",
+        method = "post",
+        operation_id = "createViewing"
+    )]
     async fn create(
         &self,
         auth: Auth,
+
+        /// The property's id.
         id: Path<Uuid>,
-        body: Json<NewViewingBody>,
+        body: Body<NewViewingBody>,
     ) -> Result<ViewingCreated, problems::Write> {
-        let input = auth
-            .writer()
-            .and_then(|caller| NewViewing::parse(id.0, caller.user_id(), body.0));
+        let input = auth.writer().and_then(|caller| {
+            body.into_inner()
+                .and_then(|body| NewViewing::parse(id.0, caller.user_id(), body))
+        });
         let (tx, new) = begin(&self.state, auth.context(), input).await?;
         let viewing_id = Uuid::now_v7();
         match store::insert(tx, viewing_id, &new).await {
@@ -159,7 +175,7 @@ impl ViewingsApi {
     ///
     /// Viewings starting in `[from, to)`, earliest first, optionally for one agent,
     /// one contact or one status; keyset-paginated with `cursor`.
-    #[oai(path = "/viewings", method = "get")]
+    #[oai(path = "/viewings", method = "get", operation_id = "listViewings")]
     #[allow(clippy::too_many_arguments)]
     async fn agenda(
         &self,
@@ -175,8 +191,10 @@ impl ViewingsApi {
         /// Only viewings in this status.
         status: Query<Option<ViewingStatus>>,
         /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
+        #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
         cursor: Query<Option<String>>,
     ) -> Result<ViewingListResponse, problems::ReadMany> {
         let filter = ViewingFilter {
@@ -198,8 +216,13 @@ impl ViewingsApi {
     }
 
     /// Get a viewing
-    #[oai(path = "/viewings/:id", method = "get")]
-    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<ViewingResponse, problems::ReadOne> {
+    #[oai(path = "/viewings/:id", method = "get", operation_id = "getViewing")]
+    async fn get(
+        &self,
+        auth: Auth,
+        /// The viewing's id.
+        id: Path<Uuid>,
+    ) -> Result<ViewingResponse, problems::ReadOne> {
         let (tx, ()) = begin(&self.state, auth.context(), Ok(())).await?;
         Ok(ViewingResponse::Ok(Json(store::get(tx, id.0).await?)))
     }
@@ -209,14 +232,22 @@ impl ViewingsApi {
     /// Reschedule, reassign, cancel (`CANCELLED` frees the slot), record the outcome
     /// (`COMPLETED`, `NO_SHOW`: once it has started) and the feedback (with
     /// `COMPLETED`). A move onto a booked slot is refused with 409 like a booking.
-    #[oai(path = "/viewings/:id", method = "patch")]
+    #[oai(
+        path = "/viewings/:id",
+        method = "patch",
+        operation_id = "updateViewing"
+    )]
     async fn update(
         &self,
         auth: Auth,
+
+        /// The viewing's id.
         id: Path<Uuid>,
-        body: Json<ViewingPatchBody>,
+        body: Body<ViewingPatchBody>,
     ) -> Result<ViewingResponse, problems::Write> {
-        let input = auth.writer().and(ViewingPatch::try_from(body.0));
+        let input = auth
+            .writer()
+            .and(body.into_inner().and_then(ViewingPatch::try_from));
         let (tx, patch) = begin(&self.state, auth.context(), input).await?;
         match store::update(tx, id.0, &patch).await {
             Ok(viewing) => Ok(ViewingResponse::Ok(Json(viewing))),
@@ -237,8 +268,17 @@ impl ViewingsApi {
     /// Delete a viewing
     ///
     /// To keep a record of it, set `status` to `CANCELLED` instead.
-    #[oai(path = "/viewings/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<ViewingDeleted, problems::Remove> {
+    #[oai(
+        path = "/viewings/:id",
+        method = "delete",
+        operation_id = "deleteViewing"
+    )]
+    async fn delete(
+        &self,
+        auth: Auth,
+        /// The viewing's id.
+        id: Path<Uuid>,
+    ) -> Result<ViewingDeleted, problems::Remove> {
         let (tx, _) = begin(&self.state, auth.context(), auth.writer()).await?;
         store::delete(tx, id.0).await?;
         Ok(ViewingDeleted::Deleted)

@@ -23,6 +23,7 @@ const DEFAULT_DURATION_MINUTES: i32 = 30;
 
 /// A viewing.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Viewing {
     /// The viewing's id.
     pub id: Uuid,
@@ -39,6 +40,7 @@ pub struct Viewing {
     /// When it ends (`scheduled_at` plus the duration).
     pub ends_at: DateTime<Utc>,
     /// Notes for the agent.
+    #[oai(validator(max_length = 10000))]
     pub notes: Option<String>,
     /// What happened to it.
     pub status: ViewingStatus,
@@ -52,6 +54,7 @@ pub struct Viewing {
 
 /// What the buyer or renter thought of the property.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ViewingFeedback {
     /// Interest, from 1 (none) to 5 (very keen).
     pub interest: i32,
@@ -63,15 +66,19 @@ pub struct ViewingFeedback {
 
 /// Feedback to record.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct FeedbackBody {
     /// Interest, from 1 (none) to 5 (very keen).
+    #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
     pub interest: i32,
     /// Up to 10,000 characters.
+    #[oai(validator(max_length = 10000))]
     pub comments: Option<String>,
 }
 
 /// A booking. Unknown fields (such as `tenant_id` or `status`) are ignored.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewViewingBody {
     /// The prospective buyer or renter: a contact of the same tenant.
     pub contact_id: Uuid,
@@ -80,8 +87,10 @@ pub struct NewViewingBody {
     /// When it starts.
     pub scheduled_at: DateTime<Utc>,
     /// 5 to 480 minutes; default 30.
+    #[oai(validator(minimum(value = "5"), maximum(value = "480")))]
     pub duration_minutes: Option<i32>,
     /// Up to 10,000 characters.
+    #[oai(validator(max_length = 10000))]
     pub notes: Option<String>,
 }
 
@@ -89,6 +98,7 @@ pub struct NewViewingBody {
 /// Moving it re-checks double booking; `COMPLETED` and `NO_SHOW` are possible once it
 /// has started; `feedback` needs `COMPLETED` (set both in one request if you like).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct ViewingPatchBody {
     /// A contact of the same tenant.
     pub contact_id: Option<Uuid>,
@@ -97,8 +107,10 @@ pub struct ViewingPatchBody {
     /// A new start.
     pub scheduled_at: Option<DateTime<Utc>>,
     /// 5 to 480 minutes.
+    #[oai(validator(minimum(value = "5"), maximum(value = "480")))]
     pub duration_minutes: Option<i32>,
     /// Up to 10,000 characters.
+    #[oai(validator(max_length = 10000))]
     pub notes: MaybeUndefined<String>,
     /// What happened; `CANCELLED` frees the slot.
     pub status: Option<ViewingStatus>,
@@ -108,6 +120,7 @@ pub struct ViewingPatchBody {
 
 /// A list of viewings.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ViewingPage {
     /// The viewings of this page, earliest first.
     pub items: Vec<Viewing>,
@@ -166,7 +179,7 @@ impl NewViewing {
             property_id,
             contact_id: body.contact_id,
             agent_id: body.agent_id.unwrap_or(caller),
-            scheduled_at: body.scheduled_at,
+            scheduled_at: fields.instant("scheduled_at", body.scheduled_at),
             duration_minutes: duration(
                 &mut fields,
                 body.duration_minutes.unwrap_or(DEFAULT_DURATION_MINUTES),
@@ -203,7 +216,9 @@ impl TryFrom<ViewingPatchBody> for ViewingPatch {
         let patch = Self {
             contact_id: body.contact_id,
             agent_id: body.agent_id,
-            scheduled_at: body.scheduled_at,
+            scheduled_at: body
+                .scheduled_at
+                .map(|at| fields.instant("scheduled_at", at)),
             duration_minutes: body.duration_minutes.map(|v| duration(&mut fields, v)),
             notes: patch_value(body.notes, |v| {
                 fields.optional_text("notes", Some(&v), 10_000)
@@ -233,6 +248,43 @@ fn duration(fields: &mut Fields, minutes: i32) -> i32 {
         fields.error("duration_minutes", "must be between 5 and 480 minutes");
     }
     minutes
+}
+
+impl poem_openapi::types::Example for FeedbackBody {
+    fn example() -> Self {
+        Self {
+            interest: 4,
+            comments: Some("Loved the light; worried about the stairs.".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for NewViewingBody {
+    fn example() -> Self {
+        Self {
+            contact_id: Uuid::from_u128(0x0190_a8a4_6e2e_7000_8000_0000_0000_0001),
+            agent_id: None,
+            scheduled_at: DateTime::from_timestamp(1_893_492_000, 0).unwrap_or_default(),
+            duration_minutes: Some(45),
+            notes: Some("Bring the floor plan.".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ViewingPatchBody {
+    fn example() -> Self {
+        Self {
+            contact_id: None,
+            agent_id: None,
+            scheduled_at: None,
+            duration_minutes: None,
+            notes: MaybeUndefined::Undefined,
+            status: Some(ViewingStatus::Completed),
+            feedback: MaybeUndefined::Value(
+                <FeedbackBody as poem_openapi::types::Example>::example(),
+            ),
+        }
+    }
 }
 
 #[cfg(test)]
