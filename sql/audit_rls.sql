@@ -62,7 +62,6 @@ allowed_definers (signature) AS (
            ('app.send_invitation(uuid,text,text)'),
            ('app.rotate_refresh_token(bytea,uuid,bytea,interval)'),
            -- The mail outbox (V6): queue mail outside a tenant; the worker's claim.
-           ('app.enqueue_system_mail(text,text,text,text)'),
            ('app.claim_mail(integer)'),
            ('app.mail_sent(uuid)'),
            ('app.mail_failed(uuid,text,boolean)')

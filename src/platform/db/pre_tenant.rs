@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{Db, DbError, role};
-use crate::platform::{mail::Email, module::Meaning, tenancy::TenantContext};
+use crate::platform::{module::Meaning, tenancy::TenantContext};
 
 /// The definer functions' own constraints (the identity tables of V1).
 fn meaning(constraint: &str) -> Option<Meaning> {
@@ -178,18 +178,6 @@ impl<'a> PreTenant<'a> {
         rows.first()
             .map(|row| vouched(row, Some(row.get("family_id"))))
             .transpose()
-    }
-
-    /// Queues `email` outside any tenant (`app.enqueue_system_mail`, migration V6): for
-    /// mail with no tenant to belong to, such as a notice to an address that someone
-    /// tried to sign up with. Sent by the worker like a tenant's mail.
-    pub async fn enqueue_mail(&self, email: &Email) -> Result<(), DbError> {
-        self.call(
-            "SELECT app.enqueue_system_mail($1, $2, $3, $4)",
-            &[&email.to(), &email.subject(), &email.text(), &email.html()],
-        )
-        .await
-        .map(drop)
     }
 }
 

@@ -10,13 +10,13 @@
 //!   RLS enabled and forced with the tenant guard. The application role may only
 //!   INSERT the message columns: a request can queue mail but can read no queued
 //!   message, not even its own tenant's, nor set attempts, schedule or state.
-//! - **Mail outside any tenant** (`system_mail_outbox`, through
-//!   [`PreTenant::enqueue_mail`]): some mail has no tenant to belong to ("someone
-//!   tried to sign up with your address"). Rather than a NULL or a made-up "system"
-//!   tenant in the tenant table (either would weaken its guard), it has a table of its
-//!   own without `tenant_id`, on which the application role holds no privilege at all;
-//!   one definer function, `app.enqueue_system_mail`, inserts a row and chooses its id
-//!   itself.
+//! - **Mail outside any tenant** (`system_mail_outbox`): some mail has no tenant to
+//!   belong to (a signup's confirmation, "someone tried to sign up with your address").
+//!   Rather than a NULL or a made-up "system" tenant in the tenant table (either would
+//!   weaken its guard), it has a table of its own without `tenant_id`, on which the
+//!   application role holds no privilege at all; only the definer function of the flow
+//!   that needs such mail (`app.request_signup`, identity V7) inserts rows, so the app
+//!   role cannot send arbitrary text to an arbitrary address.
 //! - **Dispatch**: `app.claim_mail(limit)` leases due rows of both tables
 //!   (`FOR UPDATE SKIP LOCKED`, a fresh claim token each, five minutes, one attempt
 //!   more, at most 100); `app.mail_sent(claim)` and `app.mail_failed(claim, error,
@@ -33,7 +33,6 @@
 //!
 //! [`Db::dispatcher`]: crate::platform::db::Db::dispatcher
 //! [`Mailer`]: crate::platform::mail::Mailer
-//! [`PreTenant::enqueue_mail`]: crate::platform::db::PreTenant::enqueue_mail
 
 use uuid::Uuid;
 

@@ -159,29 +159,6 @@ async fn mail_queued_in_a_rolled_back_transaction_never_arrives() {
 }
 
 #[tokio::test]
-async fn mail_outside_any_tenant_goes_out_through_the_pre_tenant_door() {
-    let smtp = SmtpServer::start().await;
-    let env = smtp.env();
-    let app = spawn_app_with(|vars| vars.extend(env)).await;
-    let to = address("stranger");
-    let email = Email::new(
-        &to,
-        "Someone tried to sign up",
-        "It was not you? Ignore this.\n",
-    )
-    .expect("valid");
-    app.db
-        .pre_tenant()
-        .enqueue_mail(&email)
-        .await
-        .expect("queued");
-
-    let received = smtp.wait_for_message(&to, ARRIVAL).await;
-    assert_eq!(received.header("Subject"), Some("Someone tried to sign up"));
-    assert!(received.body.contains("It was not you?"), "{received:?}");
-}
-
-#[tokio::test]
 async fn an_smtp_server_that_is_down_is_retried_with_backoff_until_it_is_up() {
     let port = free_port();
     let (app, user) = signed_up_with_worker(smtp_env(port)).await;

@@ -6,7 +6,8 @@
 --     (under the tenant guard); it can neither read the queue nor set its bookkeeping.
 --   * system_mail_outbox holds mail sent before or outside any tenant ("someone tried
 --     to sign up with your address"). It has no tenant_id and crm_api has no privilege
---     on it at all: rows arrive only through app.enqueue_system_mail.
+--     on it at all: rows arrive only from the definer functions of the flows that need
+--     such mail (signup, identity V7), in their own transaction.
 --   * The worker claims due mail of every tenant through app.claim_mail, which leases
 --     each row under a fresh claim token; app.mail_sent / app.mail_failed settle a
 --     claim by that token alone, so a caller can settle only what it claimed itself.
@@ -69,17 +70,6 @@ CREATE INDEX system_mail_outbox_due_idx ON system_mail_outbox (next_attempt_at)
     WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX system_mail_outbox_claim_idx ON system_mail_outbox (claim) WHERE claim IS NOT NULL;
 REVOKE ALL ON system_mail_outbox FROM PUBLIC;
-
--- Mail outside any tenant. The id is made here: the caller chooses only the message.
-CREATE FUNCTION app.enqueue_system_mail(
-    p_recipient text, p_subject text, p_text_body text, p_html_body text)
-RETURNS void
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
-AS $$
-    INSERT INTO system_mail_outbox (id, recipient, subject, text_body, html_body)
-    VALUES (gen_random_uuid(), p_recipient, p_subject, p_text_body, p_html_body);
-$$;
 
 -- Leases up to p_limit (at most 100) due messages, tenant mail first, oldest due first,
 -- skipping rows another worker holds: each gets a fresh claim token, one more attempt
@@ -181,7 +171,6 @@ END
 $$;
 
 GRANT EXECUTE ON FUNCTION
-    app.enqueue_system_mail(text, text, text, text),
     app.claim_mail(integer),
     app.mail_sent(uuid),
     app.mail_failed(uuid, text, boolean)
