@@ -54,13 +54,17 @@ guarded AS (
 allowed_definers (signature) AS (
     -- The reviewed SECURITY DEFINER functions the API may execute.
     VALUES ('app.login_candidates(text)'),
-           ('app.current_member_role()'),
-           ('app.require_membership(uuid)'),
+           -- The signed context (V8): enter a server-signed claim; verify the context.
+           ('app.enter(text)'),
+           ('app.context_fields()'),
            ('app.request_signup(text,text,text,text,text,text,text,text)'),
            ('app.confirm_signup(text)'),
            ('app.accept_invitation(text,text,text)'),
            ('app.send_invitation(uuid,text,text)'),
-           ('app.rotate_refresh_token(bytea,uuid,bytea,interval)'),
+           -- Sessions (V12): start, rotate by the token itself, end.
+           ('app.start_session(interval)'),
+           ('app.rotate_refresh_token(text)'),
+           ('app.end_session(uuid,text)'),
            -- The mail outbox (V6): queue mail outside a tenant; the worker's claim.
            ('app.claim_mail(integer)'),
            ('app.mail_sent(uuid)'),
@@ -191,6 +195,26 @@ findings (rule, severity, object, finding, fix) AS (
     WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       -- pinned, and with pg_temp last (unlisted, pg_temp is searched first)
       AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) AS config WHERE config ~ '^search_path=.*pg_temp"?$')
+    UNION ALL
+    -- A range on an index's first column becomes the index condition and the policies
+    -- filter afterwards, so EXPLAIN (ANALYZE) counts the hidden rows in any range.
+    SELECT 'IDX001', 'error', i.indexrelid::regclass::text,
+           'index on ' || t.name || ', readable by ' || r.rolname || ', does not lead with tenant_id (EXPLAIN ANALYZE counts other tenants'' rows in a range of its first column)',
+           'lead it with tenant_id: CREATE INDEX ... ON ' || t.name || ' (tenant_id, ...)'
+    FROM tenant_tables t
+    JOIN pg_index i ON i.indrelid = t.oid
+    CROSS JOIN api_roles r
+    WHERE i.indkey[0] <> t.tenant_attnum
+      AND (has_table_privilege(r.oid, t.oid, 'SELECT') OR has_any_column_privilege(r.oid, t.oid, 'SELECT'))
+    UNION ALL
+    SELECT 'IDN001', 'error', t.name, r.rolname || ' holds privileges on the identity table ' || t.name,
+           format('REVOKE ALL ON %s FROM %I;', t.name, r.rolname)
+    FROM user_tables t CROSS JOIN api_roles r
+    WHERE t.name IN ('users', 'refresh_tokens', 'pending_signups', 'user_tenants', 'app.context_keys')
+      AND (has_any_column_privilege(r.oid, t.oid, 'SELECT')
+           OR has_any_column_privilege(r.oid, t.oid, 'INSERT')
+           OR has_any_column_privilege(r.oid, t.oid, 'UPDATE')
+           OR has_table_privilege(r.oid, t.oid, 'DELETE'))
     UNION ALL
     SELECT 'FUN003', 'error', p.oid::regprocedure::text, 'LEAKPROOF function outside pg_catalog (policies may leak through it)',
            format('ALTER FUNCTION %s NOT LEAKPROOF;', p.oid::regprocedure)

@@ -80,7 +80,8 @@ async fn build_state(config: &Config) -> Result<SharedState, StartError> {
     let modules = registry::served(&config.modules).map_err(StartError::Modules)?;
     db::prepare_database(config, registry::ALL).await?;
     let schema_version = Migrations::of(registry::ALL)?.latest();
-    let db = db::app_pool(config).await?;
+    let signer = db::load_signer(config).await?;
+    let db = db::app_pool(config, signer).await?;
     if config.password_pepper_is_default {
         tracing::warn!("CRM_PASSWORD_PEPPER is not set: using the public development pepper");
     }

@@ -1,5 +1,5 @@
-//! The `crm` command line: `serve` (the default), `worker`, `migrate`, `audit` and
-//! `healthcheck`. It only parses arguments and calls the library.
+//! The `crm` command line: `serve` (the default), `worker`, `migrate`, `audit`,
+//! `context-key` and `healthcheck`. It only parses arguments and calls the library.
 
 use std::{io::Write, process::ExitCode};
 
@@ -44,6 +44,19 @@ enum Command {
         #[arg(long)]
         role: Option<String>,
     },
+    /// Manage the keys that sign the tenant context (see the README's security model).
+    ContextKey {
+        #[command(subcommand)]
+        action: ContextKeyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContextKeyAction {
+    /// Add a new key; servers sign with it once restarted, older keys stay valid.
+    Rotate,
+    /// Delete every key but the newest; servers not restarted since are refused.
+    Retire,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -70,6 +83,7 @@ async fn main() -> ExitCode {
             .await
             .map_err(|err| err.to_string()),
         Command::Audit { format, role } => return audit(&config, format, role.as_deref()).await,
+        Command::ContextKey { action } => context_key(&config, action).await,
         Command::Healthcheck => {
             return if crm::http::probe_health(config.bind.port()).await {
                 ExitCode::SUCCESS
@@ -86,6 +100,27 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn context_key(config: &Config, action: ContextKeyAction) -> Result<(), String> {
+    match action {
+        ContextKeyAction::Rotate => {
+            let id = db::rotate_context_key(config)
+                .await
+                .map_err(|err| err.to_string())?;
+            tracing::info!(
+                key = id,
+                "added a context key: restart every server, then retire"
+            );
+        }
+        ContextKeyAction::Retire => {
+            let retired = db::retire_context_keys(config)
+                .await
+                .map_err(|err| err.to_string())?;
+            tracing::info!(retired, "retired the context keys older than the newest");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), String> {

@@ -21,6 +21,8 @@ mod platform {
     mod pgbouncer;
     mod pooling;
     mod query_plans;
+    mod side_channels;
+    mod signed_context;
     mod soak;
     mod startup;
     mod tokens;

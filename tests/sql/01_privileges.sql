@@ -4,7 +4,7 @@
 \set QUIET 1
 BEGIN;
 \ir fixtures/two_tenants.sql
-SELECT plan(79);
+SELECT plan(85);
 \ir fixtures/act_as_app_role.sql
 
 -- The suite covers every table that has row-level security (a new tenant table must
@@ -15,7 +15,7 @@ SELECT is(
      WHERE c.relrowsecurity AND n.nspname = 'public'),
     ARRAY['buyer_requirements', 'companies', 'contacts', 'deal_stage_changes', 'deals',
           'invitations', 'mail_outbox', 'memberships', 'properties', 'refresh_tokens',
-          'tenant_modules', 'tenants', 'users', 'viewings'],
+          'tenant_modules', 'tenants', 'user_tenants', 'users', 'viewings'],
     'the tables under row-level security are the ones this suite covers');
 
 -- TRUNCATE ignores row-level security, so no tenant table may be truncated.
@@ -74,6 +74,12 @@ SELECT throws_ok($$ CALL app.enable_tenant_rls('contacts') $$, '42501', NULL,
                  'the migration helper app.enable_tenant_rls is not executable');
 SELECT throws_ok($$ SELECT password_hash FROM users $$, '42501', NULL,
                  'password hashes are not readable');
+-- The identity tables are out of reach altogether (no index side channel, V12), and so
+-- are the keys that sign the tenant context (V8).
+SELECT throws_ok(format('SELECT 1 FROM %s', t), '42501', NULL, t || ' is not readable')
+FROM unnest(ARRAY['users', 'refresh_tokens', 'user_tenants', 'pending_signups', 'app.context_keys']) AS t;
+SELECT throws_ok($$ SELECT app.mint_context(gen_random_uuid(), gen_random_uuid(), NULL, '1 day') $$,
+                 '42501', NULL, 'app.mint_context is the owner''s alone');
 SELECT throws_ok($$ SELECT secret_hash FROM invitations $$, '42501', NULL,
                  'the hashes of invitation links are not readable');
 SELECT throws_ok($$ SELECT email FROM pending_signups $$, '42501', NULL,

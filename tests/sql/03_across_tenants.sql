@@ -5,7 +5,8 @@
 \set QUIET 1
 BEGIN;
 \ir fixtures/two_tenants.sql
-SELECT plan(119);
+SELECT plan(117);
+\ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 
 \set A '00000000-0000-0000-0000-00000000000a'
@@ -19,16 +20,14 @@ SET LOCAL plan_cache_mode = force_generic_plan;
 PREPARE visible_contacts AS SELECT tenant_id, first_name FROM contacts ORDER BY first_name;
 PREPARE contact_by_id(uuid) AS SELECT first_name FROM contacts WHERE id = $1;
 
-SELECT set_config('app.tenant_id', :'A', true), set_config('app.user_id', '00000000-0000-0000-0000-0000000000a1', true),
-       set_config('app.role', 'owner', true) \g /dev/null
+SELECT role FROM app.enter(:'claim_a') \g /dev/null
 SELECT results_eq('EXECUTE visible_contacts',
                   $$ VALUES ('00000000-0000-0000-0000-00000000000a'::uuid, 'Alice'), ('00000000-0000-0000-0000-00000000000a', 'Anna') $$,
                   'prepared under A: A sees its two contacts');
 SELECT results_eq($$ EXECUTE contact_by_id('00000000-0000-0000-0000-0000000000a1') $$, $$ VALUES ('Alice') $$,
                   'prepared under A: A finds its contact by id');
 
-SELECT set_config('app.tenant_id', :'B', true), set_config('app.user_id', '00000000-0000-0000-0000-0000000000b1', true),
-       set_config('app.role', 'owner', true) \g /dev/null
+SELECT role FROM app.enter(:'claim_b') \g /dev/null
 SELECT results_eq('EXECUTE visible_contacts',
                   $$ VALUES ('00000000-0000-0000-0000-00000000000b'::uuid, 'Bob') $$,
                   'the same statement executed under B sees only B''s contact');
@@ -40,15 +39,17 @@ RESET plan_cache_mode;
 -- Reads: B sees only B's rows in every table.
 -- ---------------------------------------------------------------------------
 SELECT results_eq('SELECT id FROM tenants', ARRAY[:'B'::uuid], 'tenants: B sees only itself');
-SELECT results_eq('SELECT id FROM users', ARRAY['00000000-0000-0000-0000-0000000000b1'::uuid],
-                  'users: B sees only its own members');
+SELECT throws_ok('SELECT id FROM users', '42501', NULL,
+                 'users: not readable at all (B reads its members from memberships)');
+SELECT throws_ok('SELECT 1 FROM refresh_tokens', '42501', NULL,
+                 'refresh_tokens: not readable at all, not even B''s own');
 SELECT results_eq(format('SELECT DISTINCT tenant_id FROM %I', t), ARRAY[:'B'::uuid],
                   t || ': B sees only rows of B')
-FROM unnest(ARRAY['memberships', 'refresh_tokens', 'companies', 'contacts', 'deals', 'deal_stage_changes',
+FROM unnest(ARRAY['memberships', 'companies', 'contacts', 'deals', 'deal_stage_changes',
                   'tenant_modules', 'properties', 'viewings', 'buyer_requirements']) AS t;
 SELECT is_empty(format('SELECT 1 FROM %I WHERE tenant_id = %L', t, :'A'),
                 t || ': asking for tenant A by tenant_id finds nothing')
-FROM unnest(ARRAY['memberships', 'refresh_tokens', 'companies', 'contacts', 'deals', 'deal_stage_changes',
+FROM unnest(ARRAY['memberships', 'companies', 'contacts', 'deals', 'deal_stage_changes',
                   'tenant_modules', 'properties', 'viewings', 'buyer_requirements']) AS t;
 
 -- ---------------------------------------------------------------------------
@@ -62,8 +63,8 @@ WITH changed AS (UPDATE deals SET amount_minor = 0 WHERE id = '00000000-0000-000
 SELECT is(count(*), 0::bigint, 'UPDATE of A''s deal by id changes nothing') FROM changed;
 WITH changed AS (UPDATE memberships SET active = false WHERE user_id = '00000000-0000-0000-0000-0000000000a1' RETURNING 1)
 SELECT is(count(*), 0::bigint, 'UPDATE of A''s membership changes nothing') FROM changed;
-WITH changed AS (UPDATE refresh_tokens SET revoked_at = now() WHERE id = '00000000-0000-0000-0000-0000000000a1' RETURNING 1)
-SELECT is(count(*), 0::bigint, 'UPDATE of A''s refresh token changes nothing') FROM changed;
+SELECT throws_ok($$ UPDATE refresh_tokens SET revoked_at = now() WHERE id = '00000000-0000-0000-0000-0000000000a1' $$,
+                 '42501', NULL, 'UPDATE of a refresh token is refused');
 WITH gone AS (DELETE FROM contacts WHERE id = '00000000-0000-0000-0000-0000000000a1' RETURNING 1)
 SELECT is(count(*), 0::bigint, 'DELETE of A''s contact by id deletes nothing') FROM gone;
 WITH gone AS (DELETE FROM companies WHERE id = '00000000-0000-0000-0000-0000000000a1' RETURNING 1)
@@ -257,11 +258,11 @@ END
 $$;
 SET ROLE crm_app;
 SELECT results_eq('SELECT id FROM tenants', ARRAY[:'B'::uuid], 'with USING (true) added: tenants still shows only B');
-SELECT results_eq('SELECT id FROM users', ARRAY['00000000-0000-0000-0000-0000000000b1'::uuid],
-                  'with USING (true) added: users still shows only B''s members');
+SELECT throws_ok('SELECT id FROM users', '42501', NULL,
+                 'with USING (true) added: users is still not readable');
 SELECT is_empty(format('SELECT 1 FROM %I WHERE tenant_id <> %L', t, :'B'),
                 'with USING (true) added: ' || t || ' still hides every other tenant')
-FROM unnest(ARRAY['memberships', 'refresh_tokens', 'companies', 'contacts', 'deals', 'deal_stage_changes',
+FROM unnest(ARRAY['memberships', 'companies', 'contacts', 'deals', 'deal_stage_changes',
                   'tenant_modules', 'properties', 'viewings', 'buyer_requirements']) AS t;
 SELECT throws_ok(format($$ INSERT INTO contacts (tenant_id, id, first_name, last_name) VALUES (%L, gen_random_uuid(), 'x', 'y') $$, :'A'),
                  '42501', NULL, 'with USING (true) added: INSERT into A is still refused');

@@ -10,12 +10,12 @@ INSERT INTO mail_outbox (tenant_id, id, recipient, subject, text_body) VALUES
     ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-0000000000a1',
      'alice@a.test', 'A''s invitation', 'token=a-secret');
 SELECT plan(22);
+\ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 
 \set A '00000000-0000-0000-0000-00000000000a'
 \set B '00000000-0000-0000-0000-00000000000b'
-SELECT set_config('app.tenant_id', :'B', true), set_config('app.user_id', '00000000-0000-0000-0000-0000000000b1', true),
-       set_config('app.role', 'owner', true) \g /dev/null
+SELECT role FROM app.enter(:'claim_b') \g /dev/null
 
 SELECT lives_ok($$ INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body)
                    VALUES ('00000000-0000-0000-0000-0000000000b1', 'bob@b.test', 'Hi', 'Hello', '<p>Hello</p>') $$,

@@ -234,12 +234,17 @@ fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
+/// The benchmark database as its owner (`DATABASE_URL`).
+fn owner_url() -> String {
+    env(
+        "DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/crm_bench",
+    )
+}
+
 fn pg_target() -> Result<PgTarget> {
     PgTarget::from_owner_url(
-        &env(
-            "DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/crm_bench",
-        ),
+        &owner_url(),
         &env("CRM_APP_ROLE", "crm_app"),
         &env("CRM_APP_PASSWORD", "crm_app"),
     )
@@ -295,12 +300,13 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let dataset = Dataset::load(&common.data)?;
             if print {
+                let claims = pgbench::mint_claims(&owner_url(), &dataset).await?;
                 for form in [Form::Statements, Form::Pipelined] {
                     for (part, _) in parts(scenario) {
                         println!(
                             "-- {} ({form:?})\n{}",
                             part.name(),
-                            pgbench::script(&dataset, part, form)?
+                            pgbench::script(&dataset, part, form, &claims)?
                         );
                     }
                 }
@@ -489,12 +495,9 @@ async fn pg(
     form: Form,
 ) -> Result<PgbenchSummary> {
     let dir = common.data.join("pgbench");
-    let args = pgbench::write_scripts(dataset, scenario, form, &dir)?;
-    let headroom = pgbench::connection_headroom(&env(
-        "DATABASE_URL",
-        "postgres://postgres@127.0.0.1:5432/crm_bench",
-    ))
-    .await?;
+    let claims = pgbench::mint_claims(&owner_url(), dataset).await?;
+    let args = pgbench::write_scripts(dataset, scenario, form, &dir, &claims)?;
+    let headroom = pgbench::connection_headroom(&owner_url()).await?;
     let clients = conns.min(headroom);
     let summary = pgbench::run(&pg_target()?, &args, clients, timing.duration).await?;
     let label = match form {

@@ -1,12 +1,14 @@
 //! The same database work as each API scenario, run by pgbench as the application role:
-//! BEGIN; the context statement (the server's own `SET_CONTEXT`, two set_config
-//! calls); the membership and session check (`REQUIRE_MEMBERSHIP`); the store's own
-//! statement; COMMIT. Statement by statement, or all five in
-//! one `\startpipeline` ... `\endpipeline` (the physical limit of that work here).
+//! BEGIN; the signed context (the server's own `ENTER`: signature, membership and
+//! session checked, context set); the store's own statement; COMMIT. Statement by
+//! statement, or all four in one `\startpipeline` ... `\endpipeline` (the physical
+//! limit of that work here).
 //!
-//! The SQL text comes from the crate (`crm::platform::db::SET_CONTEXT`, the stores'
+//! The SQL text comes from the crate (`crm::platform::db::ENTER`, the stores'
 //! statements), with each `$n` replaced by the value the server would bind, computed in
-//! SQL from pgbench random variables and the deterministic id scheme.
+//! SQL from pgbench random variables and the deterministic id scheme. The claims (one
+//! per seeded owner's session) are minted before the run by the owner-only
+//! `app.mint_context`, as the server signs them, and picked by tenant in the script.
 
 use std::{path::Path, process::Stdio};
 
@@ -15,7 +17,7 @@ use crm::{
         contacts::{self, ContactFilter, ContactSort, INSERT_SQL},
         deals::UPDATE_SQL,
     },
-    platform::db::{REQUIRE_MEMBERSHIP, SET_CONTEXT},
+    platform::db::ENTER,
 };
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
@@ -48,8 +50,25 @@ fn text_array(values: &[String]) -> String {
     format!("(ARRAY[{}])", quoted.join(", "))
 }
 
-/// The pgbench script of one single-request scenario.
-pub fn script(d: &Dataset, scenario: Scenario, form: Form) -> Result<String> {
+/// One signed claim per seeded tenant (its owner's session), in tenant order, valid for
+/// a day: what the server would send for each owner's requests.
+pub async fn mint_claims(owner_url: &str, d: &Dataset) -> Result<Vec<String>> {
+    let config: PgConfig = owner_url.parse()?;
+    let client = crm::platform::db::owner_connect(&config).await?;
+    let mint = format!(
+        "SELECT app.mint_context({}, {}, {}, interval '1 day') \
+         FROM generate_series(0, $1::bigint - 1) t ORDER BY t",
+        Kind::Tenant.sql("t"),
+        Kind::User.sql("t"),
+        Kind::Session.sql("t"),
+    );
+    let tenants = i64::try_from(d.tenants)?;
+    let rows = client.query(&mint, &[&tenants]).await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// The pgbench script of one single-request scenario, entering `claims[t]` for tenant `t`.
+pub fn script(d: &Dataset, scenario: Scenario, form: Form, claims: &[String]) -> Result<String> {
     let mut meta = vec![
         format!("\\set t random(0, {})", d.tenants - 1),
         format!("\\set r random(0, {})", d.contacts_per_tenant - 1),
@@ -109,21 +128,13 @@ pub fn script(d: &Dataset, scenario: Scenario, form: Form) -> Result<String> {
         ),
         Scenario::Mix => return Err("the mix is several scripts with weights".into()),
     };
-    let context = bind(
-        SET_CONTEXT,
-        &[
-            format!("{}::text", Kind::Tenant.sql(":t")),
-            format!("{}::text", Kind::User.sql(":t")),
-        ],
-    );
-    let membership = bind(REQUIRE_MEMBERSHIP, &[Kind::Session.sql(":t")]);
+    let context = bind(ENTER, &[format!("{}[:t + 1]", text_array(claims))]);
     let mut lines = meta;
     if form == Form::Pipelined {
         lines.push("\\startpipeline".to_owned());
     }
     lines.push("BEGIN;".to_owned());
     lines.push(format!("{context};"));
-    lines.push(format!("{membership};"));
     lines.push(format!("{statement};"));
     lines.push("COMMIT;".to_owned());
     if form == Form::Pipelined {
@@ -147,6 +158,7 @@ pub fn write_scripts(
     scenario: Scenario,
     form: Form,
     dir: &Path,
+    claims: &[String],
 ) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     let parts: Vec<(Scenario, u32)> = match scenario {
@@ -156,7 +168,7 @@ pub fn write_scripts(
     let mut args = Vec::new();
     for (part, weight) in parts {
         let file = dir.join(format!("{}-{}.sql", slug(part), slug_form(form)));
-        std::fs::write(&file, script(d, part, form)?)?;
+        std::fs::write(&file, script(d, part, form, claims)?)?;
         args.push("-f".to_owned());
         args.push(format!("{}@{weight}", file.display()));
     }

@@ -134,7 +134,7 @@ pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
     let vacuumed = Instant::now();
     sessions[0]
         .batch_execute(
-            "VACUUM (ANALYZE) tenants, users, memberships, refresh_tokens, companies, contacts, deals, deal_stage_changes",
+            "VACUUM (ANALYZE) tenants, users, memberships, user_tenants, refresh_tokens, companies, contacts, deals, deal_stage_changes",
         )
         .await?;
     eprintln!("seed: VACUUM ANALYZE in {:.1?}", vacuumed.elapsed());
@@ -261,16 +261,28 @@ async fn load_tenants(client: &Client, d: &Dataset, hash: &str) -> Result<()> {
         },
     )
     .await?;
+    // Triggers are off while seeding: the member's identity columns and the login
+    // lookup (user_tenants) are written here, as the membership triggers would.
     copy(
         client,
-        "COPY memberships (tenant_id, user_id, role) FROM STDIN",
+        "COPY memberships (tenant_id, user_id, role, email, full_name) FROM STDIN",
         d.tenants,
         |t, b| {
             b.push_str(&format!(
-                "{}\t{}\towner\n",
+                "{}\t{}\towner\t{}\tOwner {t}\n",
                 Kind::Tenant.id(t),
-                Kind::User.id(t)
+                Kind::User.id(t),
+                Dataset::owner_email(t)
             ));
+        },
+    )
+    .await?;
+    copy(
+        client,
+        "COPY user_tenants (tenant_id, user_id) FROM STDIN",
+        d.tenants,
+        |t, b| {
+            b.push_str(&format!("{}\t{}\n", Kind::Tenant.id(t), Kind::User.id(t)));
         },
     )
     .await?;

@@ -65,6 +65,12 @@ impl DbError {
         if db.constraint() == Some(REVOKED) {
             return Self::Revoked;
         }
+        if db.constraint() == Some(NOT_SIGNED) {
+            return Self::internal(
+                "the database refused the server's signed context: its key was retired \
+                 (restart the server to load the newest key) or the clocks differ by minutes",
+            );
+        }
         if let Some(meaning) = db.constraint().and_then(meaning) {
             return Self::Constraint(meaning);
         }
@@ -96,8 +102,10 @@ impl DbError {
 
 /// The constraint name `app.require_module` raises when the tenant switched a module off.
 const MODULE_OFF: &str = "tenant_modules_disabled";
-/// The constraint name `app.require_membership` raises for a revoked membership or session.
+/// The constraint name `app.enter` raises for a revoked membership or session.
 const REVOKED: &str = "membership_inactive";
+/// The constraint name `app.enter` raises for a claim it cannot verify.
+const NOT_SIGNED: &str = "context_not_signed";
 
 impl From<deadpool_postgres::PoolError> for DbError {
     fn from(err: deadpool_postgres::PoolError) -> Self {

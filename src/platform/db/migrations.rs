@@ -12,10 +12,20 @@ use super::SetupError;
 use crate::platform::module::{Migration, ModuleInfo};
 
 /// The foundation every module stands on.
-const FOUNDATION: &[Migration] = &[Migration {
-    name: "V1__tenancy_and_auth",
-    sql: include_str!("../../../migrations/V1__tenancy_and_auth.sql"),
-}];
+const FOUNDATION: &[Migration] = &[
+    Migration {
+        name: "V1__tenancy_and_auth",
+        sql: include_str!("../../../migrations/V1__tenancy_and_auth.sql"),
+    },
+    Migration {
+        name: "V8__signed_context",
+        sql: include_str!("../../../migrations/V8__signed_context.sql"),
+    },
+    Migration {
+        name: "V12__identity_out_of_reach",
+        sql: include_str!("../../../migrations/V12__identity_out_of_reach.sql"),
+    },
+];
 
 /// Every migration of the foundation and of `modules`, sorted by version.
 pub struct Migrations(Vec<refinery::Migration>);

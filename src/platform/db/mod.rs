@@ -4,8 +4,8 @@
 //!
 //! The doors, one type each:
 //! - [`Db::tx`] → [`TenantTx`]: tenant data, for a [`TenantContext`] and a module
-//!   (`set_config(..., true)` inside every transaction; the module switch and the
-//!   module's constraint meanings come with it).
+//!   (a context signed by [`ContextSigner`] entered inside every transaction; the
+//!   module switch and the module's constraint meanings come with it).
 //! - [`Db::pre_tenant`] → [`PreTenant`]: the reviewed SECURITY DEFINER calls that run
 //!   before a tenant is known (login, signup, invitation links, refresh, mail
 //!   outside a tenant).
@@ -15,6 +15,7 @@
 //! [`TenantContext`]: crate::platform::tenancy::TenantContext
 
 mod audit;
+mod context;
 mod dispatcher;
 mod error;
 mod migrations;
@@ -24,6 +25,7 @@ mod setup;
 mod tenant_tx;
 
 pub use audit::{Finding, audit};
+pub use context::{ContextSigner, load_signer, retire_context_keys, rotate_context_key};
 pub use dispatcher::{ClaimedMail, Dispatcher, MailClaim};
 pub use error::DbError;
 pub use migrations::Migrations;
@@ -31,7 +33,7 @@ use pool::TransactionPooler;
 pub use pool::{Db, app_pool};
 pub use pre_tenant::{Acceptance, LoginCandidate, MailText, PreTenant, SignUpRequest};
 pub use setup::{SetupError, owner_connect, prepare_database};
-pub use tenant_tx::{REQUIRE_MEMBERSHIP, SET_CONTEXT, TenantTx};
+pub use tenant_tx::{ENTER, TenantTx};
 
 use crate::platform::tenancy::Role;
 

@@ -16,7 +16,7 @@ use tokio_postgres::{
     types::{ToSql, Type},
 };
 
-use super::{DbError, Dispatcher, PreTenant, SetupError, TenantTx};
+use super::{ContextSigner, DbError, Dispatcher, PreTenant, SetupError, TenantTx};
 use crate::platform::{
     config::Config,
     module::{Meaning, ModuleInfo},
@@ -29,6 +29,7 @@ use crate::platform::{
 pub struct Db {
     inner: deadpool_postgres::Pool,
     pooler: Option<TransactionPooler>,
+    signer: ContextSigner,
 }
 
 /// Settings applied inside every transaction when behind a transaction pooler.
@@ -40,16 +41,23 @@ pub(super) struct TransactionPooler {
 
 impl Db {
     /// The tenant door: a transaction for `context`, serving `module`. Nothing is sent
-    /// until the first statement; that flight carries BEGIN, the context
-    /// (`set_config(..., true)`), the module switch when `module` is switchable, and
-    /// the statement. Constraint violations are read with `module`'s meanings.
+    /// until the first statement; that flight carries BEGIN, the signed context
+    /// (`app.enter`), the module switch when `module` is switchable, and the
+    /// statement. Constraint violations are read with `module`'s meanings.
     pub async fn tx(
         &self,
         context: TenantContext,
         module: &'static ModuleInfo,
     ) -> Result<TenantTx, DbError> {
         let client = self.inner.get().await?;
-        Ok(TenantTx::new(client, self.pooler.clone(), context, module))
+        let claim = self.signer.claim(&context);
+        Ok(TenantTx::new(
+            client,
+            self.pooler.clone(),
+            context,
+            claim,
+            module,
+        ))
     }
 
     /// The pre-tenant door: only the reviewed SECURITY DEFINER calls of login, signup
@@ -178,8 +186,9 @@ fn millis(duration: Duration) -> u128 {
 }
 
 /// Opens the pool as the application role and verifies, over one of its own
-/// connections, that it really is that role and cannot bypass RLS.
-pub async fn app_pool(config: &Config) -> Result<Db, SetupError> {
+/// connections, that it really is that role and cannot bypass RLS. Tenant
+/// transactions enter contexts signed by `signer`.
+pub async fn app_pool(config: &Config, signer: ContextSigner) -> Result<Db, SetupError> {
     let url = config
         .app_database_url
         .as_ref()
@@ -241,7 +250,11 @@ pub async fn app_pool(config: &Config) -> Result<Db, SetupError> {
         .is_some_and(|row| row.get(0));
     drop(client);
     if safe {
-        Ok(Db { inner, pooler })
+        Ok(Db {
+            inner,
+            pooler,
+            signer,
+        })
     } else {
         Err(SetupError::UnsafePoolRole(config.app_role.clone()))
     }

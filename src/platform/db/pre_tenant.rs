@@ -158,25 +158,23 @@ impl<'a> PreTenant<'a> {
         }
     }
 
-    /// Rotates a refresh token: the context it was issued for, or `None` when it is
-    /// unknown, expired, revoked, already used (which revokes its family) or belongs
-    /// to a membership that is no longer active.
+    /// Rotates a refresh token (`<tenant>.<id>.<secret>`): the context it was issued for
+    /// and its successor, or `None` when it is unknown, wrong, expired, revoked, already
+    /// used (which revokes its session) or belongs to a membership that is no longer
+    /// active. The database makes the successor and fixes its lifetime.
     pub async fn rotate_refresh_token(
         &self,
-        presented_hash: &[u8],
-        next_id: Uuid,
-        next_hash: &[u8],
-        lifetime_secs: i64,
-    ) -> Result<Option<TenantContext>, DbError> {
+        presented: &str,
+    ) -> Result<Option<(TenantContext, String)>, DbError> {
         let rows = self
             .call(
-                "SELECT user_id, tenant_id, role::text AS role, family_id \
-                 FROM app.rotate_refresh_token($1, $2, $3, $4::bigint * interval '1 second')",
-                &[&presented_hash, &next_id, &next_hash, &lifetime_secs],
+                "SELECT user_id, tenant_id, role::text AS role, family_id, token \
+                 FROM app.rotate_refresh_token($1)",
+                &[&presented],
             )
             .await?;
         rows.first()
-            .map(|row| vouched(row, Some(row.get("family_id"))))
+            .map(|row| Ok((vouched(row, Some(row.get("family_id")))?, row.get("token"))))
             .transpose()
     }
 }

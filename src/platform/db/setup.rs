@@ -37,6 +37,8 @@ pub enum SetupError {
     OwnerCannotBypassRls(String),
     #[error("refusing to serve: the row-level security audit failed:\n  - {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  - "))]
     AuditFailed(Vec<Finding>),
+    #[error("app.context_keys holds no usable signing key (run `crm context-key rotate`)")]
+    NoContextKey,
     #[error("refusing to serve: the pool connected as {0}, which is not a safe application role")]
     UnsafePoolRole(String),
 }

@@ -1,6 +1,8 @@
 //! [`TenantTx`], what the tenant door ([`super::Db::tx`]) opens: a pooled connection
-//! inside a transaction whose first statement sets the tenant, user and role with
-//! `set_config(..., true)` (transaction-local).
+//! inside a transaction whose first statement enters the server-signed context
+//! (`app.enter`, see [`super::ContextSigner`]): the database checks the signature, the
+//! membership and the session, and sets the transaction-local context the policies
+//! verify.
 //!
 //! Stores receive this type, never a pool or a client, so "forgot the tenant" does not
 //! compile. Round trips are the cost to beat: BEGIN, the context
@@ -20,19 +22,13 @@ use tokio_postgres::{
     types::{ToSql, Type},
 };
 
-/// Sets the context and reports what the connection carried before: anything but
-/// NULL or '' means a tenant leaked from an earlier checkout. Public for the
-/// benchmark's pgbench scripts, which run the same statement.
-pub const SET_CONTEXT: &str = "\
-SELECT nullif(current_setting('app.tenant_id', true), '') AS leaked_tenant, \
-       set_config('app.tenant_id', $1, true), \
-       set_config('app.user_id', $2, true)";
-
-/// Raises `membership_inactive` (answered 401) when the caller's membership is gone
-/// or the access token's session `$1` was revoked, aborting the transaction before
-/// the request's statement runs; else answers the caller's current role, which the
-/// policies read too. Public for the benchmark's pgbench scripts.
-pub const REQUIRE_MEMBERSHIP: &str = "SELECT app.require_membership($1) AS role";
+/// Enters the signed claim `$1`: raises `context_not_signed` (a server fault) or
+/// `membership_inactive` (answered 401: the membership is gone or the access token's
+/// session was revoked), aborting the transaction before the request's statement runs;
+/// else answers the caller's current role and whether the connection already carried
+/// a context (a leak from an earlier checkout). Public for the benchmark's pgbench
+/// scripts, which run the same statement.
+pub const ENTER: &str = "SELECT role, leaked FROM app.enter($1)";
 
 /// Raises `tenant_modules_disabled` (answered 404) when the tenant switched `$1` off.
 const REQUIRE_MODULE: &str = "SELECT app.require_module($1)";
@@ -52,6 +48,8 @@ pub struct TenantTx {
     /// Behind a transaction pooler: uncached statements and in-transaction timeouts.
     pooler: Option<TransactionPooler>,
     context: TenantContext,
+    /// The signed claim the first flight enters.
+    claim: String,
     state: State,
     /// The module this transaction serves: its switch is checked in the first flight
     /// (when switchable), and its constraint meanings read every violation.
@@ -65,12 +63,14 @@ impl TenantTx {
         client: Object,
         pooler: Option<TransactionPooler>,
         context: TenantContext,
+        claim: String,
         module: &'static ModuleInfo,
     ) -> Self {
         Self {
             client: Some(client),
             pooler,
             context,
+            claim,
             state: State::Idle,
             module,
             role: context.role(),
@@ -176,26 +176,11 @@ impl TenantTx {
         let classify = self.classify();
         let client = self.client()?;
         // Prepare before anything is sent: a statement prepared inside the joined
-        // futures would let the query overtake set_config.
-        let set_context = if starting {
-            Some(
-                client
-                    .prepare_cached(SET_CONTEXT)
-                    .await
-                    .map_err(&classify)?,
-            )
+        // futures would let the query overtake the context.
+        let enter = if starting {
+            Some(client.prepare_cached(ENTER).await.map_err(&classify)?)
         } else {
             None
-        };
-        let membership_check = match (starting, self.context.session()) {
-            (true, Some(session)) => Some((
-                client
-                    .prepare_cached(REQUIRE_MEMBERSHIP)
-                    .await
-                    .map_err(&classify)?,
-                session,
-            )),
-            _ => None,
         };
         let module_check = match starting && self.module.switchable {
             true => Some((
@@ -208,13 +193,10 @@ impl TenantTx {
             false => None,
         };
         let statement = client.prepare_cached(sql).await.map_err(&classify)?;
-        let (tenant, user) = (
-            self.context.tenant_id().to_string(),
-            self.context.user_id().to_string(),
-        );
+        let claim = &self.claim;
 
         // futures::join! polls in order, so the requests are queued in this order.
-        let (began, context, membership, module_checked, rows, committed) = join!(
+        let (began, entered, module_checked, rows, committed) = join!(
             async {
                 match starting {
                     true => client.batch_execute("BEGIN").await,
@@ -222,17 +204,8 @@ impl TenantTx {
                 }
             },
             async {
-                match &set_context {
-                    Some(set_context) => client
-                        .query_one(set_context, &[&tenant, &user])
-                        .await
-                        .map(Some),
-                    None => Ok(None),
-                }
-            },
-            async {
-                match &membership_check {
-                    Some((check, session)) => client.query_one(check, &[session]).await.map(Some),
+                match &enter {
+                    Some(enter) => client.query_one(enter, &[claim]).await.map(Some),
                     None => Ok(None),
                 }
             },
@@ -254,17 +227,12 @@ impl TenantTx {
             self.state = State::Finished;
         }
         began.map_err(&classify)?;
-        if let Some(context) = context.map_err(&classify)? {
-            let leaked: Option<String> = context.get("leaked_tenant");
-            if leaked.is_some() {
-                self.discard_connection();
-                return Err(DbError::internal(
-                    "a pooled connection carried a tenant from an earlier checkout",
-                ));
+        if let Some(entered) = entered.map_err(&classify)? {
+            let (fresh, leaked) = entered_as(&entered)?;
+            if leaked {
+                return Err(self.discard_leaked());
             }
-        }
-        if let Some(membership) = membership.map_err(&classify)? {
-            self.role = role(&membership)?;
+            self.role = fresh;
         }
         module_checked.map_err(&classify)?;
         let rows = rows.map_err(&classify)?;
@@ -290,40 +258,24 @@ impl TenantTx {
                 .pooler
                 .as_ref()
                 .ok_or_else(|| DbError::internal("no pooler settings"))?;
-            let (tenant, user) = (
-                self.context.tenant_id().to_string(),
-                self.context.user_id().to_string(),
-            );
             let timeouts = pooler.params();
-            let context_params: [(&(dyn ToSql + Sync), Type); 2] =
-                [(&tenant, Type::TEXT), (&user, Type::TEXT)];
-            let (began, timeouts_set, context) = join!(
+            let claim: [(&(dyn ToSql + Sync), Type); 1] = [(&self.claim, Type::TEXT)];
+            let (began, timeouts_set, entered) = join!(
                 client.batch_execute("BEGIN"),
                 client.query_typed(SET_TIMEOUTS, &timeouts),
-                client.query_typed(SET_CONTEXT, &context_params),
+                client.query_typed(ENTER, &claim),
             );
             began.map_err(&classify)?;
             timeouts_set.map_err(&classify)?;
-            let leaked: Option<String> = context
-                .map_err(&classify)?
+            let entered = entered.map_err(&classify)?;
+            let row = entered
                 .first()
-                .and_then(|row| row.get("leaked_tenant"));
-            if leaked.is_some() {
-                self.discard_connection();
-                return Err(DbError::internal(
-                    "a pooled connection carried a tenant from an earlier checkout",
-                ));
+                .ok_or_else(|| DbError::internal("app.enter answered no row"))?;
+            let (fresh, leaked) = entered_as(row)?;
+            if leaked {
+                return Err(self.discard_leaked());
             }
-            if let Some(session) = self.context.session() {
-                let rows = client
-                    .query_typed(REQUIRE_MEMBERSHIP, &[(&session, Type::UUID)])
-                    .await
-                    .map_err(&classify)?;
-                let row = rows
-                    .first()
-                    .ok_or_else(|| DbError::internal("the membership check answered no row"))?;
-                fresh_role = Some(role(row)?);
-            }
+            fresh_role = Some(fresh);
             if self.module.switchable {
                 let module = self.module.name;
                 client
@@ -345,6 +297,12 @@ impl TenantTx {
         Ok(rows)
     }
 
+    /// The connection carried a context from an earlier checkout: it never serves again.
+    fn discard_leaked(&mut self) -> DbError {
+        self.discard_connection();
+        DbError::internal("a pooled connection carried a tenant context from an earlier checkout")
+    }
+
     /// Takes the connection out of the pool for good (it is closed when dropped).
     fn discard_connection(&mut self) {
         if let Some(client) = self.client.take() {
@@ -352,6 +310,12 @@ impl TenantTx {
         }
         self.state = State::Finished;
     }
+}
+
+/// What `app.enter` answered: the caller's current role, and whether the connection
+/// already carried a context.
+fn entered_as(row: &Row) -> Result<(Role, bool), DbError> {
+    Ok((role(row)?, row.get("leaked")))
 }
 
 fn at_most_one(mut rows: Vec<Row>) -> Result<Option<Row>, DbError> {

@@ -294,6 +294,31 @@ const FAULTS: &[Fault] = &[
         "CREATE FUNCTION app.peek() RETURNS bigint LANGUAGE sql SECURITY DEFINER \
          SET search_path = public AS 'SELECT count(*) FROM public.contacts'",
     ),
+    // Side channels through indexes and identity tables (issue 12).
+    fault(
+        "IDX001",
+        "error",
+        "contacts_email_probe",
+        "CREATE INDEX contacts_email_probe ON contacts (email)",
+    ),
+    fault(
+        "IDN001",
+        "error",
+        "users",
+        "GRANT SELECT (id) ON users TO crm_api",
+    ),
+    fault(
+        "IDN001",
+        "error",
+        "refresh_tokens",
+        "GRANT UPDATE (revoked_at) ON refresh_tokens TO crm_api",
+    ),
+    fault(
+        "IDN001",
+        "error",
+        "app.context_keys",
+        "GRANT SELECT ON app.context_keys TO crm_api",
+    ),
     fault(
         "FUN003",
         "error",

@@ -1,30 +1,30 @@
 //! Attacks over a direct SQL connection as the application role: what an attacker
 //! with the server's database credentials (or an injection) could try. Policies must
-//! hold with the tenant unset, empty, malformed or set to someone else.
+//! hold with the context unset, empty, malformed, hand-made or someone else's; the
+//! legitimate contexts below are entered as the server enters them (a claim signed by
+//! the owner-only `app.mint_context`), so what each test attacks is the policies.
 
 use tokio_postgres::{Client, error::SqlState};
 use uuid::Uuid;
 
 use crate::support::{TestApp, TestUser, id_of, spawn_app};
 
-async fn set_context(sql: &Client, tenant: &str, user: &str, role: &str) {
+/// What an attacker can write without the key: every setting the policies ever read,
+/// set by hand, with the role they would like.
+async fn forge_context(sql: &Client, tenant: &str, user: &str, role: &str) {
     sql.execute(
-        "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), set_config('app.role', $3, true)",
+        "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), \
+                set_config('app.role', $3, true), \
+                set_config('app.context', concat_ws('.', '1', $1, $2, $3, '99999999999', repeat('0', 64)), true)",
         &[&tenant, &user, &role],
     )
     .await
     .expect("set_config");
 }
 
-/// Sets the transaction's context to `user` of their tenant, acting in `role`.
-async fn act_as(sql: &Client, user: &TestUser, role: &str) {
-    set_context(
-        sql,
-        &user.tenant_id.to_string(),
-        &user.user_id.to_string(),
-        role,
-    )
-    .await;
+/// Enters `user`'s context as the server would (the role is the membership's).
+async fn act_as(app: &TestApp, sql: &Client, user: &TestUser) {
+    app.enter(sql, user.tenant_id, user.user_id).await;
 }
 
 async fn count(sql: &Client, table: &str) -> i64 {
@@ -69,11 +69,10 @@ async fn world() -> World {
 async fn without_a_valid_tenant_nothing_is_visible_or_writable() {
     let w = world().await;
     let sql = w.app.app_role_sql().await;
+    // (users and refresh_tokens are not readable at all: `side_channels.rs`.)
     let tables = [
         "tenants",
-        "users",
         "memberships",
-        "refresh_tokens",
         "contacts",
         "companies",
         "deals",
@@ -114,7 +113,7 @@ async fn tenant_a_cannot_read_write_or_reference_tenant_b() {
     let w = world().await;
     let sql = w.app.app_role_sql().await;
     sql.batch_execute("BEGIN").await.expect("begin");
-    act_as(&sql, &w.b, "owner").await;
+    act_as(&w.app, &sql, &w.b).await;
 
     assert_eq!(
         count(&sql, "contacts").await,
@@ -148,7 +147,7 @@ async fn tenant_a_cannot_read_write_or_reference_tenant_b() {
         "moving rows to A is refused"
     );
     sql.batch_execute("ROLLBACK; BEGIN").await.expect("restart");
-    act_as(&sql, &w.b, "owner").await;
+    act_as(&w.app, &sql, &w.b).await;
 
     let foreign = sql
         .execute(
@@ -162,7 +161,7 @@ async fn tenant_a_cannot_read_write_or_reference_tenant_b() {
         "insert into A refused"
     );
     sql.batch_execute("ROLLBACK; BEGIN").await.expect("restart");
-    act_as(&sql, &w.b, "owner").await;
+    act_as(&w.app, &sql, &w.b).await;
 
     // ON CONFLICT aimed at A's primary key cannot touch A's row: B's insert is keyed
     // by B's tenant, so there is no conflict with A at all.
@@ -204,7 +203,7 @@ async fn a_reference_to_another_tenants_row_fails_like_a_missing_one() {
     let mut errors = Vec::new();
     for company in [a_company, Uuid::now_v7()] {
         sql.batch_execute("BEGIN").await.expect("begin");
-        act_as(&sql, &w.b, "owner").await;
+        act_as(&w.app, &sql, &w.b).await;
         let err = sql
             .execute(
                 "INSERT INTO contacts (id, first_name, last_name, company_id) VALUES ($1, 'x', 'y', $2)",
@@ -263,7 +262,10 @@ async fn read_only_members_cannot_write_even_through_sql() {
     let reader = w.app.add_member(&w.a, "read_only").await;
     let sql = w.app.app_role_sql().await;
     sql.batch_execute("BEGIN").await.expect("begin");
-    act_as(&sql, &reader, "owner").await;
+    act_as(&w.app, &sql, &reader).await;
+    sql.execute("SELECT set_config('app.role', 'owner', true)", &[])
+        .await
+        .expect("set app.role by hand");
     assert_eq!(count(&sql, "contacts").await, 1, "read_only reads");
     let updated = sql
         .execute("UPDATE contacts SET first_name = 'x'", &[])
@@ -294,19 +296,13 @@ async fn a_statement_prepared_under_one_tenant_sees_only_the_next_tenants_rows()
         .await
         .expect("prepare");
     // Enough executions for PostgreSQL to switch to a generic plan.
-    for (tenant, expected) in [(w.a.tenant_id, "Alice"), (w.b.tenant_id, "Bob")]
+    for (user, expected) in [(&w.a, "Alice"), (&w.b, "Bob")]
         .into_iter()
         .cycle()
         .take(12)
     {
         sql.batch_execute("BEGIN").await.expect("begin");
-        set_context(
-            &sql,
-            &tenant.to_string(),
-            &Uuid::nil().to_string(),
-            "member",
-        )
-        .await;
+        act_as(&w.app, &sql, user).await;
         let names: Vec<String> = sql
             .query(&statement, &[])
             .await
@@ -331,7 +327,7 @@ async fn a_later_permissive_policy_cannot_widen_the_restrictive_guard() {
         .expect("policy");
     let sql = w.app.app_role_sql().await;
     sql.batch_execute("BEGIN").await.expect("begin");
-    act_as(&sql, &w.b, "owner").await;
+    act_as(&w.app, &sql, &w.b).await;
     assert_eq!(count(&sql, "contacts").await, 1);
     sql.batch_execute("ROLLBACK").await.expect("rollback");
 }
@@ -381,25 +377,33 @@ async fn inviting_needs_a_tenant_and_a_managing_role() {
         SqlState::INSUFFICIENT_PRIVILEGE,
         "no context"
     );
-    for (tenant, user, role, inviting) in [
-        ("", &w.a, "owner", "member"),
-        ("not-a-uuid", &w.a, "owner", "member"),
-        (tenant.as_str(), &reader, "read_only", "member"),
-        (tenant.as_str(), &member, "member", "read_only"),
-        (tenant.as_str(), &admin, "admin", "owner"),
+    for forged_tenant in ["", "not-a-uuid", tenant.as_str()] {
+        sql.batch_execute("BEGIN").await.expect("begin");
+        forge_context(&sql, forged_tenant, &w.a.user_id.to_string(), "owner").await;
+        assert_eq!(
+            sqlstate(invite_sql(&sql, email, "member").await),
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            "a hand-made context for tenant {forged_tenant:?}"
+        );
+        sql.batch_execute("ROLLBACK").await.expect("rollback");
+    }
+    for (user, role, inviting) in [
+        (&reader, "read_only", "member"),
+        (&member, "member", "read_only"),
+        (&admin, "admin", "owner"),
     ] {
         sql.batch_execute("BEGIN").await.expect("begin");
-        set_context(&sql, tenant, &user.user_id.to_string(), role).await;
+        act_as(&w.app, &sql, user).await;
         assert_eq!(
             sqlstate(invite_sql(&sql, email, inviting).await),
             SqlState::INSUFFICIENT_PRIVILEGE,
-            "tenant {tenant:?} as {role} inviting {inviting}"
+            "{role} inviting {inviting}"
         );
         sql.batch_execute("ROLLBACK").await.expect("rollback");
     }
 
     sql.batch_execute("BEGIN").await.expect("begin");
-    set_context(&sql, &tenant, &admin.user_id.to_string(), "admin").await;
+    act_as(&w.app, &sql, &admin).await;
     // The inviter, the secret and the expiry are not the caller's to choose.
     for statement in [
         "INSERT INTO invitations (id, email, role, invited_by) \
@@ -446,7 +450,7 @@ async fn the_app_role_can_neither_read_nor_set_a_links_secret() {
         .await;
     let sql = w.app.app_role_sql().await;
     sql.batch_execute("BEGIN").await.expect("begin");
-    act_as(&sql, &w.a, "owner").await;
+    act_as(&w.app, &sql, &w.a).await;
     for statement in [
         "SELECT secret_hash FROM invitations",
         "UPDATE invitations SET secret_hash = sha256('known'::bytea)",
@@ -533,12 +537,10 @@ async fn send_invitation_of_another_tenants_invitation_raises() {
         .expect("B's invitation")
         .get(0);
     let sql = w.app.app_role_sql().await;
-    for (role, label) in [
-        ("owner", "A's owner"),
-        ("admin", "A's owner acting as admin"),
-    ] {
+    let a_admin = w.app.add_member(&w.a, "admin").await;
+    for (user, label) in [(&w.a, "A's owner"), (&a_admin, "A's admin")] {
         sql.batch_execute("BEGIN").await.expect("begin");
-        act_as(&sql, &w.a, role).await;
+        act_as(&w.app, &sql, user).await;
         let err = sql
             .execute(
                 "SELECT app.send_invitation($1, 'Hi', 'link {token}')",
@@ -552,7 +554,7 @@ async fn send_invitation_of_another_tenants_invitation_raises() {
     // Not even B's own member (not a manager) can resend it.
     let b_member = w.app.add_member(&w.b, "member").await;
     sql.batch_execute("BEGIN").await.expect("begin");
-    act_as(&sql, &b_member, "member").await;
+    act_as(&w.app, &sql, &b_member).await;
     let err = sql
         .execute(
             "SELECT app.send_invitation($1, 'Hi', 'link {token}')",
@@ -632,11 +634,9 @@ async fn an_admin_cannot_update_an_owners_membership() {
     let member = w.app.add_member(&w.a, "member").await;
     let before = memberships_of(&w.app, w.a.tenant_id).await;
     let sql = w.app.app_role_sql().await;
-    let tenant = w.a.tenant_id.to_string();
-    let as_admin = admin.user_id.to_string();
 
     sql.batch_execute("BEGIN").await.expect("begin");
-    set_context(&sql, &tenant, &as_admin, "admin").await;
+    act_as(&w.app, &sql, &admin).await;
     for statement in [
         "UPDATE memberships SET role = 'member' WHERE user_id = $1",
         "UPDATE memberships SET active = false WHERE user_id = $1",
@@ -652,7 +652,7 @@ async fn an_admin_cannot_update_an_owners_membership() {
 
     // The admin may change a member, but not make anyone an owner.
     sql.batch_execute("BEGIN").await.expect("begin");
-    set_context(&sql, &tenant, &as_admin, "admin").await;
+    act_as(&w.app, &sql, &admin).await;
     let demoted = sql
         .execute(
             "UPDATE memberships SET role = 'read_only' WHERE user_id = $1",
@@ -682,13 +682,7 @@ async fn members_and_readers_cannot_update_memberships_at_all() {
 
     for (user, role) in [(&member, "member"), (&reader, "read_only")] {
         sql.batch_execute("BEGIN").await.expect("begin");
-        set_context(
-            &sql,
-            &w.a.tenant_id.to_string(),
-            &user.user_id.to_string(),
-            role,
-        )
-        .await;
+        act_as(&w.app, &sql, user).await;
         let visible: i64 = sql
             .query_one("SELECT count(*) FROM memberships", &[])
             .await
@@ -717,85 +711,64 @@ async fn members_and_readers_cannot_update_memberships_at_all() {
     assert_eq!(memberships_of(&w.app, w.a.tenant_id).await, before);
 }
 
+/// Sessions are out of the application role's reach (issue 12, finding 1): not even
+/// a member's own refresh tokens can be read, changed or planted; the one logout door,
+/// `app.end_session`, ends only the caller's own sessions whatever ids it is given.
 #[tokio::test]
-async fn a_members_refresh_tokens_are_invisible_to_other_members() {
+async fn sessions_are_reachable_only_through_their_definers() {
     let w = world().await;
     let member = w.app.add_member(&w.a, "member").await;
     let sql = w.app.app_role_sql().await;
     let owner_sql = w.app.owner_sql().await;
-    let tokens_of = |user: Uuid| {
+    let live_sessions = |user: Uuid| {
         let owner_sql = &owner_sql;
         async move {
             owner_sql
                 .query(
-                    "SELECT id, revoked_at IS NULL AS live FROM refresh_tokens WHERE user_id = $1 ORDER BY id",
+                    "SELECT DISTINCT family_id FROM refresh_tokens \
+                     WHERE user_id = $1 AND revoked_at IS NULL ORDER BY family_id",
                     &[&user],
                 )
                 .await
-                .expect("tokens")
+                .expect("sessions")
                 .iter()
-                .map(|r| (r.get::<_, Uuid>(0), r.get::<_, bool>(1)))
+                .map(|r| r.get::<_, Uuid>(0))
                 .collect::<Vec<_>>()
         }
     };
+    let owners = live_sessions(w.a.user_id).await;
+    assert!(!owners.is_empty(), "there is something to protect");
 
-    for (viewer, viewer_role, other) in [(&member, "member", &w.a), (&w.a, "owner", &member)] {
-        let others_before = tokens_of(other.user_id).await;
-        assert!(!others_before.is_empty(), "there is something to hide");
-        sql.batch_execute("BEGIN").await.expect("begin");
-        set_context(
-            &sql,
-            &w.a.tenant_id.to_string(),
-            &viewer.user_id.to_string(),
-            viewer_role,
-        )
-        .await;
-        let visible: Vec<Uuid> = sql
-            .query("SELECT user_id FROM refresh_tokens", &[])
-            .await
-            .expect("select")
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        assert!(!visible.is_empty(), "{viewer_role} sees its own sessions");
-        assert!(
-            visible.iter().all(|id| *id == viewer.user_id),
-            "{viewer_role} sees only its own sessions"
-        );
-        for statement in [
-            "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1",
-            "UPDATE refresh_tokens SET user_id = user_id WHERE user_id = $1",
-        ] {
-            let updated = sql
-                .execute(statement, &[&other.user_id])
-                .await
-                .expect("update");
-            assert_eq!(updated, 0, "{viewer_role}: {statement}");
-        }
-        sql.batch_execute("COMMIT").await.expect("commit");
-        assert_eq!(
-            tokens_of(other.user_id).await,
-            others_before,
-            "{viewer_role} changed nothing of the other's sessions"
-        );
-    }
-
-    // Nor can a session be planted for someone else.
     sql.batch_execute("BEGIN").await.expect("begin");
-    set_context(
-        &sql,
-        &w.a.tenant_id.to_string(),
-        &member.user_id.to_string(),
-        "member",
-    )
-    .await;
-    let planted = sql
-        .execute(
-            "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) \
-             VALUES ($1, $1, $2, '\\x00', now() + interval '1 day')",
-            &[&Uuid::now_v7(), &w.a.user_id],
-        )
-        .await;
-    assert_eq!(sqlstate(planted), SqlState::INSUFFICIENT_PRIVILEGE);
-    sql.batch_execute("ROLLBACK").await.expect("rollback");
+    act_as(&w.app, &sql, &member).await;
+    for statement in [
+        "SELECT count(*) FROM refresh_tokens",
+        "SELECT token_hash FROM refresh_tokens",
+        "UPDATE refresh_tokens SET revoked_at = now()",
+        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) \
+         VALUES (gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), '\\x00', now())",
+        "SELECT id FROM users",
+    ] {
+        sql.batch_execute("SAVEPOINT attempt")
+            .await
+            .expect("savepoint");
+        let result = sql.execute(statement, &[]).await;
+        assert_eq!(
+            sqlstate(result),
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            "{statement}"
+        );
+        sql.batch_execute("ROLLBACK TO SAVEPOINT attempt")
+            .await
+            .expect("rollback to savepoint");
+    }
+    sql.execute("SELECT app.end_session($1, 'not-a-token')", &[&owners[0]])
+        .await
+        .expect("the call itself is allowed");
+    sql.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(
+        live_sessions(w.a.user_id).await,
+        owners,
+        "the member ended nothing of the owner's"
+    );
 }

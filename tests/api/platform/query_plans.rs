@@ -25,6 +25,11 @@ fn tenant(t: i64) -> Uuid {
     Uuid::parse_str(&format!("9{t:031}")).expect("a valid uuid")
 }
 
+/// Tenant `t`'s owner.
+fn owner_of(t: i64) -> Uuid {
+    Uuid::parse_str(&format!("8{t:031}")).expect("a valid uuid")
+}
+
 /// 60k contacts and 40k deals over 4 tenants, in bulk as the owner. Per-row triggers
 /// are skipped (`session_replication_role`): the rows are consistent by construction.
 async fn load(owner: &Client) {
@@ -33,6 +38,14 @@ async fn load(owner: &Client) {
             "SET session_replication_role = replica;
              INSERT INTO tenants (id, name)
                SELECT ('9' || lpad(t::text, 31, '0'))::uuid, 'Plan tenant ' || t
+               FROM generate_series(0, {last_tenant}) t;
+             INSERT INTO users (id, email, password_hash, full_name)
+               SELECT ('8' || lpad(t::text, 31, '0'))::uuid, 'owner' || t || '@plan.test',
+                      'not a hash', 'Owner ' || t
+               FROM generate_series(0, {last_tenant}) t;
+             INSERT INTO memberships (tenant_id, user_id, role, email, full_name)
+               SELECT ('9' || lpad(t::text, 31, '0'))::uuid, ('8' || lpad(t::text, 31, '0'))::uuid,
+                      'owner', 'owner' || t || '@plan.test', 'Owner ' || t
                FROM generate_series(0, {last_tenant}) t;
              INSERT INTO contacts (tenant_id, id, first_name, last_name, email, created_at)
                SELECT ('9' || lpad((n % {TENANTS})::text, 31, '0'))::uuid, gen_random_uuid(),
@@ -224,15 +237,10 @@ async fn tenant_scoped_statements_use_tenant_led_indexes_and_an_init_plan() {
         .expect("a contact")
         .get(0);
 
-    // As a request runs: the application role, inside a transaction, tenant set.
+    // As a request runs: the application role, inside a transaction, context entered.
     let tx = app.app_role_sql().await;
     tx.batch_execute("BEGIN").await.expect("begin");
-    tx.execute(
-        "SELECT set_config('app.tenant_id', $1, true), set_config('app.role', 'owner', true)",
-        &[&tenant(2).to_string()],
-    )
-    .await
-    .expect("set the tenant");
+    app.enter(&tx, tenant(2), owner_of(2)).await;
 
     let list = contacts::list_query(
         ContactFilter {

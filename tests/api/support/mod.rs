@@ -474,6 +474,30 @@ impl TestApp {
             .expect("the user's token verifies")
     }
 
+    /// A claim for `user` of `tenant` (and `session`, when given), signed with the
+    /// database's newest context key by the owner-only `app.mint_context`: what the
+    /// server sends as the first statement of a request.
+    pub async fn claim(&self, tenant: Uuid, user: Uuid, session: Option<Uuid>) -> String {
+        self.owner_sql()
+            .await
+            .query_one(
+                "SELECT app.mint_context($1, $2, $3, interval '5 minutes')",
+                &[&tenant, &user, &session],
+            )
+            .await
+            .expect("mint a context")
+            .get(0)
+    }
+
+    /// Enters `user`'s server-made context on `sql`, an application-role connection
+    /// inside a transaction, exactly as a request's first statement does.
+    pub async fn enter(&self, sql: &Client, tenant: Uuid, user: Uuid) {
+        let claim = self.claim(tenant, user, None).await;
+        sql.query_one("SELECT role FROM app.enter($1)", &[&claim])
+            .await
+            .expect("enter a server-made context");
+    }
+
     pub async fn app_role_sql(&self) -> Client {
         connect(&self.database, APP_ROLE, APP_PASSWORD).await
     }

@@ -88,8 +88,7 @@ pub async fn list(
 pub async fn has_member_with_email(tx: &mut TenantTx, email: &str) -> Result<bool, DbError> {
     let row = tx
         .query_opt(
-            "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE lower(u.email) = lower($1)",
+            "SELECT 1 FROM memberships WHERE lower(email) = lower($1)",
             &[&email],
         )
         .await?;

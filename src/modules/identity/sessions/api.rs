@@ -7,11 +7,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{
-    MODULE,
-    refresh::{self, NewRefreshToken},
-    store,
-};
+use super::{MODULE, store};
 use crate::modules::identity::messages;
 use crate::platform::{
     auth::{Auth, HashingFor, check_password, password_too_long},
@@ -221,24 +217,22 @@ impl AuthApi {
 
     /// Starts a session (a new refresh-token family) for a membership just vouched for.
     async fn tokens_for(&self, context: TenantContext) -> Result<Tokens, ApiError> {
-        let refresh = NewRefreshToken::generate();
         let tx = self.state.db.tx(context, &MODULE).await?;
-        store::store_refresh_token(tx, &refresh, self.refresh_lifetime()).await?;
-        let session = refresh.id;
-        self.pair(context, refresh, session)
+        let session = store::start_session(tx, self.refresh_lifetime()).await?;
+        self.pair(context, session.refresh_token, session.id)
     }
 
     fn pair(
         &self,
         context: TenantContext,
-        refresh: NewRefreshToken,
+        refresh_token: String,
         session: Uuid,
     ) -> Result<Tokens, ApiError> {
         Ok(Tokens {
             access_token: self.state.jwt.issue(context, session)?,
             token_type: "bearer".to_owned(),
             expires_in: self.state.jwt.access_ttl().as_secs(),
-            refresh_token: refresh.token,
+            refresh_token,
         })
     }
 
@@ -476,13 +470,12 @@ impl AuthApi {
     /// every token of that login, and so does a deactivated membership or tenant.
     #[oai(path = "/refresh", method = "post", operation_id = "refreshTokens")]
     async fn refresh(&self, body: Body<RefreshBody>) -> Result<TokenResponse, problems::Session> {
-        let presented = refresh::hash(&body.into_inner()?.refresh_token);
-        let next = NewRefreshToken::generate();
-        let context = self
+        let presented = body.into_inner()?.refresh_token;
+        let (context, next) = self
             .state
             .db
             .pre_tenant()
-            .rotate_refresh_token(&presented, next.id, &next.hash, self.refresh_lifetime())
+            .rotate_refresh_token(&presented)
             .await?
             .ok_or(ApiError::Unauthorized(
                 "The refresh token is invalid, expired or already used.",
@@ -503,9 +496,9 @@ impl AuthApi {
         auth: Auth,
         body: Body<RefreshBody>,
     ) -> Result<LogoutResponse, problems::Session> {
-        let presented = refresh::hash(&body.into_inner()?.refresh_token);
+        let presented = body.into_inner()?.refresh_token;
         let tx = self.state.db.tx(auth.context(), &MODULE).await?;
-        store::revoke_refresh_family(tx, &presented).await?;
+        store::end_session(tx, &presented).await?;
         Ok(LogoutResponse::LoggedOut)
     }
 

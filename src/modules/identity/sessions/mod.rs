@@ -2,7 +2,6 @@
 //! rotation, logout and `/auth/me`.
 
 mod api;
-mod refresh;
 mod store;
 
 pub use api::AuthApi;

@@ -2,38 +2,43 @@
 //! confirmation, accepting an invitation, login and refresh are the pre-tenant door's,
 //! `platform::db::PreTenant`).
 
-use super::refresh::NewRefreshToken;
+use uuid::Uuid;
+
 use crate::platform::{
     db::{DbError, TenantTx, role},
     tenancy::Role,
 };
 
-/// Starts a new refresh-token family for the caller (at signup or login).
-pub async fn store_refresh_token(
-    tx: TenantTx,
-    token: &NewRefreshToken,
-    lifetime_secs: i64,
-) -> Result<(), DbError> {
-    let user_id = tx.context().user_id();
-    tx.query_and_commit(
-        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) \
-         VALUES ($1, $1, $2, $3, now() + $4::bigint * interval '1 second')",
-        &[&token.id, &user_id, &token.hash, &lifetime_secs],
-    )
-    .await?;
-    Ok(())
+/// A session just started: its id (the access tokens' `sid`) and its first refresh
+/// token, `<tenant>.<id>.<secret>`, made by the database (which keeps only a hash).
+pub struct NewSession {
+    pub id: Uuid,
+    pub refresh_token: String,
 }
 
-/// Logout: revokes the family of one of the caller's refresh tokens and the session of
-/// the caller's access token (usually the same family).
-pub async fn revoke_refresh_family(tx: TenantTx, presented_hash: &[u8]) -> Result<(), DbError> {
+/// Starts a new session for the caller (at signup, login or accepting an invitation);
+/// the database bounds `lifetime_secs` (five minutes to 90 days).
+pub async fn start_session(tx: TenantTx, lifetime_secs: i64) -> Result<NewSession, DbError> {
+    let row = tx
+        .query_opt_and_commit(
+            "SELECT session, token FROM app.start_session($1::bigint * interval '1 second')",
+            &[&lifetime_secs],
+        )
+        .await?
+        .ok_or_else(|| DbError::internal("app.start_session answered no row"))?;
+    Ok(NewSession {
+        id: row.get("session"),
+        refresh_token: row.get("token"),
+    })
+}
+
+/// Logout: ends the session of the caller's access token and the session of
+/// `refresh_token` when it is one of the caller's.
+pub async fn end_session(tx: TenantTx, refresh_token: &str) -> Result<(), DbError> {
     let session = tx.context().session();
     tx.query_and_commit(
-        "UPDATE refresh_tokens SET revoked_at = now() \
-         WHERE revoked_at IS NULL \
-           AND (family_id = $2 \
-                OR family_id IN (SELECT family_id FROM refresh_tokens WHERE token_hash = $1))",
-        &[&presented_hash, &session],
+        "SELECT app.end_session($1, $2)",
+        &[&session, &refresh_token],
     )
     .await?;
     Ok(())
@@ -52,9 +57,8 @@ pub async fn me(tx: TenantTx) -> Result<Option<Me>, DbError> {
     let user_id = tx.context().user_id();
     let row = tx
         .query_opt_and_commit(
-            "SELECT u.email, u.full_name, t.name AS tenant_name, m.role::text AS role \
+            "SELECT m.email, m.full_name, t.name AS tenant_name, m.role::text AS role \
              FROM memberships m \
-             JOIN users u ON u.id = m.user_id \
              JOIN tenants t ON t.id = m.tenant_id \
              WHERE m.user_id = $1 AND m.active",
             &[&user_id],

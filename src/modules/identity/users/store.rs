@@ -12,21 +12,18 @@ use crate::platform::{
     tenancy::Role,
 };
 
-/// The columns every member query returns (`m`: memberships, `u`: users).
+/// The columns every member query returns (`m`: memberships, which carry the member's
+/// email and name: the identities themselves are out of the application role's reach).
 macro_rules! columns {
     () => {
-        "u.id, u.email, u.full_name, m.role::text AS role, m.active, m.created_at"
+        "m.user_id AS id, m.email, m.full_name, m.role::text AS role, m.active, m.created_at"
     };
 }
 
-/// Every member query reads memberships joined to their identities.
+/// Every member query reads memberships.
 macro_rules! select_members {
     () => {
-        concat!(
-            "SELECT ",
-            columns!(),
-            " FROM memberships m JOIN users u ON u.id = m.user_id"
-        )
+        concat!("SELECT ", columns!(), " FROM memberships m")
     };
 }
 
@@ -71,8 +68,7 @@ pub fn list_query(
     ListQuery::new(concat!(
         "SELECT * FROM (SELECT ",
         columns!(),
-        ", m.created_at::text AS sort_key \
-         FROM memberships m JOIN users u ON u.id = m.user_id) AS members"
+        ", m.created_at::text AS sort_key FROM memberships m) AS members"
     ))
     .page(ByJoined, cursor, limit)
 }
@@ -132,10 +128,10 @@ pub async fn apply(tx: &mut TenantTx, id: Uuid, patch: MemberPatch) -> Result<Me
                          role   = coalesce($2::text::member_role, role), \
                          active = coalesce($3, active) \
                      WHERE user_id = $1 \
-                     RETURNING user_id, role, active, created_at) \
+                     RETURNING user_id, email, full_name, role, active, created_at) \
                  SELECT ",
                 columns!(),
-                " FROM m JOIN users u ON u.id = m.user_id"
+                " FROM m"
             ),
             &[&id, &role, &patch.active],
         )
@@ -143,14 +139,17 @@ pub async fn apply(tx: &mut TenantTx, id: Uuid, patch: MemberPatch) -> Result<Me
     member(&row)
 }
 
-/// The caller's role now, as the membership says; `Revoked` when it is gone.
+/// The caller's role now, as the membership says at this statement (the context's role
+/// is the one read when the transaction began); `Revoked` when it is gone.
 pub async fn caller_role(tx: &mut TenantTx) -> Result<Role, DbError> {
     let row = tx
-        .query_one("SELECT app.current_member_role()::text AS role", &[])
-        .await?;
-    if row.get::<_, Option<&str>>("role").is_none() {
-        return Err(DbError::Revoked);
-    }
+        .query_opt(
+            "SELECT role::text AS role FROM memberships \
+             WHERE user_id = (SELECT app.current_user_id()) AND active",
+            &[],
+        )
+        .await?
+        .ok_or(DbError::Revoked)?;
     role(&row)
 }
 

@@ -267,12 +267,7 @@ async fn the_app_role_can_queue_mail_but_not_read_steer_or_settle_it() {
 
     let sql = app.app_role_sql().await;
     sql.batch_execute("BEGIN").await.expect("begin");
-    sql.execute(
-        "SELECT set_config('app.tenant_id', $1, true), set_config('app.role', 'owner', true)",
-        &[&a.tenant_id.to_string()],
-    )
-    .await
-    .expect("act as A");
+    app.enter(&sql, a.tenant_id, a.user_id).await;
     for statement in [
         "SELECT count(*) FROM mail_outbox",
         "SELECT count(*) FROM system_mail_outbox",
