@@ -21,6 +21,7 @@ mod platform {
     mod pgbouncer;
     mod pooling;
     mod query_plans;
+    mod residual_powers;
     mod soak;
     mod startup;
     mod tokens;
