@@ -68,7 +68,42 @@ allowed_definers (signature) AS (
            -- The mail outbox (V6): queue mail outside a tenant; the worker's claim.
            ('app.claim_mail(integer)'),
            ('app.mail_sent(uuid)'),
-           ('app.mail_failed(uuid,text,boolean)')
+           ('app.mail_failed(uuid,text,boolean)'),
+           -- Deal history (V10): the trigger that alone writes deal_stage_changes.
+           ('app.deals_record_stage_change()')
+),
+-- History tables: written only by their SECURITY DEFINER triggers, never by the API.
+history_tables (name) AS (
+    VALUES ('deal_stage_changes')
+),
+-- Built-in functions PUBLIC may execute by default that reach beyond the API roles'
+-- rows, by rule. Set-up revokes them when the owner is a superuser
+-- (src/platform/db/revoke_public_powers.sql).
+power_kinds (rule, power) AS (
+    VALUES ('PWR001', 'signal (cancel, terminate) every backend of its role, the server''s too'),
+           ('PWR002', 'take advisory locks, the server''s migration lock among them'),
+           ('PWR004', 'create and write large objects (storage no policy covers)'),
+           ('PWR006', 'read global statistics, sizes, locks and sessions of every tenant together')
+),
+public_powers AS (
+    SELECT kind.rule, p.oid, p.oid::regprocedure::text AS signature
+    FROM pg_proc p
+    JOIN (VALUES ('PWR001', 'pg_cancel_backend'),
+                 ('PWR001', 'pg_terminate_backend'),
+                 ('PWR002', 'pg\_%advisory\_%'),
+                 ('PWR004', 'lo\_%'),
+                 ('PWR004', 'loread'),
+                 ('PWR004', 'lowrite'),
+                 ('PWR006', 'pg\_stat\_get\_%'),
+                 ('PWR006', 'pg_lock_status'),
+                 ('PWR006', 'pg_relation_size'),
+                 ('PWR006', 'pg_total_relation_size'),
+                 ('PWR006', 'pg_table_size'),
+                 ('PWR006', 'pg_indexes_size'),
+                 ('PWR006', 'pg_database_size'),
+                 ('PWR006', 'pg_tablespace_size')
+    ) AS kind (rule, name_pattern) ON p.proname LIKE kind.name_pattern
+    WHERE p.pronamespace = 'pg_catalog'::regnamespace
 ),
 findings (rule, severity, object, finding, fix) AS (
     SELECT 'RLS001', 'error', name, 'row-level security is not enabled',
@@ -220,6 +255,50 @@ findings (rule, severity, object, finding, fix) AS (
            format('ALTER FUNCTION %s NOT LEAKPROOF;', p.oid::regprocedure)
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE p.proleakproof AND n.nspname <> 'pg_catalog'
+    UNION ALL
+    -- Residual powers: what the API role's credentials reach beyond its rows. Warnings,
+    -- since only a superuser can revoke built-in functions (not so on managed PostgreSQL).
+    SELECT w.rule, 'warning', r.rolname,
+           r.rolname || ' can ' || k.power || ': '
+               || array_to_string((array_agg(w.signature ORDER BY w.signature))[1:3], ', ')
+               || CASE WHEN count(*) > 3 THEN format(' and %s more', count(*) - 3) ELSE '' END,
+           'as a superuser, run src/platform/db/revoke_public_powers.sql (REVOKE EXECUTE ... FROM PUBLIC)'
+    FROM api_roles r
+    JOIN public_powers w ON has_function_privilege(r.oid, w.oid, 'EXECUTE')
+    JOIN power_kinds k ON k.rule = w.rule
+    GROUP BY w.rule, k.power, r.rolname
+    UNION ALL
+    SELECT 'PWR003', 'warning', r.rolname, r.rolname || ' has no connection limit',
+           format('ALTER ROLE %I CONNECTION LIMIT 64; -- the pools of all instances', r.rolname)
+    FROM api_roles r JOIN pg_roles l ON l.oid = r.oid
+    WHERE l.rolconnlimit < 0
+    UNION ALL
+    SELECT 'PWR003', 'warning', r.rolname,
+           r.rolname || ' has no default ' || t.name || ': a session it opens itself runs unbounded',
+           format('ALTER ROLE %I SET %s = %L;', r.rolname, t.name, t.example)
+    FROM api_roles r
+    CROSS JOIN (VALUES ('statement_timeout', '5s'), ('idle_in_transaction_session_timeout', '10s'))
+        AS t (name, example)
+    WHERE NOT EXISTS (
+        SELECT 1
+        FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) AS setting
+        WHERE s.setrole IN (0, r.oid)
+          AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+          AND setting ~ ('^' || t.name || '=[1-9]'))
+    UNION ALL
+    SELECT 'PWR005', 'error', h.name,
+           r.rolname || ' may ' || string_agg(p.privilege, ', ' ORDER BY p.privilege)
+               || ' rows of a history table only its trigger may write',
+           format('REVOKE INSERT, UPDATE, DELETE ON %s FROM crm_api, %I;', h.name, r.rolname)
+    FROM history_tables h
+    CROSS JOIN api_roles r
+    CROSS JOIN (VALUES ('INSERT'), ('UPDATE'), ('DELETE')) AS p (privilege)
+    WHERE to_regclass(h.name) IS NOT NULL
+      AND CASE p.privilege
+              WHEN 'DELETE' THEN has_table_privilege(r.oid, to_regclass(h.name), p.privilege)
+              ELSE has_any_column_privilege(r.oid, to_regclass(h.name), p.privilege)
+          END
+    GROUP BY h.name, r.rolname
 )
 SELECT rule, severity, object, finding, fix
 FROM findings

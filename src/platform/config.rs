@@ -87,6 +87,29 @@ pub struct Config {
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
     pub mail: MailConfig,
+    /// How long set-up waits for another session's migration lock before giving up
+    /// and naming the holder (`CRM_MIGRATION_LOCK_TIMEOUT_MS`, default 60 s).
+    pub migration_lock_timeout: Duration,
+    /// Bounds set on the application role itself, so they hold for every session of
+    /// it, also those the server does not open.
+    pub app_role_bounds: RoleBounds,
+}
+
+/// Role-level bounds of the application role (`ALTER ROLE`, applied at set-up).
+#[derive(Clone, Copy, Debug)]
+pub struct RoleBounds {
+    /// The role's default `statement_timeout` (`CRM_APP_ROLE_STATEMENT_TIMEOUT_MS`,
+    /// default 5 s); its `idle_in_transaction_session_timeout` is twice that.
+    pub statement_timeout: Duration,
+    /// `CONNECTION LIMIT` across all instances (`CRM_APP_CONNECTION_LIMIT`, default
+    /// four instances' pools: 4 × `CRM_POOL_SIZE`; at least one pool).
+    pub connection_limit: i32,
+}
+
+impl RoleBounds {
+    pub fn idle_in_transaction_timeout(&self) -> Duration {
+        self.statement_timeout * 2
+    }
 }
 
 /// Outbound mail.
@@ -267,13 +290,15 @@ impl Config {
         let app_password = required("CRM_APP_PASSWORD")?.unwrap_or_else(|| "crm_app".to_owned());
         let jwt_secret = required("CRM_JWT_SECRET")?;
 
+        let pool_size = parse(&var, "CRM_POOL_SIZE", "16")?;
+
         Ok(Self {
             environment,
             bind: parse(&var, "CRM_BIND", "127.0.0.1:8000")?,
             database_url: Secret::new(database_url),
             app_role: role_name(var("CRM_APP_ROLE").unwrap_or_else(|| "crm_app".to_owned()))?,
             app_password: Secret::new(app_password),
-            pool_size: parse(&var, "CRM_POOL_SIZE", "16")?,
+            pool_size,
             pool_wait_timeout: Duration::from_millis(parse(&var, "CRM_POOL_TIMEOUT_MS", "5000")?),
             statement_timeout: Duration::from_millis(parse(
                 &var,
@@ -333,8 +358,35 @@ impl Config {
             redis_url: var("CRM_REDIS_URL").map(Secret::new),
             metrics_token: var("CRM_METRICS_TOKEN").map(Secret::new),
             mail: mail_config(&var)?,
+            migration_lock_timeout: millis(&var, "CRM_MIGRATION_LOCK_TIMEOUT_MS", "60000")?,
+            app_role_bounds: role_bounds(&var, pool_size)?,
         })
     }
+}
+
+fn role_bounds(
+    var: &impl Fn(&'static str) -> Option<String>,
+    pool_size: usize,
+) -> Result<RoleBounds, ConfigError> {
+    let statement_timeout = millis(var, "CRM_APP_ROLE_STATEMENT_TIMEOUT_MS", "5000")?;
+    if statement_timeout.is_zero() {
+        return Err(invalid(
+            "CRM_APP_ROLE_STATEMENT_TIMEOUT_MS",
+            "0 would leave the role without a timeout",
+        ));
+    }
+    let default_limit = (pool_size * 4).to_string();
+    let connection_limit: i32 = parse(var, "CRM_APP_CONNECTION_LIMIT", &default_limit)?;
+    if usize::try_from(connection_limit).map_or(true, |limit| limit < pool_size) {
+        return Err(invalid(
+            "CRM_APP_CONNECTION_LIMIT",
+            format!("{connection_limit} cannot hold one pool (CRM_POOL_SIZE = {pool_size})"),
+        ));
+    }
+    Ok(RoleBounds {
+        statement_timeout,
+        connection_limit,
+    })
 }
 
 fn mail_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<MailConfig, ConfigError> {
@@ -543,6 +595,28 @@ mod tests {
         assert_eq!(config.app_role, "crm_app");
         assert!(config.jwt.generated);
         assert!(config.jwt.secret.expose().len() >= MIN_SECRET_BYTES);
+    }
+
+    #[test]
+    fn the_app_role_is_bounded_by_default_and_never_unbounded() {
+        let bounds = config(&[("CRM_POOL_SIZE", "10")])
+            .expect("defaults")
+            .app_role_bounds;
+        assert_eq!(bounds.connection_limit, 40, "four instances' pools");
+        assert_eq!(bounds.statement_timeout, Duration::from_secs(5));
+        assert_eq!(
+            bounds.idle_in_transaction_timeout(),
+            Duration::from_secs(10)
+        );
+        for (name, value) in [
+            ("CRM_APP_CONNECTION_LIMIT", "9"),
+            ("CRM_APP_CONNECTION_LIMIT", "-1"),
+            ("CRM_APP_CONNECTION_LIMIT", "3000000000"),
+            ("CRM_APP_ROLE_STATEMENT_TIMEOUT_MS", "0"),
+        ] {
+            let err = config(&[("CRM_POOL_SIZE", "10"), (name, value)]).expect_err(value);
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

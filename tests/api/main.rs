@@ -21,6 +21,7 @@ mod platform {
     mod pgbouncer;
     mod pooling;
     mod query_plans;
+    mod residual_powers;
     mod side_channels;
     mod signed_context;
     mod soak;

@@ -1,6 +1,7 @@
 //! The CRM core every vertical builds on: [`contacts`], [`companies`] and [`deals`]
 //! with their stage pipeline. Tables: `migrations/V2__contacts_companies_deals.sql` in
-//! this folder.
+//! this folder; `V10__deal_history_written_by_its_trigger.sql` leaves the deal history
+//! to its trigger alone.
 
 pub mod companies;
 pub mod contacts;
@@ -41,8 +42,14 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             },
         },
     ],
-    migrations: &[Migration {
-        name: "V2__contacts_companies_deals",
-        sql: include_str!("migrations/V2__contacts_companies_deals.sql"),
-    }],
+    migrations: &[
+        Migration {
+            name: "V2__contacts_companies_deals",
+            sql: include_str!("migrations/V2__contacts_companies_deals.sql"),
+        },
+        Migration {
+            name: "V10__deal_history_written_by_its_trigger",
+            sql: include_str!("migrations/V10__deal_history_written_by_its_trigger.sql"),
+        },
+    ],
 };

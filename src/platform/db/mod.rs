@@ -32,7 +32,7 @@ pub use migrations::Migrations;
 use pool::TransactionPooler;
 pub use pool::{Db, app_pool};
 pub use pre_tenant::{Acceptance, LoginCandidate, MailText, PreTenant, SignUpRequest};
-pub use setup::{SetupError, owner_connect, prepare_database};
+pub use setup::{LockHolder, SetupError, owner_connect, prepare_database};
 pub use tenant_tx::{ENTER, TenantTx};
 
 use crate::platform::tenancy::Role;

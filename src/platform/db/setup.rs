@@ -2,13 +2,25 @@
 //! missing, apply migrations, make sure the application role exists, and refuse to go
 //! on if that role could bypass row-level security.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
 use tokio_postgres::{Client, Config as PgConfig, NoTls, error::SqlState};
 
 use super::{Finding, Migrations, audit};
-use crate::platform::{config::Config, module::ModuleInfo};
+use crate::platform::{
+    config::{Config, RoleBounds},
+    module::ModuleInfo,
+};
 
 /// Serialises migrations between server instances starting at once.
 const MIGRATION_LOCK: i64 = 0x6372_6d5f_6d69_6772; // "crm_migr"
+
+/// How often a busy migration lock is tried again.
+const MIGRATION_LOCK_RETRY: Duration = Duration::from_millis(100);
+
+/// Revokes from PUBLIC the built-in functions that reach beyond the app role's rows.
+const REVOKE_PUBLIC_POWERS: &str = include_str!("revoke_public_powers.sql");
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -41,6 +53,48 @@ pub enum SetupError {
     NoContextKey,
     #[error("refusing to serve: the pool connected as {0}, which is not a safe application role")]
     UnsafePoolRole(String),
+    #[error(
+        "the migration lock is still held after {waited:?}, by {holder}: let that migration \
+         finish, or end that session (CRM_MIGRATION_LOCK_TIMEOUT_MS sets the wait)"
+    )]
+    MigrationLockHeld {
+        waited: Duration,
+        holder: LockHolder,
+    },
+}
+
+/// The session holding the migration lock, as `pg_stat_activity` shows it.
+#[derive(Debug)]
+pub enum LockHolder {
+    Session {
+        pid: i32,
+        role: Option<String>,
+        application: Option<String>,
+        client: Option<String>,
+    },
+    /// Released between the last try and the look-up.
+    Gone,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unknown = |value: &Option<String>| value.clone().unwrap_or_else(|| "?".to_owned());
+        match self {
+            Self::Session {
+                pid,
+                role,
+                application,
+                client,
+            } => write!(
+                f,
+                "pid {pid} (role {}, application {:?}, client {})",
+                unknown(role),
+                unknown(application),
+                client.as_deref().unwrap_or("local socket")
+            ),
+            Self::Gone => f.write_str("a session that has just released it"),
+        }
+    }
 }
 
 fn sql(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> SetupError {
@@ -76,9 +130,11 @@ pub async fn prepare_database(config: &Config, modules: &[&ModuleInfo]) -> Resul
         .map_err(SetupError::Url)?;
     create_database_if_missing(&owner).await?;
     let mut client = owner_connect(&owner).await?;
-    check_owner(&client).await?;
-    migrate(&mut client, &migrations).await?;
+    let superuser = check_owner(&client).await?;
+    migrate(&mut client, &migrations, config.migration_lock_timeout).await?;
     ensure_app_role(&client, &config.app_role, config.app_password.expose()).await?;
+    bound_app_role(&client, &config.app_role, config.app_role_bounds).await?;
+    revoke_public_powers(&client, superuser).await?;
     // `/ready` compares the applied migrations with the binary's.
     client
         .batch_execute("GRANT SELECT ON refinery_schema_history TO crm_api")
@@ -132,29 +188,78 @@ async fn create_database_if_missing(owner: &PgConfig) -> Result<(), SetupError> 
     }
 }
 
-async fn check_owner(client: &Client) -> Result<(), SetupError> {
+/// Checks the owner can bypass RLS; answers whether it is a superuser.
+async fn check_owner(client: &Client) -> Result<bool, SetupError> {
     let row = client
-        .query_one("SELECT current_user::text, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user", &[])
+        .query_one("SELECT current_user::text, rolsuper OR rolbypassrls, rolsuper FROM pg_roles WHERE rolname = current_user", &[])
         .await
         .map_err(sql("checking the owner role"))?;
     if row.get::<_, bool>(1) {
-        Ok(())
+        Ok(row.get(2))
     } else {
         Err(SetupError::OwnerCannotBypassRls(row.get(0)))
     }
 }
 
-async fn migrate(client: &mut Client, migrations: &Migrations) -> Result<(), SetupError> {
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(sql("taking the migration lock"))?;
+async fn migrate(
+    client: &mut Client,
+    migrations: &Migrations,
+    lock_timeout: Duration,
+) -> Result<(), SetupError> {
+    take_migration_lock(client, lock_timeout).await?;
     let result = migrations.run(client).await;
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(sql("releasing the migration lock"))?;
     Ok(result?)
+}
+
+/// Takes the migration lock, trying again until `timeout`; then names who holds it
+/// instead of waiting forever.
+async fn take_migration_lock(client: &Client, timeout: Duration) -> Result<(), SetupError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let taken: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(sql("taking the migration lock"))?
+            .get(0);
+        if taken {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(SetupError::MigrationLockHeld {
+                waited: timeout,
+                holder: migration_lock_holder(client).await?,
+            });
+        }
+        tokio::time::sleep(MIGRATION_LOCK_RETRY.min(deadline - now)).await;
+    }
+}
+
+/// The session holding the migration lock (a bigint key is classid, objid in pg_locks).
+const MIGRATION_LOCK_HOLDER: &str = "\
+SELECT a.pid, a.usename::text, a.application_name, a.client_addr::text
+FROM pg_locks l
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid::bigint = $1::bigint >> 32 AND l.objid::bigint = $1::bigint & 4294967295
+LIMIT 1";
+
+async fn migration_lock_holder(client: &Client) -> Result<LockHolder, SetupError> {
+    let row = client
+        .query_opt(MIGRATION_LOCK_HOLDER, &[&MIGRATION_LOCK])
+        .await
+        .map_err(sql("looking up who holds the migration lock"))?;
+    Ok(row.map_or(LockHolder::Gone, |row| LockHolder::Session {
+        pid: row.get(0),
+        role: row.get(1),
+        application: row.get(2),
+        client: row.get(3),
+    }))
 }
 
 /// Creates the login role if it is missing and makes it a member of `crm_api`.
@@ -165,18 +270,28 @@ pub async fn ensure_app_role(
     role: &str,
     password: &str,
 ) -> Result<(), SetupError> {
+    retrying_catalog_races("creating the application role", || {
+        try_ensure_app_role(client, role, password)
+    })
+    .await
+}
+
+/// Runs `change` again when a concurrent set-up changed the same catalog rows.
+async fn retrying_catalog_races<F, Fut>(
+    context: &'static str,
+    mut change: F,
+) -> Result<(), SetupError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+{
     for attempt in 1..=5 {
-        match try_ensure_app_role(client, role, password).await {
+        match change().await {
             Ok(()) => return Ok(()),
             Err(err) if attempt < 5 && is_concurrent_catalog_update(&err) => {
-                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
             }
-            Err(err) => {
-                return Err(SetupError::Sql {
-                    context: "creating the application role",
-                    source: err,
-                });
-            }
+            Err(source) => return Err(SetupError::Sql { context, source }),
         }
     }
     unreachable!("the last attempt returns")
@@ -223,4 +338,78 @@ async fn try_ensure_app_role(
     client.batch_execute(&statement).await?;
     tracing::info!(role, "application role ready");
     Ok(())
+}
+
+/// The DDL that gives `$1` its role-level bounds, or NULL when it has them already
+/// (role settings are cluster-wide: set only when different, so concurrent set-ups
+/// of one configuration write nothing).
+const BOUND_ROLE: &str = "\
+SELECT format('ALTER ROLE %1$I CONNECTION LIMIT %2$s; \
+               ALTER ROLE %1$I SET statement_timeout = %3$L; \
+               ALTER ROLE %1$I SET idle_in_transaction_session_timeout = %4$L',
+              rolname, $2::int, $3::text, $4::text)
+FROM pg_roles
+WHERE rolname = $1
+  AND NOT (rolconnlimit = $2::int
+           AND coalesce(rolconfig @> ARRAY['statement_timeout=' || $3::text,
+                                           'idle_in_transaction_session_timeout=' || $4::text],
+                        false))";
+
+/// Bounds every session of the app role, also those the server does not open (a
+/// leaked password, an injection's own connections): timeouts as role defaults and
+/// a connection limit. A session can still `SET statement_timeout = 0` itself; the
+/// connection limit bounds how many such sessions exist. Without the right to alter
+/// the role (a role made by a DBA), set-up goes on and the audit warns.
+async fn bound_app_role(client: &Client, role: &str, bounds: RoleBounds) -> Result<(), SetupError> {
+    let result = retrying_catalog_races("bounding the application role", || {
+        try_bound_app_role(client, role, bounds)
+    })
+    .await;
+    match result {
+        Err(SetupError::Sql { source, .. })
+            if source.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) =>
+        {
+            tracing::warn!(role, error = %source, "cannot set the application role's bounds");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+async fn try_bound_app_role(
+    client: &Client,
+    role: &str,
+    bounds: RoleBounds,
+) -> Result<(), tokio_postgres::Error> {
+    let statement_ms = bounds.statement_timeout.as_millis().to_string();
+    let idle_ms = bounds.idle_in_transaction_timeout().as_millis().to_string();
+    let ddl = client
+        .query_opt(
+            BOUND_ROLE,
+            &[&role, &bounds.connection_limit, &statement_ms, &idle_ms],
+        )
+        .await?;
+    if let Some(row) = ddl {
+        client.batch_execute(row.get(0)).await?;
+        tracing::info!(role, ?bounds, "application role bounded");
+    }
+    Ok(())
+}
+
+/// Revokes from PUBLIC, in this database, the built-in functions that would give the
+/// app role power over the server rather than its rows (`revoke_public_powers.sql`).
+/// Only a superuser may; with another owner the audit's PWR warnings list what remains.
+async fn revoke_public_powers(client: &Client, superuser: bool) -> Result<(), SetupError> {
+    if !superuser {
+        tracing::warn!(
+            "the owner is not a superuser: PUBLIC keeps signalling, advisory locks, large \
+             objects and statistics (see the audit's PWR warnings; a superuser can run \
+             src/platform/db/revoke_public_powers.sql)"
+        );
+        return Ok(());
+    }
+    retrying_catalog_races("revoking PUBLIC's server-wide functions", || {
+        client.batch_execute(REVOKE_PUBLIC_POWERS)
+    })
+    .await
 }

@@ -124,6 +124,9 @@ pub fn test_config(database: &str, customise: impl FnOnce(&mut Vec<(String, Stri
         ("CRM_APP_ROLE".into(), APP_ROLE.into()),
         ("CRM_APP_PASSWORD".into(), APP_PASSWORD.into()),
         ("CRM_POOL_SIZE".into(), "4".into()),
+        // crm_app's connection limit is cluster-wide: every test (whatever its pool
+        // size) and tests/sql/run ask for the same one, so none changes it under another.
+        ("CRM_APP_CONNECTION_LIMIT".into(), "200".into()),
         // The in-process mail worker would send (and so clear) the bodies the helpers
         // read their links from; the mail tests turn it on (`support::mail::smtp_env`).
         ("CRM_RUN_WORKER".into(), "false".into()),
