@@ -65,10 +65,7 @@ allowed_definers (signature) AS (
            ('app.start_session(interval)'),
            ('app.rotate_refresh_token(text)'),
            ('app.end_session(uuid,text)'),
-           -- The mail outbox (V6): queue mail outside a tenant; the worker's claim.
-           ('app.claim_mail(integer)'),
-           ('app.mail_sent(uuid)'),
-           ('app.mail_failed(uuid,text,boolean)'),
+           -- (The mail outbox's claim and settlement are the worker role's since V13.)
            -- Deal history (V10): the trigger that alone writes deal_stage_changes.
            ('app.deals_record_stage_change()')
 ),

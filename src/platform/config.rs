@@ -50,6 +50,10 @@ pub struct Config {
     /// The login role requests run as (never the owner, never a superuser).
     pub app_role: String,
     pub app_password: Secret,
+    /// The login role the job host claims cross-tenant work as (`CRM_WORKER_ROLE`,
+    /// default `crm_job_host`): a member of `crm_worker` only, never of `crm_api`.
+    pub worker_role: String,
+    pub worker_password: Secret,
     pub pool_size: usize,
     pub pool_wait_timeout: Duration,
     pub statement_timeout: Duration,
@@ -288,6 +292,8 @@ impl Config {
         let database_url = required("DATABASE_URL")?
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/crm".to_owned());
         let app_password = required("CRM_APP_PASSWORD")?.unwrap_or_else(|| "crm_app".to_owned());
+        let worker_password =
+            required("CRM_WORKER_PASSWORD")?.unwrap_or_else(|| "crm_job_host".to_owned());
         let jwt_secret = required("CRM_JWT_SECRET")?;
 
         let pool_size = parse(&var, "CRM_POOL_SIZE", "16")?;
@@ -298,6 +304,10 @@ impl Config {
             database_url: Secret::new(database_url),
             app_role: role_name(var("CRM_APP_ROLE").unwrap_or_else(|| "crm_app".to_owned()))?,
             app_password: Secret::new(app_password),
+            worker_role: role_name(
+                var("CRM_WORKER_ROLE").unwrap_or_else(|| "crm_job_host".to_owned()),
+            )?,
+            worker_password: Secret::new(worker_password),
             pool_size,
             pool_wait_timeout: Duration::from_millis(parse(&var, "CRM_POOL_TIMEOUT_MS", "5000")?),
             statement_timeout: Duration::from_millis(parse(

@@ -9,7 +9,7 @@ BEGIN;
 INSERT INTO mail_outbox (tenant_id, id, recipient, subject, text_body) VALUES
     ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-0000000000a1',
      'alice@a.test', 'A''s invitation', 'token=a-secret');
-SELECT plan(22);
+SELECT plan(27);
 \ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 
@@ -40,6 +40,20 @@ SELECT throws_ok($$ SELECT count(*) FROM system_mail_outbox $$, '42501', NULL, '
 SELECT throws_ok($$ INSERT INTO system_mail_outbox (id, recipient, subject, text_body)
                    VALUES (gen_random_uuid(), 'x@b.test', 's', 'b') $$,
                  '42501', NULL, 'the system queue is written only by the signup definer functions');
+-- Claiming and settling are the worker role's door (V13), not the application's.
+SELECT throws_ok($$ SELECT count(*) FROM app.claim_mail(10) $$, '42501', NULL,
+                 'the application role cannot claim due mail');
+SELECT throws_ok($$ SELECT app.mail_sent(gen_random_uuid()) $$, '42501', NULL,
+                 'the application role cannot settle a claim (sent)');
+SELECT throws_ok($$ SELECT app.mail_failed(gen_random_uuid(), 'x', true) $$, '42501', NULL,
+                 'the application role cannot settle a claim (failed)');
+
+-- The worker role: its claim functions and nothing else.
+RESET ROLE;
+SET ROLE crm_job_host;
+SELECT throws_ok($$ SELECT count(*) FROM contacts $$, '42501', NULL, 'the worker role reads no tenant table');
+SELECT throws_ok(format($$ SELECT * FROM app.enter(%L) $$, :'claim_b'), '42501', NULL,
+                 'the worker role cannot enter a tenant context');
 SELECT is(app.mail_sent(gen_random_uuid()), false, 'a guessed claim token settles nothing (sent)');
 SELECT is(app.mail_failed(gen_random_uuid(), 'x', true), false, 'a guessed claim token settles nothing (failed)');
 
@@ -53,7 +67,7 @@ SELECT results_eq($$ SELECT tenant_id, recipient, attempts, sent_at IS NULL, cla
 INSERT INTO mail_outbox (tenant_id, id, recipient, subject, text_body)
 SELECT '00000000-0000-0000-0000-00000000000a', gen_random_uuid(), 'many@a.test', 'Many', 'x'
 FROM generate_series(1, 120);
-SET ROLE crm_app;
+SET ROLE crm_job_host;
 SELECT is((SELECT count(*) FROM app.claim_mail(-5)), 0::bigint, 'a negative batch claims nothing');
 SELECT is((SELECT count(*) FROM app.claim_mail(1000)), 100::bigint, 'a claim takes at most 100 messages');
 RESET ROLE;

@@ -1,6 +1,8 @@
 //! [`Dispatcher`], the third door: the worker's claim of due outbound mail across
-//! tenants. It holds only the calls of the reviewed SECURITY DEFINER functions of the
-//! mail module's migration (`app.claim_mail`, `app.mail_sent`, `app.mail_failed`),
+//! tenants, over the worker role's own connections (`crm_worker`, mail migration V13;
+//! the application role cannot make these calls). It holds only the calls of the
+//! reviewed SECURITY DEFINER functions of the mail module (`app.claim_mail`,
+//! `app.mail_sent`, `app.mail_failed`),
 //! which decide the lease, the backoff, the attempt limit and the batch cap
 //! themselves. A claim is settled by the token the claim returned, so a caller can
 //! settle only what it claimed; a lease that ran out (a worker that died) is claimed
@@ -43,7 +45,7 @@ impl<'a> Dispatcher<'a> {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, DbError> {
-        self.db.query_once(sql, params, |_| None).await
+        self.db.query_once_as_worker(sql, params).await
     }
 
     /// Leases up to `limit` due messages (the function caps it at 100).

@@ -30,6 +30,8 @@ pub struct Db {
     inner: deadpool_postgres::Pool,
     pooler: Option<TransactionPooler>,
     signer: ContextSigner,
+    /// A few connections as the worker role, for the dispatcher door alone.
+    worker: deadpool_postgres::Pool,
 }
 
 /// Settings applied inside every transaction when behind a transaction pooler.
@@ -109,36 +111,57 @@ impl Db {
         params: &[&(dyn ToSql + Sync)],
         meaning: impl Fn(&str) -> Option<Meaning> + Copy,
     ) -> Result<Vec<Row>, DbError> {
-        let classify = |err| DbError::classify(err, meaning);
-        let client = self.inner.get().await?;
-        let Some(pooler) = &self.pooler else {
-            let statement = client.prepare_cached(sql).await.map_err(classify)?;
-            return client.query(&statement, params).await.map_err(classify);
-        };
-        // Cancelled mid-transaction (a request deadline, a client gone): the
-        // connection is discarded, never returned with a transaction open.
-        let mut guard = DiscardUnlessFinished(Some(client));
-        let client = guard.client()?;
-        let run = async {
-            client.batch_execute("BEGIN").await?;
-            client.query_typed(SET_TIMEOUTS, &pooler.params()).await?;
-            let statement = client.prepare(sql).await?;
-            let rows = client.query(&statement, params).await?;
-            // Closed (queued before COMMIT) so no name survives on the server.
-            drop(statement);
-            client.batch_execute("COMMIT").await?;
-            Ok::<_, tokio_postgres::Error>(rows)
-        };
-        let result = run.await;
-        let rolled_back = match &result {
-            Ok(_) => true,
-            Err(_) => client.batch_execute("ROLLBACK").await.is_ok(),
-        };
-        if rolled_back {
-            guard.finish();
-        }
-        result.map_err(classify)
+        run_once(&self.inner, self.pooler.as_ref(), sql, params, meaning).await
     }
+
+    /// [`Self::query_once`] as the worker role (the dispatcher's definer calls).
+    pub(super) async fn query_once_as_worker(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, DbError> {
+        run_once(&self.worker, None, sql, params, |_| None).await
+    }
+}
+
+/// One statement in its own transaction on a connection of `pool` (see
+/// [`Db::query_once`]); `pooler` when the pool goes through a transaction pooler.
+async fn run_once(
+    pool: &deadpool_postgres::Pool,
+    pooler: Option<&TransactionPooler>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    meaning: impl Fn(&str) -> Option<Meaning> + Copy,
+) -> Result<Vec<Row>, DbError> {
+    let classify = |err| DbError::classify(err, meaning);
+    let client = pool.get().await?;
+    let Some(pooler) = pooler else {
+        let statement = client.prepare_cached(sql).await.map_err(classify)?;
+        return client.query(&statement, params).await.map_err(classify);
+    };
+    // Cancelled mid-transaction (a request deadline, a client gone): the
+    // connection is discarded, never returned with a transaction open.
+    let mut guard = DiscardUnlessFinished(Some(client));
+    let client = guard.client()?;
+    let run = async {
+        client.batch_execute("BEGIN").await?;
+        client.query_typed(SET_TIMEOUTS, &pooler.params()).await?;
+        let statement = client.prepare(sql).await?;
+        let rows = client.query(&statement, params).await?;
+        // Closed (queued before COMMIT) so no name survives on the server.
+        drop(statement);
+        client.batch_execute("COMMIT").await?;
+        Ok::<_, tokio_postgres::Error>(rows)
+    };
+    let result = run.await;
+    let rolled_back = match &result {
+        Ok(_) => true,
+        Err(_) => client.batch_execute("ROLLBACK").await.is_ok(),
+    };
+    if rolled_back {
+        guard.finish();
+    }
+    result.map_err(classify)
 }
 
 /// Holds a checked-out connection inside a transaction; dropped before
@@ -187,7 +210,7 @@ fn millis(duration: Duration) -> u128 {
 
 /// Opens the pool as the application role and verifies, over one of its own
 /// connections, that it really is that role and cannot bypass RLS. Tenant
-/// transactions enter contexts signed by `signer`.
+/// transactions enter contexts signed by `signer`. Opens the worker's pool beside it.
 pub async fn app_pool(config: &Config, signer: ContextSigner) -> Result<Db, SetupError> {
     let url = config
         .app_database_url
@@ -196,12 +219,7 @@ pub async fn app_pool(config: &Config, signer: ContextSigner) -> Result<Db, Setu
     let mut pg: PgConfig = url.expose().parse().map_err(SetupError::Url)?;
     if pg.get_dbname().is_none() {
         // A pooler URL may name only where to connect: the database is the owner's.
-        let owner: PgConfig = config
-            .database_url
-            .expose()
-            .parse()
-            .map_err(SetupError::Url)?;
-        if let Some(name) = owner.get_dbname() {
+        if let Some(name) = owner_config(config)?.get_dbname() {
             pg.dbname(name);
         }
     }
@@ -214,11 +232,54 @@ pub async fn app_pool(config: &Config, signer: ContextSigner) -> Result<Db, Setu
         idle_in_transaction_timeout_ms: (timeout * 2).to_string(),
     });
     if pooler.is_none() {
-        pg.options(format!(
-            "-c statement_timeout={timeout} -c idle_in_transaction_session_timeout={} -c lock_timeout={timeout}",
-            timeout * 2,
-        ));
+        pg.options(timeout_options(timeout));
     }
+    let inner = build_pool(pg, config.pool_size, config)?;
+    verify_role(&inner, &config.app_role, "crm_worker").await?;
+    Ok(Db {
+        inner,
+        pooler,
+        signer,
+        worker: worker_pool(config).await?,
+    })
+}
+
+/// Connections the job host's claims need at most at once.
+const WORKER_POOL_SIZE: usize = 2;
+
+/// The worker role's pool: straight to the database of DATABASE_URL (never through a
+/// transaction pooler: a handful of connections), verified like the application's.
+async fn worker_pool(config: &Config) -> Result<deadpool_postgres::Pool, SetupError> {
+    let mut pg = owner_config(config)?;
+    pg.user(&config.worker_role)
+        .password(config.worker_password.expose())
+        .application_name("crm-worker")
+        .options(timeout_options(millis(config.statement_timeout)));
+    let pool = build_pool(pg, WORKER_POOL_SIZE, config)?;
+    verify_role(&pool, &config.worker_role, "crm_api").await?;
+    Ok(pool)
+}
+
+fn owner_config(config: &Config) -> Result<PgConfig, SetupError> {
+    config
+        .database_url
+        .expose()
+        .parse()
+        .map_err(SetupError::Url)
+}
+
+fn timeout_options(timeout_ms: u128) -> String {
+    format!(
+        "-c statement_timeout={timeout_ms} -c idle_in_transaction_session_timeout={} -c lock_timeout={timeout_ms}",
+        timeout_ms * 2,
+    )
+}
+
+fn build_pool(
+    pg: PgConfig,
+    size: usize,
+    config: &Config,
+) -> Result<deadpool_postgres::Pool, SetupError> {
     let manager = Manager::from_config(
         pg,
         NoTls,
@@ -226,36 +287,46 @@ pub async fn app_pool(config: &Config, signer: ContextSigner) -> Result<Db, Setu
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    let inner = deadpool_postgres::Pool::builder(manager)
-        .max_size(config.pool_size)
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(size)
         .wait_timeout(Some(config.pool_wait_timeout))
         .create_timeout(Some(config.pool_wait_timeout))
         .recycle_timeout(Some(config.pool_wait_timeout))
         .runtime(Runtime::Tokio1)
         .build()
-        .map_err(|err| SetupError::Pool(err.to_string()))?;
-    let client = inner
+        .map_err(|err| SetupError::Pool(err.to_string()))
+}
+
+/// Refuses a pool that is not logged in as `role`, or whose role is a superuser, can
+/// bypass RLS, or is a member of `other_group` (requests and the worker never share
+/// powers).
+async fn verify_role(
+    pool: &deadpool_postgres::Pool,
+    role: &str,
+    other_group: &str,
+) -> Result<(), SetupError> {
+    let client = pool
         .get()
         .await
         .map_err(|err| SetupError::Pool(err.to_string()))?;
     // Unnamed (query_typed): works directly and behind a transaction pooler alike.
     let safe: bool = client
         .query_typed(
-            "SELECT current_user = $1::text AND NOT rolsuper AND NOT rolbypassrls FROM pg_roles WHERE rolname = current_user",
-            &[(&config.app_role, Type::TEXT)],
+            "SELECT current_user = $1::text AND NOT rolsuper AND NOT rolbypassrls \
+                    AND NOT pg_has_role(current_user, $2::text, 'MEMBER') \
+             FROM pg_roles WHERE rolname = current_user",
+            &[(&role, Type::TEXT), (&other_group, Type::TEXT)],
         )
         .await
-        .map_err(|source| SetupError::Sql { context: "asking the pool who it is", source })?
+        .map_err(|source| SetupError::Sql {
+            context: "asking the pool who it is",
+            source,
+        })?
         .first()
         .is_some_and(|row| row.get(0));
-    drop(client);
     if safe {
-        Ok(Db {
-            inner,
-            pooler,
-            signer,
-        })
+        Ok(())
     } else {
-        Err(SetupError::UnsafePoolRole(config.app_role.clone()))
+        Err(SetupError::UnsafePoolRole(role.to_owned()))
     }
 }

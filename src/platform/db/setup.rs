@@ -133,6 +133,12 @@ pub async fn prepare_database(config: &Config, modules: &[&ModuleInfo]) -> Resul
     let superuser = check_owner(&client).await?;
     migrate(&mut client, &migrations, config.migration_lock_timeout).await?;
     ensure_app_role(&client, &config.app_role, config.app_password.expose()).await?;
+    ensure_worker_role(
+        &client,
+        &config.worker_role,
+        config.worker_password.expose(),
+    )
+    .await?;
     bound_app_role(&client, &config.app_role, config.app_role_bounds).await?;
     revoke_public_powers(&client, superuser).await?;
     // `/ready` compares the applied migrations with the binary's.
@@ -271,7 +277,20 @@ pub async fn ensure_app_role(
     password: &str,
 ) -> Result<(), SetupError> {
     retrying_catalog_races("creating the application role", || {
-        try_ensure_app_role(client, role, password)
+        try_ensure_login_role(client, role, password, "crm_api")
+    })
+    .await
+}
+
+/// Creates the job host's login role if it is missing and makes it a member of
+/// `crm_worker` (migration V13), as [`ensure_app_role`] does for requests.
+pub async fn ensure_worker_role(
+    client: &Client,
+    role: &str,
+    password: &str,
+) -> Result<(), SetupError> {
+    retrying_catalog_races("creating the worker role", || {
+        try_ensure_login_role(client, role, password, "crm_worker")
     })
     .await
 }
@@ -308,35 +327,44 @@ fn is_concurrent_catalog_update(err: &tokio_postgres::Error) -> bool {
     .any(|code| err.code() == Some(code))
 }
 
-async fn try_ensure_app_role(
+/// Makes `role` a login role that is a member of `group`.
+async fn try_ensure_login_role(
     client: &Client,
     role: &str,
     password: &str,
+    group: &str,
 ) -> Result<(), tokio_postgres::Error> {
     let state = client
         .query_opt(
             "SELECT EXISTS (SELECT 1 FROM pg_auth_members m \
-                            WHERE m.roleid = 'crm_api'::regrole AND m.member = r.oid) \
+                            WHERE m.roleid = $2::text::regrole AND m.member = r.oid) \
              FROM pg_roles r WHERE r.rolname = $1",
-            &[&role],
+            &[&role, &group],
         )
         .await?;
     let ddl = match state {
         Some(row) if row.get::<_, bool>(0) => return Ok(()),
-        Some(_) => "SELECT format('GRANT crm_api TO %I', $1::text)",
+        Some(_) => {
+            client
+                .query_one(
+                    "SELECT format('GRANT %I TO %I', $1::text, $2::text)",
+                    &[&group, &role],
+                )
+                .await?
+        }
         None => {
-            "SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE \
-             INHERIT PASSWORD %L IN ROLE crm_api', $1::text, $2::text)"
+            client
+                .query_one(
+                    "SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB \
+                     NOCREATEROLE INHERIT PASSWORD %L IN ROLE %I', $1::text, $2::text, $3::text)",
+                    &[&role, &password, &group],
+                )
+                .await?
         }
     };
-    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = if state.is_none() {
-        vec![&role, &password]
-    } else {
-        vec![&role]
-    };
-    let statement: String = client.query_one(ddl, &params).await?.get(0);
+    let statement: String = ddl.get(0);
     client.batch_execute(&statement).await?;
-    tracing::info!(role, "application role ready");
+    tracing::info!(role, group, "login role ready");
     Ok(())
 }
 

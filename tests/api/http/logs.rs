@@ -23,6 +23,7 @@ async fn production_logs_are_json_lines_without_secrets() {
         .env("CRM_ENV", "production")
         .env("DATABASE_URL", format!("{OWNER_URL}/{}", database.name))
         .env("CRM_APP_PASSWORD", crate::support::APP_PASSWORD)
+        .env("CRM_WORKER_PASSWORD", "crm_job_host")
         .env("CRM_JWT_SECRET", JWT_SECRET)
         .env("CRM_PASSWORD_PEPPER", format!("1:{PEPPER}"))
         .env("CRM_BIND", "127.0.0.1:0")

@@ -4,7 +4,8 @@
 //! with the platform's [`Mailer`]. A crash between COMMIT and the send loses nothing:
 //! the message waits in the table until a worker has sent it.
 //!
-//! Tables and functions: `migrations/V6__mail_outbox.sql` in this folder.
+//! Tables and functions: `migrations/V6__mail_outbox.sql` and `V13__the_workers_door.sql`
+//! in this folder.
 //!
 //! - **Tenant mail** (`mail_outbox`): keyed `(tenant_id, id)` like every tenant table,
 //!   RLS enabled and forced with the tenant guard. The application role may only
@@ -27,9 +28,9 @@
 //!   sent (the lease runs out and another worker sends it again). A sent message's
 //!   bodies are wiped, so its links do not outlive delivery in the database.
 //!
-//! Residual risk: whoever holds the application role's credentials can call the claim
-//! function and so read the mail that is due at that moment, or settle those claims;
-//! the worker runs as that role today. A separate worker role would close this.
+//! The worker calls them as its own role (`crm_worker`, migration V13), not as the
+//! application role: a request, or whoever holds the application role's
+//! credentials, cannot claim, read or settle queued mail.
 //!
 //! [`Db::dispatcher`]: crate::platform::db::Db::dispatcher
 //! [`Mailer`]: crate::platform::mail::Mailer
@@ -47,10 +48,16 @@ pub const MODULE: ModuleInfo = ModuleInfo {
     title: "Mail",
     switchable: false,
     constraints: &[],
-    migrations: &[Migration {
-        name: "V6__mail_outbox",
-        sql: include_str!("migrations/V6__mail_outbox.sql"),
-    }],
+    migrations: &[
+        Migration {
+            name: "V6__mail_outbox",
+            sql: include_str!("migrations/V6__mail_outbox.sql"),
+        },
+        Migration {
+            name: "V13__the_workers_door",
+            sql: include_str!("migrations/V13__the_workers_door.sql"),
+        },
+    ],
 };
 
 /// Queues `email` for the transaction's tenant: sent by the worker once the

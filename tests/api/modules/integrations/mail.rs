@@ -315,17 +315,22 @@ async fn the_app_role_can_queue_mail_but_not_read_steer_or_settle_it() {
             .await
             .expect("rollback to");
     }
-    // A claim is settled by its token alone: guessing tokens settles nothing.
+    // Claiming and settling are the worker role's door (V13), not the application's:
+    // a request (or its credentials) can neither read due mail nor hold it back.
     for statement in [
+        "SELECT count(*) FROM app.claim_mail(100) WHERE $1::uuid IS NOT NULL",
         "SELECT app.mail_sent($1)",
         "SELECT app.mail_failed($1, 'x', true)",
     ] {
-        let settled: bool = sql
-            .query_one(statement, &[&Uuid::new_v4()])
+        sql.batch_execute("SAVEPOINT s").await.expect("savepoint");
+        assert_eq!(
+            sqlstate(sql.query(statement, &[&Uuid::new_v4()]).await),
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            "{statement}"
+        );
+        sql.batch_execute("ROLLBACK TO SAVEPOINT s")
             .await
-            .expect("callable")
-            .get(0);
-        assert!(!settled, "{statement}");
+            .expect("rollback to");
     }
     sql.batch_execute("ROLLBACK").await.expect("rollback");
 
