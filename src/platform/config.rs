@@ -190,6 +190,12 @@ impl ModuleSelection {
 pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// How long a client has to send a request's head, counted from when the
+    /// connection waits for one (`CRM_HEADER_READ_TIMEOUT_MS`, default 10000).
+    pub header_read_timeout: Duration,
+    /// How long a connection may carry no byte either way before it is closed
+    /// (`CRM_IDLE_TIMEOUT_MS`, default 60000).
+    pub idle_timeout: Duration,
     /// How long in-flight requests may run on after SIGTERM.
     pub shutdown_timeout: Duration,
     /// Allowed CORS origins; empty means no cross-origin access.
@@ -450,6 +456,8 @@ fn http_config(
     Ok(HttpConfig {
         max_body_bytes: parse(var, "CRM_MAX_BODY_BYTES", "1048576")?,
         request_timeout: millis(var, "CRM_REQUEST_TIMEOUT_MS", "30000")?,
+        header_read_timeout: millis(var, "CRM_HEADER_READ_TIMEOUT_MS", "10000")?,
+        idle_timeout: millis(var, "CRM_IDLE_TIMEOUT_MS", "60000")?,
         shutdown_timeout: Duration::from_secs(parse(var, "CRM_SHUTDOWN_TIMEOUT_SECS", "30")?),
         cors_origins,
         cors_allow_credentials,

@@ -27,6 +27,7 @@ mod platform {
 }
 
 mod http {
+    mod connections;
     mod contract;
     mod limits;
     mod logs;
