@@ -52,6 +52,12 @@ pub struct Config {
     pub app_password: Secret,
     pub pool_size: usize,
     pub pool_wait_timeout: Duration,
+    /// Pooled connections one tenant may hold at once (`CRM_TENANT_MAX_CONNECTIONS`,
+    /// default a quarter of the pool, at least 2, at most the pool).
+    pub tenant_max_connections: usize,
+    /// How long a tenant's request waits for one of its slots before a 429
+    /// (`CRM_TENANT_QUEUE_MS`, default 250).
+    pub tenant_queue_wait: Duration,
     pub statement_timeout: Duration,
     pub jwt: JwtConfig,
     pub log_format: LogFormat,
@@ -272,6 +278,7 @@ impl Config {
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/crm".to_owned());
         let app_password = required("CRM_APP_PASSWORD")?.unwrap_or_else(|| "crm_app".to_owned());
         let jwt_secret = required("CRM_JWT_SECRET")?;
+        let pool_size: usize = parse(&var, "CRM_POOL_SIZE", "16")?;
 
         Ok(Self {
             environment,
@@ -279,8 +286,10 @@ impl Config {
             database_url: Secret::new(database_url),
             app_role: role_name(var("CRM_APP_ROLE").unwrap_or_else(|| "crm_app".to_owned()))?,
             app_password: Secret::new(app_password),
-            pool_size: parse(&var, "CRM_POOL_SIZE", "16")?,
+            pool_size,
             pool_wait_timeout: Duration::from_millis(parse(&var, "CRM_POOL_TIMEOUT_MS", "5000")?),
+            tenant_max_connections: tenant_max_connections(&var, pool_size)?,
+            tenant_queue_wait: millis(&var, "CRM_TENANT_QUEUE_MS", "250")?,
             statement_timeout: Duration::from_millis(parse(
                 &var,
                 "CRM_STATEMENT_TIMEOUT_MS",
@@ -410,6 +419,24 @@ fn mail_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<MailConf
         from,
         public_url,
     })
+}
+
+/// `CRM_TENANT_MAX_CONNECTIONS`: 1 to the pool size; by default a quarter of the
+/// pool (at least 2), so one tenant leaves most of it to the others.
+fn tenant_max_connections(
+    var: &impl Fn(&'static str) -> Option<String>,
+    pool_size: usize,
+) -> Result<usize, ConfigError> {
+    let default = (pool_size / 4).max(2).min(pool_size).to_string();
+    let share: usize = parse(var, "CRM_TENANT_MAX_CONNECTIONS", &default)?;
+    if (1..=pool_size).contains(&share) {
+        Ok(share)
+    } else {
+        Err(invalid(
+            "CRM_TENANT_MAX_CONNECTIONS",
+            format!("must be between 1 and CRM_POOL_SIZE ({pool_size})"),
+        ))
+    }
 }
 
 fn millis(
@@ -551,6 +578,20 @@ mod tests {
         assert_eq!(config.app_role, "crm_app");
         assert!(config.jwt.generated);
         assert!(config.jwt.secret.expose().len() >= MIN_SECRET_BYTES);
+    }
+
+    #[test]
+    fn a_tenant_gets_a_quarter_of_the_pool_by_default_and_at_most_all_of_it() {
+        let share = |vars: &[(&str, &str)]| config(vars).map(|c| c.tenant_max_connections);
+        assert_eq!(share(&[]).expect("default"), 4);
+        assert_eq!(share(&[("CRM_POOL_SIZE", "4")]).expect("small pool"), 2);
+        assert_eq!(share(&[("CRM_POOL_SIZE", "1")]).expect("one connection"), 1);
+        let err = share(&[("CRM_POOL_SIZE", "4"), ("CRM_TENANT_MAX_CONNECTIONS", "5")])
+            .expect_err("over the pool");
+        assert!(
+            err.to_string().contains("CRM_TENANT_MAX_CONNECTIONS"),
+            "{err}"
+        );
     }
 
     #[test]

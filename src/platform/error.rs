@@ -346,6 +346,10 @@ pub mod problems {
     }
 }
 
+/// When a tenant over its share of the pool may try again: its slots are held by
+/// requests bounded by the statement timeout, most far shorter.
+const TENANT_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
         match err {
@@ -355,6 +359,7 @@ impl From<DbError> for ApiError {
             }
             DbError::Constraint(meaning) => meaning.into(),
             DbError::Busy(detail) => Self::Unavailable(detail),
+            DbError::TenantBusy => Self::TooManyRequests(TENANT_RETRY_AFTER),
             DbError::Denied => Self::Forbidden("Your role does not allow this operation."),
             DbError::Duplicate => {
                 Self::Conflict("A record with these values already exists.".to_owned())

@@ -15,6 +15,7 @@ mod sql_hygiene;
 mod platform {
     mod audit;
     mod bola;
+    mod fair_share;
     mod isolation_http;
     mod isolation_sql;
     mod migrations;

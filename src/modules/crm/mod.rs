@@ -41,8 +41,14 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             },
         },
     ],
-    migrations: &[Migration {
-        name: "V2__contacts_companies_deals",
-        sql: include_str!("migrations/V2__contacts_companies_deals.sql"),
-    }],
+    migrations: &[
+        Migration {
+            name: "V2__contacts_companies_deals",
+            sql: include_str!("migrations/V2__contacts_companies_deals.sql"),
+        },
+        Migration {
+            name: "V9__keyset_sort_keys",
+            sql: include_str!("migrations/V9__keyset_sort_keys.sql"),
+        },
+    ],
 };

@@ -15,6 +15,7 @@
 //! [`TenantContext`]: crate::platform::tenancy::TenantContext
 
 mod audit;
+mod budget;
 mod dispatcher;
 mod error;
 mod migrations;
@@ -24,6 +25,7 @@ mod setup;
 mod tenant_tx;
 
 pub use audit::{Finding, audit};
+pub use budget::{TenantBudget, TenantPermit};
 pub use dispatcher::{ClaimedMail, Dispatcher, MailClaim};
 pub use error::DbError;
 pub use migrations::Migrations;

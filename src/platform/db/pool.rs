@@ -16,7 +16,7 @@ use tokio_postgres::{
     types::{ToSql, Type},
 };
 
-use super::{DbError, Dispatcher, PreTenant, SetupError, TenantTx};
+use super::{DbError, Dispatcher, PreTenant, SetupError, TenantBudget, TenantTx};
 use crate::platform::{
     config::Config,
     module::{Meaning, ModuleInfo},
@@ -29,6 +29,8 @@ use crate::platform::{
 pub struct Db {
     inner: deadpool_postgres::Pool,
     pooler: Option<TransactionPooler>,
+    /// How many of the pool's connections one tenant may hold at once.
+    budget: TenantBudget,
 }
 
 /// Settings applied inside every transaction when behind a transaction pooler.
@@ -43,13 +45,23 @@ impl Db {
     /// until the first statement; that flight carries BEGIN, the context
     /// (`set_config(..., true)`), the module switch when `module` is switchable, and
     /// the statement. Constraint violations are read with `module`'s meanings.
+    ///
+    /// The tenant's slot in the [`TenantBudget`] is taken before the connection, so a
+    /// tenant over its share waits (briefly) for its own slots, never for the pool.
     pub async fn tx(
         &self,
         context: TenantContext,
         module: &'static ModuleInfo,
     ) -> Result<TenantTx, DbError> {
+        let permit = self.budget.acquire(context.tenant_id()).await?;
         let client = self.inner.get().await?;
-        Ok(TenantTx::new(client, self.pooler.clone(), context, module))
+        Ok(TenantTx::new(
+            client,
+            self.pooler.clone(),
+            context,
+            module,
+            permit,
+        ))
     }
 
     /// The pre-tenant door: only the reviewed SECURITY DEFINER calls of login, signup
@@ -241,7 +253,12 @@ pub async fn app_pool(config: &Config) -> Result<Db, SetupError> {
         .is_some_and(|row| row.get(0));
     drop(client);
     if safe {
-        Ok(Db { inner, pooler })
+        let budget = TenantBudget::new(config.tenant_max_connections, config.tenant_queue_wait);
+        Ok(Db {
+            inner,
+            pooler,
+            budget,
+        })
     } else {
         Err(SetupError::UnsafePoolRole(config.app_role.clone()))
     }
