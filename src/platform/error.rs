@@ -73,7 +73,8 @@ pub enum ApiError {
     /// The database is overloaded or timed out; retry later (503).
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
-    /// A rate limit refused the request; retry after the duration (429).
+    /// A rate limit, or the tenant's share of the database, refused the request;
+    /// retry after the duration (429).
     #[error("too many requests")]
     TooManyRequests(std::time::Duration),
     /// A failure the client cannot act on; logged with its cause, answered opaquely.
@@ -261,7 +262,7 @@ pub mod problems {
         (
             TOO_MANY_REQUESTS,
             429,
-            "A rate limit was reached; retry after `Retry-After` seconds.",
+            "A rate limit was reached, or the tenant already uses its whole share of the database; retry after `Retry-After` seconds.",
         ),
         (
             UNAVAILABLE,
