@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use futures::FutureExt;
 use poem::{
-    EndpointExt, Route, Server,
+    EndpointExt, Route,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::{Cors, NormalizePath, TrailingSlash},
 };
@@ -190,10 +190,16 @@ impl Application {
                 jobs.run_until_stopped_with(signal.clone()).await;
             }
         };
-        let server = Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(
+        let limits = http::ConnectionLimits {
+            header_read_timeout: self.http.header_read_timeout,
+            idle_timeout: self.http.idle_timeout,
+        };
+        let server = http::serve(
+            self.acceptor,
             routes(self.state, self.contract, self.http, self.production),
+            limits,
             signal.clone(),
-            Some(grace),
+            grace,
         );
         let (result, ()) = tokio::join!(server, jobs);
         state.db.close();

@@ -3,6 +3,7 @@
 //! request), body/deadline guards and security headers. The operations themselves are
 //! the modules'; `crate::app` mounts them.
 
+mod connections;
 mod guards;
 mod probes;
 mod problems;
@@ -11,6 +12,7 @@ mod request_log;
 mod scrape;
 mod security_headers;
 
+pub use connections::{ConnectionLimits, serve};
 pub use guards::Guards;
 pub use probes::{health, probe_health, ready};
 pub use problems::render_error;

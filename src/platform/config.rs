@@ -56,6 +56,12 @@ pub struct Config {
     pub worker_password: Secret,
     pub pool_size: usize,
     pub pool_wait_timeout: Duration,
+    /// Pooled connections one tenant may hold at once (`CRM_TENANT_MAX_CONNECTIONS`,
+    /// default a quarter of the pool, at least 2, at most the pool).
+    pub tenant_max_connections: usize,
+    /// How long a tenant's request waits for one of its slots before a 429
+    /// (`CRM_TENANT_QUEUE_MS`, default 250).
+    pub tenant_queue_wait: Duration,
     pub statement_timeout: Duration,
     pub jwt: JwtConfig,
     pub log_format: LogFormat,
@@ -217,6 +223,12 @@ impl ModuleSelection {
 pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// How long a client has to send a request's head, counted from when the
+    /// connection waits for one (`CRM_HEADER_READ_TIMEOUT_MS`, default 10000).
+    pub header_read_timeout: Duration,
+    /// How long a connection may carry no byte either way before it is closed
+    /// (`CRM_IDLE_TIMEOUT_MS`, default 60000).
+    pub idle_timeout: Duration,
     /// How long in-flight requests may run on after SIGTERM.
     pub shutdown_timeout: Duration,
     /// Allowed CORS origins; empty means no cross-origin access.
@@ -295,8 +307,7 @@ impl Config {
         let worker_password =
             required("CRM_WORKER_PASSWORD")?.unwrap_or_else(|| "crm_job_host".to_owned());
         let jwt_secret = required("CRM_JWT_SECRET")?;
-
-        let pool_size = parse(&var, "CRM_POOL_SIZE", "16")?;
+        let pool_size: usize = parse(&var, "CRM_POOL_SIZE", "16")?;
 
         Ok(Self {
             environment,
@@ -310,6 +321,8 @@ impl Config {
             worker_password: Secret::new(worker_password),
             pool_size,
             pool_wait_timeout: Duration::from_millis(parse(&var, "CRM_POOL_TIMEOUT_MS", "5000")?),
+            tenant_max_connections: tenant_max_connections(&var, pool_size)?,
+            tenant_queue_wait: millis(&var, "CRM_TENANT_QUEUE_MS", "250")?,
             statement_timeout: Duration::from_millis(parse(
                 &var,
                 "CRM_STATEMENT_TIMEOUT_MS",
@@ -468,6 +481,24 @@ fn mail_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<MailConf
     })
 }
 
+/// `CRM_TENANT_MAX_CONNECTIONS`: 1 to the pool size; by default a quarter of the
+/// pool (at least 2), so one tenant leaves most of it to the others.
+fn tenant_max_connections(
+    var: &impl Fn(&'static str) -> Option<String>,
+    pool_size: usize,
+) -> Result<usize, ConfigError> {
+    let default = (pool_size / 4).max(2).min(pool_size).to_string();
+    let share: usize = parse(var, "CRM_TENANT_MAX_CONNECTIONS", &default)?;
+    if (1..=pool_size).contains(&share) {
+        Ok(share)
+    } else {
+        Err(invalid(
+            "CRM_TENANT_MAX_CONNECTIONS",
+            format!("must be between 1 and CRM_POOL_SIZE ({pool_size})"),
+        ))
+    }
+}
+
 fn millis(
     var: &impl Fn(&'static str) -> Option<String>,
     name: &'static str,
@@ -512,6 +543,8 @@ fn http_config(
     Ok(HttpConfig {
         max_body_bytes: parse(var, "CRM_MAX_BODY_BYTES", "1048576")?,
         request_timeout: millis(var, "CRM_REQUEST_TIMEOUT_MS", "30000")?,
+        header_read_timeout: millis(var, "CRM_HEADER_READ_TIMEOUT_MS", "10000")?,
+        idle_timeout: millis(var, "CRM_IDLE_TIMEOUT_MS", "60000")?,
         shutdown_timeout: Duration::from_secs(parse(var, "CRM_SHUTDOWN_TIMEOUT_SECS", "30")?),
         cors_origins,
         cors_allow_credentials,
@@ -630,6 +663,20 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_gets_a_quarter_of_the_pool_by_default_and_at_most_all_of_it() {
+        let share = |vars: &[(&str, &str)]| config(vars).map(|c| c.tenant_max_connections);
+        assert_eq!(share(&[]).expect("default"), 4);
+        assert_eq!(share(&[("CRM_POOL_SIZE", "4")]).expect("small pool"), 2);
+        assert_eq!(share(&[("CRM_POOL_SIZE", "1")]).expect("one connection"), 1);
+        let err = share(&[("CRM_POOL_SIZE", "4"), ("CRM_TENANT_MAX_CONNECTIONS", "5")])
+            .expect_err("over the pool");
+        assert!(
+            err.to_string().contains("CRM_TENANT_MAX_CONNECTIONS"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn short_or_well_known_jwt_secrets_are_refused() {
         for secret in [
             "short",
@@ -658,6 +705,7 @@ mod tests {
             ("CRM_ENV", "production"),
             ("DATABASE_URL", "postgres://owner:pw@db/crm"),
             ("CRM_APP_PASSWORD", "app-password"),
+            ("CRM_WORKER_PASSWORD", "worker-password"),
             ("CRM_JWT_SECRET", "f1d2c3b4a5968778695a4b3c2d1e0f1234567890"),
             (
                 "CRM_PASSWORD_PEPPER",

@@ -73,7 +73,8 @@ pub enum ApiError {
     /// The database is overloaded or timed out; retry later (503).
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
-    /// A rate limit refused the request; retry after the duration (429).
+    /// A rate limit, or the tenant's share of the database, refused the request;
+    /// retry after the duration (429).
     #[error("too many requests")]
     TooManyRequests(std::time::Duration),
     /// A failure the client cannot act on; logged with its cause, answered opaquely.
@@ -261,7 +262,7 @@ pub mod problems {
         (
             TOO_MANY_REQUESTS,
             429,
-            "A rate limit was reached; retry after `Retry-After` seconds.",
+            "A rate limit was reached, or the tenant already uses its whole share of the database; retry after `Retry-After` seconds.",
         ),
         (
             UNAVAILABLE,
@@ -346,6 +347,10 @@ pub mod problems {
     }
 }
 
+/// When a tenant over its share of the pool may try again: its slots are held by
+/// requests bounded by the statement timeout, most far shorter.
+const TENANT_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
         match err {
@@ -355,6 +360,7 @@ impl From<DbError> for ApiError {
             }
             DbError::Constraint(meaning) => meaning.into(),
             DbError::Busy(detail) => Self::Unavailable(detail),
+            DbError::TenantBusy => Self::TooManyRequests(TENANT_RETRY_AFTER),
             DbError::Denied => Self::Forbidden("Your role does not allow this operation."),
             DbError::Duplicate => {
                 Self::Conflict("A record with these values already exists.".to_owned())

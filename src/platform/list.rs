@@ -17,6 +17,37 @@ use crate::platform::{
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
+/// The longest search text: every trigram of it is looked up and rechecked.
+pub const MAX_SEARCH_CHARS: usize = 100;
+/// pg_trgm makes trigrams only from words (runs of letters and digits); a search
+/// without a word this long has no trigram to look up and reads every row.
+pub const MIN_SEARCH_WORD: usize = 3;
+
+/// The trimmed search text, when an index can serve it: 1 to [`MAX_SEARCH_CHARS`]
+/// characters containing a word of at least [`MIN_SEARCH_WORD`] letters or digits.
+pub fn searchable(text: &str) -> Result<&str, ApiError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::invalid(
+            "q",
+            format!("must be 1 to {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
+    let longest_word = text
+        .split(|c: char| !c.is_alphanumeric())
+        .map(|word| word.chars().count())
+        .max()
+        .unwrap_or(0);
+    if longest_word < MIN_SEARCH_WORD {
+        return Err(ApiError::invalid(
+            "q",
+            format!(
+                "must contain a word of at least {MIN_SEARCH_WORD} letters or digits (a shorter search cannot use the index)"
+            ),
+        ));
+    }
+    Ok(text)
+}
 
 /// A sort order a list endpoint offers.
 pub trait SortOrder: Copy {
@@ -84,14 +115,23 @@ impl ListQuery {
         }
     }
 
-    /// Case-insensitive substring search on a trigram-indexed `search_text` column.
-    /// LIKE wildcards in the text are matched literally.
+    /// Adds `AND <column> = lower($n)` when `value` is present: `column` holds the
+    /// stored lower-case form, so the comparison stays an index condition under RLS
+    /// (`lower()` on a bind parameter is a constant; on a column it is not LEAKPROOF).
+    pub fn filter_lower_case(&mut self, column: &'static str, value: Option<String>) {
+        if let Some(value) = value {
+            let placeholder = self.bind(value);
+            self.sql
+                .push_str(&format!(" AND {column} = lower({placeholder})"));
+        }
+    }
+
+    /// Case-insensitive substring search on a trigram-indexed `search_text` column,
+    /// refusing what no trigram index can look up (see [`searchable`]). LIKE
+    /// wildcards and the escape character in the text are matched literally.
     pub fn search(&mut self, text: Option<String>) -> Result<(), ApiError> {
         let Some(text) = text else { return Ok(()) };
-        let text = text.trim();
-        if text.is_empty() || text.chars().count() > 200 {
-            return Err(ApiError::invalid("q", "must be 1 to 200 characters"));
-        }
+        let text = searchable(&text)?;
         let escaped = text
             .replace('\\', "\\\\")
             .replace('%', "\\%")
@@ -218,4 +258,21 @@ fn decode_cursor(cursor: &str, sort: impl SortOrder) -> Result<Cursor, ApiError>
         return Err(malformed());
     }
     Ok(cursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn searches_need_a_word_an_index_can_look_up() {
+        for refused in ["%%%%", "ab", "a b c", "__", "\\\\", " 12 ", ""] {
+            assert!(searchable(refused).is_err(), "{refused:?}");
+        }
+        for served in ["smi", "o'neil", "ab%cde", "Zoë", "555"] {
+            assert!(searchable(served).is_ok(), "{served:?}");
+        }
+        assert!(searchable(&"abc".repeat(34)).is_err());
+        assert!(searchable(&"a".repeat(MAX_SEARCH_CHARS)).is_ok());
+    }
 }

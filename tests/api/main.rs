@@ -15,6 +15,7 @@ mod sql_hygiene;
 mod platform {
     mod audit;
     mod bola;
+    mod fair_share;
     mod isolation_http;
     mod isolation_sql;
     mod migrations;
@@ -30,6 +31,7 @@ mod platform {
 }
 
 mod http {
+    mod connections;
     mod contract;
     mod limits;
     mod logs;

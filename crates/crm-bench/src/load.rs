@@ -94,7 +94,7 @@ pub struct Samples {
 }
 
 impl Samples {
-    fn merge(&mut self, other: Self) {
+    pub(crate) fn merge(&mut self, other: Self) {
         self.micros.extend(other.micros);
         self.errors += other.errors;
         if self.first_error.is_none() {
@@ -102,7 +102,7 @@ impl Samples {
         }
     }
 
-    fn error(&mut self, what: String) {
+    pub(crate) fn error(&mut self, what: String) {
         self.errors += 1;
         if self.first_error.is_none() {
             self.first_error = Some(what);
@@ -259,7 +259,12 @@ impl Client {
     }
 }
 
-fn build(method: Method, path: &str, token: &str, body: Option<String>) -> Request<Full<Bytes>> {
+pub(crate) fn build(
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<String>,
+) -> Request<Full<Bytes>> {
     let mut request = Request::builder()
         .method(method)
         .uri(path)
@@ -287,6 +292,11 @@ impl Connection {
             let _ = connection.await;
         });
         Ok(Self { sender })
+    }
+
+    /// Whether the server closed the connection (a fresh one is needed).
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
     }
 
     /// Sends `request` and reads the whole response; Err names what went wrong.
@@ -376,7 +386,7 @@ pub async fn run(
     Ok(all.summary(duration))
 }
 
-fn micros(elapsed: Duration) -> u32 {
+pub(crate) fn micros(elapsed: Duration) -> u32 {
     u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)
 }
 

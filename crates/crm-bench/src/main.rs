@@ -7,7 +7,9 @@
 //! - `pgbench`: the same database work by pgbench (prints the scripts with `--print`).
 //! - `suite`: every scenario x connection count, API and both pgbench forms, with ratios.
 //! - `hold`: thousands of keep-alive connections held open while serving, with the
-//!   server's memory; `logins`: GET by id while clients log in continuously.
+//!   server's memory; `logins`: GET by id while clients log in continuously;
+//!   `neighbours`: one tenant's GET by id alone, then while another tenant runs the
+//!   heaviest searches it may (the noisy neighbour of issue 12).
 //! - `report`: the markdown of a results file (BENCHMARKS.md).
 //!
 //! Results are printed one line each and appended as JSON lines to `--results`.
@@ -17,6 +19,7 @@
 
 mod dataset;
 mod load;
+mod neighbours;
 mod pgbench;
 mod report;
 mod seed;
@@ -157,6 +160,18 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         login_clients: u64,
     },
+    /// Tenant 0's GET by id at `--quiet-conns`, alone and then while tenant 1 runs the
+    /// heaviest legal searches from `--noisy-conns` clients.
+    Neighbours {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        timing: Timing,
+        #[arg(long, default_value_t = 4)]
+        quiet_conns: u64,
+        #[arg(long, default_value_t = 40)]
+        noisy_conns: u64,
+    },
     /// Write the markdown report of a results file.
     Report {
         #[arg(long)]
@@ -202,6 +217,10 @@ pub enum Record {
         login_clients: u64,
         reads: Summary,
         logins: Summary,
+    },
+    Neighbours {
+        dataset: String,
+        summary: neighbours::NeighbourSummary,
     },
 }
 
@@ -425,6 +444,44 @@ async fn run(cli: Cli) -> Result<()> {
                     login_clients,
                     reads,
                     logins,
+                },
+            )?;
+        }
+        Command::Neighbours {
+            common,
+            timing,
+            quiet_conns,
+            noisy_conns,
+        } => {
+            let dataset = Arc::new(Dataset::load(&common.data)?);
+            let target = Target {
+                addr: common.server,
+            };
+            let summary = neighbours::run(
+                &target,
+                Arc::clone(&dataset),
+                quiet_conns,
+                noisy_conns,
+                Duration::from_secs(timing.warmup),
+                Duration::from_secs(timing.duration),
+            )
+            .await?;
+            println!("noisy neighbour: tenant A's GET by id ({quiet_conns} conns)");
+            println!("  alone                               {}", summary.alone);
+            println!(
+                "  while B searches ({noisy_conns:>3} conns)       {}",
+                summary.beside_noise
+            );
+            println!("  B's searches                        {}", summary.noise);
+            println!(
+                "  A's p99 under load / quiet p99: {:.2}x (goal < 3x)",
+                summary.p99_ratio()
+            );
+            record(
+                common.results.as_deref(),
+                &Record::Neighbours {
+                    dataset: dataset.name.clone(),
+                    summary,
                 },
             )?;
         }

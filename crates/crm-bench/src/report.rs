@@ -188,6 +188,35 @@ pub async fn render(results: &Path, command: &str, main: &str, notes: &[String])
                     logins.errors
                 )?;
             }
+            Record::Neighbours {
+                dataset,
+                summary: n,
+            } => {
+                writeln!(md, "## Noisy neighbour ({dataset} data set)\n")?;
+                writeln!(
+                    md,
+                    "Tenant A's GET by id at {} connections, alone and while tenant B runs the \
+                     heaviest accepted searches from {} connections (goal: p99 under 3x).\n",
+                    n.quiet_conns, n.noisy_conns
+                )?;
+                writeln!(
+                    md,
+                    "| A alone p50 ms | A alone p99 ms | A beside B p50 ms | A beside B p99 ms | p99 ratio | A errors | B searches/s | B refused or failed |"
+                )?;
+                writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+                writeln!(
+                    md,
+                    "| {:.2} | {:.2} | {:.2} | {:.2} | {:.2}x | {} | {:.0} | {} |\n",
+                    n.alone.p50_ms,
+                    n.alone.p99_ms,
+                    n.beside_noise.p50_ms,
+                    n.beside_noise.p99_ms,
+                    n.p99_ratio(),
+                    n.alone.errors + n.beside_noise.errors,
+                    n.noise.rps,
+                    n.noise.errors
+                )?;
+            }
             _ => {}
         }
     }

@@ -48,6 +48,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             sql: include_str!("migrations/V2__contacts_companies_deals.sql"),
         },
         Migration {
+            name: "V9__keyset_sort_keys",
+            sql: include_str!("migrations/V9__keyset_sort_keys.sql"),
+        },
+        Migration {
             name: "V10__deal_history_written_by_its_trigger",
             sql: include_str!("migrations/V10__deal_history_written_by_its_trigger.sql"),
         },

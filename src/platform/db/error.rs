@@ -27,6 +27,10 @@ pub enum DbError {
     /// pooled connection busy: worth retrying shortly.
     #[error("busy: {0}")]
     Busy(&'static str),
+    /// The tenant already holds its share of the pool and no slot came free within
+    /// the queue time: the tenant should slow down (429), other tenants are served.
+    #[error("the tenant is using its whole share of the database")]
+    TenantBusy,
     /// The role's privileges or policies refuse the statement (42501).
     #[error("insufficient privilege")]
     Denied,

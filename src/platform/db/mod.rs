@@ -15,6 +15,7 @@
 //! [`TenantContext`]: crate::platform::tenancy::TenantContext
 
 mod audit;
+mod budget;
 mod context;
 mod dispatcher;
 mod error;
@@ -25,6 +26,7 @@ mod setup;
 mod tenant_tx;
 
 pub use audit::{Finding, audit};
+pub use budget::{TenantBudget, TenantPermit};
 pub use context::{ContextSigner, load_signer, retire_context_keys, rotate_context_key};
 pub use dispatcher::{ClaimedMail, Dispatcher, MailClaim};
 pub use error::DbError;

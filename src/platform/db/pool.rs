@@ -16,7 +16,7 @@ use tokio_postgres::{
     types::{ToSql, Type},
 };
 
-use super::{ContextSigner, DbError, Dispatcher, PreTenant, SetupError, TenantTx};
+use super::{ContextSigner, DbError, Dispatcher, PreTenant, SetupError, TenantBudget, TenantTx};
 use crate::platform::{
     config::Config,
     module::{Meaning, ModuleInfo},
@@ -30,6 +30,8 @@ pub struct Db {
     inner: deadpool_postgres::Pool,
     pooler: Option<TransactionPooler>,
     signer: ContextSigner,
+    /// How many of the pool's connections one tenant may hold at once.
+    budget: TenantBudget,
     /// A few connections as the worker role, for the dispatcher door alone.
     worker: deadpool_postgres::Pool,
 }
@@ -46,11 +48,15 @@ impl Db {
     /// until the first statement; that flight carries BEGIN, the signed context
     /// (`app.enter`), the module switch when `module` is switchable, and the
     /// statement. Constraint violations are read with `module`'s meanings.
+    ///
+    /// The tenant's slot in the [`TenantBudget`] is taken before the connection, so a
+    /// tenant over its share waits (briefly) for its own slots, never for the pool.
     pub async fn tx(
         &self,
         context: TenantContext,
         module: &'static ModuleInfo,
     ) -> Result<TenantTx, DbError> {
+        let permit = self.budget.acquire(context.tenant_id()).await?;
         let client = self.inner.get().await?;
         let claim = self.signer.claim(&context);
         Ok(TenantTx::new(
@@ -59,6 +65,7 @@ impl Db {
             context,
             claim,
             module,
+            permit,
         ))
     }
 
@@ -240,6 +247,7 @@ pub async fn app_pool(config: &Config, signer: ContextSigner) -> Result<Db, Setu
         inner,
         pooler,
         signer,
+        budget: TenantBudget::new(config.tenant_max_connections, config.tenant_queue_wait),
         worker: worker_pool(config).await?,
     })
 }

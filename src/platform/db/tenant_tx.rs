@@ -10,7 +10,7 @@
 //! to the same flight, so a single-statement request costs one round trip.
 
 use super::role;
-use super::{DbError, TransactionPooler, pool::SET_TIMEOUTS};
+use super::{DbError, TenantPermit, TransactionPooler, pool::SET_TIMEOUTS};
 use crate::platform::{
     module::ModuleInfo,
     tenancy::{Role, TenantContext},
@@ -56,6 +56,8 @@ pub struct TenantTx {
     module: &'static ModuleInfo,
     /// The caller's role as the membership says (read in the first flight).
     role: Role,
+    /// The tenant's pool slot ([`super::TenantBudget`]), released when this is dropped.
+    _permit: TenantPermit,
 }
 
 impl TenantTx {
@@ -65,6 +67,7 @@ impl TenantTx {
         context: TenantContext,
         claim: String,
         module: &'static ModuleInfo,
+        permit: TenantPermit,
     ) -> Self {
         Self {
             client: Some(client),
@@ -74,6 +77,7 @@ impl TenantTx {
             state: State::Idle,
             module,
             role: context.role(),
+            _permit: permit,
         }
     }
 

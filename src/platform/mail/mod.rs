@@ -199,6 +199,7 @@ mod tests {
                 ("CRM_ENV", "production"),
                 ("DATABASE_URL", "postgres://owner:pw@db/crm"),
                 ("CRM_APP_PASSWORD", "app-password"),
+                ("CRM_WORKER_PASSWORD", "worker-password"),
                 ("CRM_JWT_SECRET", "f1d2c3b4a5968778695a4b3c2d1e0f1234567890"),
                 (
                     "CRM_PASSWORD_PEPPER",

@@ -121,6 +121,8 @@ async fn the_api_works_through_pgbouncer_in_transaction_mode() {
             format!("postgres://127.0.0.1:{}", bouncer.port),
         ));
         vars.push(("CRM_POOL_SIZE".into(), "8".into()));
+        // Ten requests of one tenant at once queue for its share rather than get 429.
+        vars.push(("CRM_TENANT_QUEUE_MS".into(), "5000".into()));
     };
     let (address, pool) = start_server(&database.name, via_bouncer).await;
     let app = TestApp::attach(address, pool, &database.name);

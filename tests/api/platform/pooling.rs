@@ -12,7 +12,13 @@ use crate::support::{TestApp, TestUser, expect_json, spawn_app_with};
 
 async fn small_pool(size: &str) -> TestApp {
     let size = size.to_owned();
-    spawn_app_with(|vars| vars.push(("CRM_POOL_SIZE".into(), size))).await
+    spawn_app_with(|vars| {
+        vars.push(("CRM_POOL_SIZE".into(), size));
+        // What connections carry, not fair share: a tenant's requests over its share
+        // queue as long as for the pool instead of answering 429.
+        vars.push(("CRM_TENANT_QUEUE_MS".into(), "5000".into()));
+    })
+    .await
 }
 
 /// What the pool's connections carry: whether any sits inside a transaction while

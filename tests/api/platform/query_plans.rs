@@ -309,3 +309,64 @@ async fn tenant_scoped_statements_use_tenant_led_indexes_and_an_init_plan() {
     }
     tx.batch_execute("ROLLBACK").await.expect("rollback");
 }
+
+/// The opaque cursor of a page that ended at (`key`, `id`) in sort order `sort`.
+fn cursor(sort: &str, key: &str, id: Uuid) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let json = serde_json::json!({ "sort": sort, "key": key, "id": id });
+    URL_SAFE_NO_PAD.encode(json.to_string())
+}
+
+/// The attack: pages sorted by last name cost more the deeper they are when the
+/// keyset bound is a Filter (every row before the page is read and discarded). It
+/// must be the index condition, as the application role runs it through RLS.
+#[tokio::test]
+async fn a_deep_keyset_page_by_last_name_is_an_index_condition() {
+    let app = spawn_app().await;
+    let owner = app.owner_sql().await;
+    load(&owner).await;
+    let tx = app.app_role_sql().await;
+    tx.batch_execute("BEGIN").await.expect("begin");
+    app.enter(&tx, tenant(1), owner_of(1)).await;
+
+    let filter = || ContactFilter {
+        q: None,
+        company_id: None,
+        created_after: None,
+        created_before: None,
+    };
+    for (sort, name) in [
+        (ContactSort::LastName, "last_name"),
+        (ContactSort::LastNameDesc, "-last_name"),
+    ] {
+        // Deep in the tenant's 15k contacts: past most of the 500 last names.
+        let deep = cursor(name, "name450", Uuid::nil());
+        let page = contacts::list_query(filter(), sort, Some(deep), None).expect("list query");
+        for generic in [false, true] {
+            let plan = explain(&tx, page.sql(), &page.params(), generic).await;
+            let what = format!("contacts by {name} (generic plan: {generic})");
+            assert_tenant_scoped(&owner, &what, "contacts", &plan).await;
+            let keyset_in_index = plan.nodes.iter().any(|n| {
+                n["Index Cond"]
+                    .as_str()
+                    .is_some_and(|cond| cond.contains("ROW(") || cond.contains(", id) "))
+            });
+            let keyset_filtered = plan.nodes.iter().any(|n| {
+                n["Filter"]
+                    .as_str()
+                    .is_some_and(|f| f.contains("ROW(") || f.contains(", id) "))
+            });
+            assert!(
+                keyset_in_index && !keyset_filtered,
+                "{what}: the keyset bound is not the index condition\n{}",
+                plan.text
+            );
+            assert!(
+                !plan.node_types().contains(&"Sort"),
+                "{what}: sorted instead of read in index order\n{}",
+                plan.text
+            );
+        }
+    }
+    tx.batch_execute("ROLLBACK").await.expect("rollback");
+}

@@ -68,9 +68,12 @@ impl CompaniesApi {
         &self,
         auth: Auth,
         /// Text search in name and domain (case-insensitive substring).
+        /// 1 to 100 characters, with at least one word of 3 or more letters or digits
+        /// (what the trigram index can look up; `ab` or `%%` alone is a 422); `%`, `_`
+        /// and `\` match literally.
         #[oai(validator(
             min_length = 1,
-            max_length = 200,
+            max_length = 100,
             pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
         ))]
         q: Query<Option<String>>,

@@ -125,7 +125,7 @@ impl SortOrder for CompanySort {
     fn expression(self) -> &'static str {
         match self {
             Self::CreatedAt | Self::CreatedAtDesc => "created_at",
-            Self::Name | Self::NameDesc => "lower(name)",
+            Self::Name | Self::NameDesc => "name_key",
         }
     }
 

@@ -126,7 +126,7 @@ pub fn list_query(
             concat!(
                 "SELECT ",
                 columns!(),
-                ", lower(name) AS sort_key FROM companies"
+                ", name_key AS sort_key FROM companies"
             )
         }
     });

@@ -132,7 +132,7 @@ impl SortOrder for ContactSort {
     fn expression(self) -> &'static str {
         match self {
             Self::CreatedAt | Self::CreatedAtDesc => "created_at",
-            Self::LastName | Self::LastNameDesc => "lower(last_name)",
+            Self::LastName | Self::LastNameDesc => "last_name_key",
         }
     }
 

@@ -132,7 +132,7 @@ pub fn list_query(
             concat!(
                 "SELECT ",
                 columns!(),
-                ", lower(last_name) AS sort_key FROM contacts"
+                ", last_name_key AS sort_key FROM contacts"
             )
         }
     });

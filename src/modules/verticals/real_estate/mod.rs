@@ -85,10 +85,16 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             },
         },
     ],
-    migrations: &[Migration {
-        name: "V4__real_estate",
-        sql: include_str!("migrations/V4__real_estate.sql"),
-    }],
+    migrations: &[
+        Migration {
+            name: "V4__real_estate",
+            sql: include_str!("migrations/V4__real_estate.sql"),
+        },
+        Migration {
+            name: "V11__city_key",
+            sql: include_str!("migrations/V11__city_key.sql"),
+        },
+    ],
 };
 
 /// The vertical's operations, tagged with its tag.

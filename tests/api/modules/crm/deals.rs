@@ -455,7 +455,7 @@ async fn list_filters_select_exactly_the_matching_deals() {
             "q=RENEWAL".to_owned(),
             vec!["Alpha renewal", "Gamma renewal"],
         ),
-        ("q=%25".to_owned(), vec!["Delta 100% deal"]),
+        ("q=100%25".to_owned(), vec!["Delta 100% deal"]),
         (format!("q=renewal&contact_id={bob}"), vec!["Gamma renewal"]),
         (format!("stage=NEW&company_id={globex}"), vec![]),
         (format!("contact_id={}", uuid::Uuid::now_v7()), vec![]),

@@ -18,7 +18,7 @@ LEFT JOIN LATERAL (
       AND (r.listing_type IS NULL OR q.listing_type = r.listing_type)
       AND (r.currency IS NULL OR q.currency = r.currency)
       AND (r.min_bedrooms IS NULL OR q.bedrooms >= r.min_bedrooms)
-      AND (r.city IS NULL OR lower(q.city) = lower(r.city))
+      AND (r.city IS NULL OR q.city_key = lower(r.city))
     ORDER BY q.price_minor, q.id
     LIMIT $2
 ) p ON true

@@ -14,9 +14,9 @@ LEFT JOIN LATERAL (
       AND (r.listing_type IS NULL OR r.listing_type = p.listing_type)
       AND (r.currency IS NULL OR r.currency = p.currency)
       AND (r.min_bedrooms IS NULL OR p.bedrooms >= r.min_bedrooms)
-      AND (r.city IS NULL OR lower(r.city) = lower(p.city))
+      AND (r.city IS NULL OR lower(r.city) = p.city_key)
 ) m ON true
 LEFT JOIN contacts c ON c.tenant_id = p.tenant_id AND c.id = m.contact_id
 WHERE p.id = $1
-ORDER BY lower(c.last_name), c.id
+ORDER BY c.last_name_key, c.id
 LIMIT $2

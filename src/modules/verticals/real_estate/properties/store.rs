@@ -191,7 +191,7 @@ pub fn list_query(
     query.filter("price_minor", ">=", filter.min_price);
     query.filter("price_minor", "<=", filter.max_price);
     query.filter("bedrooms", ">=", filter.min_bedrooms);
-    query.filter("lower(city)", "=", filter.city);
+    query.filter_lower_case("city_key", filter.city);
     query.filter("agent_id", "=", filter.agent_id);
     query.page(sort, cursor, limit)
 }

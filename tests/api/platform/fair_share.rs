@@ -1,0 +1,164 @@
+//! Fair share between tenants, as the noisy neighbour attacks it over HTTP: one
+//! tenant holding more than its share of the pool, and searches no index can serve.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{TestApp, TestUser, expect_json, expect_problem, id_of, spawn_app_with};
+
+/// A pool of 4 (the test default): 2 connections per tenant. A short pool wait, so
+/// the old behaviour (everyone queues on the pool) shows as a 503 quickly; a long
+/// statement timeout, so the requests held on a row lock outlive the test's checks.
+fn small_pool(vars: &mut Vec<(String, String)>) {
+    vars.push(("CRM_POOL_TIMEOUT_MS".into(), "1000".into()));
+    vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "30000".into()));
+}
+
+/// Backends of this database waiting for a lock (the tenant's requests held up).
+async fn waiting_on_locks(app: &TestApp) -> i64 {
+    app.owner_sql()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = $1 AND wait_event_type = 'Lock'",
+            &[&app.database],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_tenant_holding_its_whole_share_gets_429_while_another_tenant_is_served() {
+    let app = spawn_app_with(small_pool).await;
+    let noisy = app.sign_up("Noisy").await;
+    let quiet = app.sign_up("Quiet").await;
+    let quiet_contact = id_of(&app.create_contact(&quiet, "Quinn").await);
+    let target = id_of(&app.create_contact(&noisy, "Held").await);
+
+    // Noisy's updates of one row queue on its lock, each holding a pooled connection:
+    // as many as the whole pool.
+    let owner = app.owner_sql().await;
+    owner.batch_execute("BEGIN").await.expect("begin");
+    owner
+        .execute(
+            "SELECT 1 FROM contacts WHERE id = $1::text::uuid FOR UPDATE",
+            &[&target],
+        )
+        .await
+        .expect("lock the row");
+    let held: Vec<_> = (0..4)
+        .map(|n| {
+            let app = app.other_instance(app.address.clone(), app.db.clone());
+            let noisy = noisy.clone();
+            let path = format!("/contacts/{target}");
+            tokio::spawn(async move {
+                let body = json!({ "first_name": format!("Update {n}") });
+                app.patch(&path, &noisy, body).await.status()
+            })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while waiting_on_locks(&app).await < 2 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the noisy tenant's updates reach the lock");
+
+    // The quiet tenant is still served from the rest of the pool.
+    let read = app.get(&format!("/contacts/{quiet_contact}"), &quiet).await;
+    expect_json(read, StatusCode::OK).await;
+
+    // The noisy tenant is told to slow down, with a time to come back.
+    let refused = app.get("/contacts", &noisy).await;
+    let retry_after = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let problem = expect_problem(refused, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(retry_after.as_deref(), Some("1"), "{problem}");
+
+    owner
+        .batch_execute("ROLLBACK")
+        .await
+        .expect("release the row");
+    let mut statuses = Vec::new();
+    for task in held {
+        statuses.push(task.await.expect("the update task"));
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ],
+        "two updates within the share ran, the two beyond it were refused"
+    );
+}
+
+/// Every list with a text search, and a row it can find.
+async fn searchable_lists(app: &TestApp, user: &TestUser) -> Vec<&'static str> {
+    app.create_contact(user, "Searchable").await;
+    for (path, body) in [
+        ("/companies", json!({ "name": "Searchable Ltd" })),
+        (
+            "/deals",
+            json!({ "title": "Searchable deal", "amount_minor": 100, "currency": "EUR" }),
+        ),
+    ] {
+        app.create(path, user, body).await;
+    }
+    vec!["/contacts", "/companies", "/deals", "/properties"]
+}
+
+#[tokio::test]
+async fn searches_no_index_can_serve_are_refused_naming_the_rule() {
+    let app = spawn_app_with(|_| {}).await;
+    let user = app.sign_up("Searcher").await;
+    let too_long = "abc".repeat(34);
+    for path in searchable_lists(&app, &user).await {
+        for q in ["%25%25%25%25", "ab", "a%20b%20c", "__", too_long.as_str()] {
+            let response = app.get(&format!("{path}?q={q}"), &user).await;
+            let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert_eq!(
+                problem["errors"][0]["field"], "q",
+                "{path}?q={q}: {problem}"
+            );
+        }
+        let found = app.get(&format!("{path}?q=searchable"), &user).await;
+        let page = expect_json(found, StatusCode::OK).await;
+        if path != "/properties" {
+            assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn wildcards_in_a_search_match_only_themselves() {
+    let app = spawn_app_with(|_| {}).await;
+    let user = app.sign_up("Literal").await;
+    for name in ["Off100%", "Off1000", "snake_case", "snakeXcase"] {
+        app.create_contact(&user, name).await;
+    }
+    for (q, expected) in [("100%25", "Off100%"), ("snake_case", "snake_case")] {
+        let page = expect_json(
+            app.get(&format!("/contacts?q={q}"), &user).await,
+            StatusCode::OK,
+        )
+        .await;
+        let names: Vec<&str> = page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["first_name"].as_str())
+            .collect();
+        assert_eq!(names, [expected], "q={q}");
+    }
+}
