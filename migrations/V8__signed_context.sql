@@ -28,8 +28,8 @@
 --     restart the servers, then delete the older keys (`crm context-key retire`).
 --     A context signed with a deleted key matches nothing from then on.
 --
--- Signatures are compared through SHA-256 of both sides (app.context_signed), so the
--- comparison's timing says nothing about how much of a forged signature was right.
+-- Signatures are compared through SHA-256 of both sides, so the comparison's timing
+-- says nothing about how much of a forged signature was right.
 
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
@@ -44,28 +44,13 @@ REVOKE ALL ON app.context_keys FROM PUBLIC;
 INSERT INTO app.context_keys DEFAULT VALUES;
 
 -- The signature of `message` under the key `key_id`, or NULL when there is no such key.
--- Only the definers below call it (it reads the keys: not granted to anyone).
+-- Only the owner's app.mint_context calls it (it reads the keys: granted to no one).
 CREATE FUNCTION app.context_signature(p_key_id integer, p_message text) RETURNS bytea
-LANGUAGE plpgsql STABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, public, pg_temp
 AS $$
-BEGIN
-    RETURN (SELECT hmac(convert_to(p_message, 'UTF8'), k.secret, 'sha256')
-            FROM app.context_keys k WHERE k.id = p_key_id);
-END
-$$;
-
--- Does `signature` (hex) sign `message` under the key `key_id`? Compared through SHA-256
--- of both sides: how long the comparison takes says nothing about the signature.
-CREATE FUNCTION app.context_signed(p_key_id integer, p_message text, p_signature text)
-RETURNS boolean
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, public, pg_temp
-AS $$
-BEGIN
-    RETURN sha256(app.context_signature(p_key_id, p_message))
-           IS NOT DISTINCT FROM sha256(decode(p_signature, 'hex'));
-END
+    SELECT hmac(convert_to(p_message, 'UTF8'), k.secret, 'sha256')
+    FROM app.context_keys k WHERE k.id = p_key_id
 $$;
 
 -- Signs a claim for app.enter with the newest key. Owner only (not granted).
@@ -84,21 +69,31 @@ $$;
 
 -- The verified fields of app.context: {tenant, user, role}, or NULL when it is unset,
 -- malformed, signed with an unknown key, forged, or expired.
+--
+-- app.enter and this function run on every request, so they parse nothing before the
+-- signature is checked (a regular expression costs more than the HMAC): the key is
+-- looked up by its id as text, and the signature compared as hex text through
+-- SHA-256 of both sides, so no malformed input can raise. Only what the signature
+-- proves the server (or app.enter) made is cast.
 CREATE FUNCTION app.context_fields() RETURNS text[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
 SET search_path = pg_catalog, public, pg_temp
 AS $$
 DECLARE
     v_parts text[] := string_to_array(current_setting('app.context', true), '.');
+    v_secret bytea;
 BEGIN
-    IF array_length(v_parts, 1) IS DISTINCT FROM 6
-       OR v_parts[1] !~ '^[0-9]{1,9}$' OR v_parts[5] !~ '^[0-9]{1,12}$'
-       OR v_parts[6] !~ '^[0-9a-f]{64}$' THEN
+    IF array_length(v_parts, 1) IS DISTINCT FROM 6 THEN
         RETURN NULL;
     END IF;
-    IF NOT app.context_signed(v_parts[1]::integer,
-                              'context.' || array_to_string(v_parts[1:5], '.'), v_parts[6])
-       OR v_parts[5]::bigint <= extract(epoch FROM now()) THEN
+    SELECT k.secret INTO v_secret FROM app.context_keys k WHERE k.id::text = v_parts[1];
+    IF v_secret IS NULL
+       OR sha256(convert_to(encode(hmac(convert_to('context.' || array_to_string(v_parts[1:5], '.'),
+                                                   'UTF8'), v_secret, 'sha256'), 'hex'), 'UTF8'))
+          IS DISTINCT FROM sha256(convert_to(v_parts[6], 'UTF8')) THEN
+        RETURN NULL;
+    END IF;
+    IF v_parts[5]::bigint <= extract(epoch FROM now()) THEN
         RETURN NULL;
     END IF;
     RETURN v_parts[2:4];
@@ -113,23 +108,24 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp
 AS $$
 DECLARE
-    v_uuid constant text := '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
     v_parts text[] := string_to_array(p_claim, '.');
+    v_secret bytea;
     v_role member_role;
     v_context text;
 BEGIN
     leaked := coalesce(current_setting('app.context', true), '') <> '';
-    IF array_length(v_parts, 1) IS DISTINCT FROM 6
-       OR v_parts[1] !~ '^[0-9]{1,9}$' OR v_parts[2] !~ v_uuid OR v_parts[3] !~ v_uuid
-       OR (v_parts[4] <> '' AND v_parts[4] !~ v_uuid) OR v_parts[5] !~ '^[0-9]{1,12}$'
-       OR v_parts[6] !~ '^[0-9a-f]{64}$' THEN
-        RAISE EXCEPTION 'the tenant context is malformed'
+    IF array_length(v_parts, 1) = 6 THEN
+        SELECT k.secret INTO v_secret FROM app.context_keys k WHERE k.id::text = v_parts[1];
+    END IF;
+    IF v_secret IS NULL
+       OR sha256(convert_to(encode(hmac(convert_to('enter.' || array_to_string(v_parts[1:5], '.'),
+                                                   'UTF8'), v_secret, 'sha256'), 'hex'), 'UTF8'))
+          IS DISTINCT FROM sha256(convert_to(v_parts[6], 'UTF8')) THEN
+        RAISE EXCEPTION 'the tenant context is not signed by the server'
             USING ERRCODE = 'insufficient_privilege', CONSTRAINT = 'context_not_signed';
     END IF;
-    IF NOT app.context_signed(v_parts[1]::integer,
-                              'enter.' || array_to_string(v_parts[1:5], '.'), v_parts[6])
-       OR v_parts[5]::bigint <= extract(epoch FROM now()) THEN
-        RAISE EXCEPTION 'the tenant context is not signed by the server, or has expired'
+    IF v_parts[5]::bigint <= extract(epoch FROM now()) THEN
+        RAISE EXCEPTION 'the tenant context has expired'
             USING ERRCODE = 'insufficient_privilege', CONSTRAINT = 'context_not_signed';
     END IF;
 
@@ -148,33 +144,32 @@ BEGIN
 
     v_context := concat_ws('.', v_parts[1], v_parts[2], v_parts[3], v_role, v_parts[5]);
     PERFORM set_config('app.context',
-        v_context || '.' || encode(app.context_signature(v_parts[1]::integer,
-                                                         'context.' || v_context), 'hex'),
+        v_context || '.' || encode(hmac(convert_to('context.' || v_context, 'UTF8'),
+                                        v_secret, 'sha256'), 'hex'),
         true);
     role := v_role::text;
 END
 $$;
 
 -- The helpers every policy and column default calls, now reading the verified context.
--- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again at every call.
+-- PL/pgSQL without a SET clause (every name in them is schema-qualified; coalesce and
+-- IN are syntax): they run in every statement, a SQL function with a SET clause is
+-- planned again at every call, and a SET clause on any function costs a GUC save and
+-- restore per call. The definer they call, app.context_fields, pins its search_path.
 CREATE OR REPLACE FUNCTION app.current_tenant_id() RETURNS uuid
 LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$ BEGIN RETURN (app.context_fields())[1]::uuid; END $$;
+AS $$ BEGIN RETURN (app.context_fields())[1]::pg_catalog.uuid; END $$;
 
 CREATE OR REPLACE FUNCTION app.current_user_id() RETURNS uuid
 LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$ BEGIN RETURN (app.context_fields())[2]::uuid; END $$;
+AS $$ BEGIN RETURN (app.context_fields())[2]::pg_catalog.uuid; END $$;
 
 CREATE OR REPLACE FUNCTION app.current_member_role() RETURNS member_role
 LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, public, pg_temp
-AS $$ BEGIN RETURN (app.context_fields())[3]::member_role; END $$;
+AS $$ BEGIN RETURN (app.context_fields())[3]::public.member_role; END $$;
 
 CREATE OR REPLACE FUNCTION app.can_write() RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, public, pg_temp
 AS $$
 BEGIN
     RETURN coalesce(app.current_member_role() IN ('owner', 'admin', 'member'), false);
@@ -183,8 +178,11 @@ $$;
 
 CREATE OR REPLACE FUNCTION app.can_manage_users() RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, public, pg_temp
-AS $$ BEGIN RETURN coalesce(app.current_member_role() IN ('owner', 'admin'), false); END $$;
+AS $$
+BEGIN
+    RETURN coalesce(app.current_member_role() IN ('owner', 'admin'), false);
+END
+$$;
 
 -- Replaced by app.enter; app.setting_uuid has no caller left.
 DROP FUNCTION app.require_membership(uuid);
@@ -192,7 +190,6 @@ DROP FUNCTION app.setting_uuid(text);
 
 REVOKE ALL ON FUNCTION
     app.context_signature(integer, text),
-    app.context_signed(integer, text, text),
     app.mint_context(uuid, uuid, uuid, interval)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app.enter(text), app.context_fields() TO crm_api;
