@@ -1,6 +1,8 @@
 //! No SQL is assembled from strings at run time, except in the reviewed query builder
-//! (which joins `&'static str` fragments and binds every value). An injection could
-//! set `app.tenant_id` itself, so this is part of the isolation guarantee.
+//! (which joins `&'static str` fragments and binds every value). An injection cannot
+//! forge another tenant's context (it is signed: `platform/signed_context.rs`), but it
+//! would act with everything its own request's context allows, so this stays part of
+//! the isolation guarantee.
 
 use std::path::{Path, PathBuf};
 
