@@ -59,6 +59,9 @@ pub struct Config {
     /// Pooled connections one tenant may hold at once (`CRM_TENANT_MAX_CONNECTIONS`,
     /// default a quarter of the pool, at least 2, at most the pool).
     pub tenant_max_connections: usize,
+    /// How many of those may run text searches at once (`CRM_TENANT_MAX_SEARCHES`,
+    /// default half of them, at least 1).
+    pub tenant_max_searches: usize,
     /// How long a tenant's request waits for one of its slots before a 429
     /// (`CRM_TENANT_QUEUE_MS`, default 250).
     pub tenant_queue_wait: Duration,
@@ -308,6 +311,7 @@ impl Config {
             required("CRM_WORKER_PASSWORD")?.unwrap_or_else(|| "crm_job_host".to_owned());
         let jwt_secret = required("CRM_JWT_SECRET")?;
         let pool_size: usize = parse(&var, "CRM_POOL_SIZE", "16")?;
+        let share = tenant_max_connections(&var, pool_size)?;
 
         Ok(Self {
             environment,
@@ -321,7 +325,8 @@ impl Config {
             worker_password: Secret::new(worker_password),
             pool_size,
             pool_wait_timeout: Duration::from_millis(parse(&var, "CRM_POOL_TIMEOUT_MS", "5000")?),
-            tenant_max_connections: tenant_max_connections(&var, pool_size)?,
+            tenant_max_connections: share,
+            tenant_max_searches: tenant_max_searches(&var, share)?,
             tenant_queue_wait: millis(&var, "CRM_TENANT_QUEUE_MS", "250")?,
             statement_timeout: Duration::from_millis(parse(
                 &var,
@@ -483,6 +488,22 @@ fn mail_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<MailConf
 
 /// `CRM_TENANT_MAX_CONNECTIONS`: 1 to the pool size; by default a quarter of the
 /// pool (at least 2), so one tenant leaves most of it to the others.
+fn tenant_max_searches(
+    var: &impl Fn(&'static str) -> Option<String>,
+    share: usize,
+) -> Result<usize, ConfigError> {
+    let default = (share / 2).max(1).to_string();
+    let searches: usize = parse(var, "CRM_TENANT_MAX_SEARCHES", &default)?;
+    if (1..=share).contains(&searches) {
+        Ok(searches)
+    } else {
+        Err(invalid(
+            "CRM_TENANT_MAX_SEARCHES",
+            format!("must be between 1 and the tenant's share of the pool ({share})"),
+        ))
+    }
+}
+
 fn tenant_max_connections(
     var: &impl Fn(&'static str) -> Option<String>,
     pool_size: usize,

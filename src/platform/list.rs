@@ -84,6 +84,8 @@ struct Cursor {
 pub struct ListQuery {
     sql: String,
     params: Vec<Box<dyn ToSql + Sync + Send>>,
+    /// Whether a text search was added (see [`PageQuery::searches`]).
+    searches: bool,
 }
 
 impl ListQuery {
@@ -93,6 +95,7 @@ impl ListQuery {
         Self {
             sql: [select, " WHERE true"].concat(),
             params: Vec::new(),
+            searches: false,
         }
     }
 
@@ -132,6 +135,7 @@ impl ListQuery {
     pub fn search(&mut self, text: Option<String>) -> Result<(), ApiError> {
         let Some(text) = text else { return Ok(()) };
         let text = searchable(&text)?;
+        self.searches = true;
         let escaped = text
             .replace('\\', "\\\\")
             .replace('%', "\\%")
@@ -173,6 +177,7 @@ impl ListQuery {
         Ok(PageQuery {
             sql: self.sql,
             params: self.params,
+            searches: self.searches,
             sort,
             limit,
         })
@@ -184,11 +189,21 @@ impl ListQuery {
 pub struct PageQuery<S> {
     sql: String,
     params: Vec<Box<dyn ToSql + Sync + Send>>,
+    searches: bool,
     sort: S,
     limit: i64,
 }
 
 impl<S: SortOrder> PageQuery<S> {
+    /// Whether this page is a text search: under RLS no index serves the pattern
+    /// (`textlike` is not LEAKPROOF), so it reads the tenant's rows, and the tenant door
+    /// counts it against the tenant's smaller search budget ([`Db::tx_for`]).
+    ///
+    /// [`Db::tx_for`]: crate::platform::db::Db::tx_for
+    pub fn searches(&self) -> bool {
+        self.searches
+    }
+
     pub fn sql(&self) -> &str {
         &self.sql
     }

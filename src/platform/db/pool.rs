@@ -32,6 +32,8 @@ pub struct Db {
     signer: ContextSigner,
     /// How many of the pool's connections one tenant may hold at once.
     budget: TenantBudget,
+    /// How many of those may run text searches at once (no index serves them).
+    searches: TenantBudget,
     /// A few connections as the worker role, for the dispatcher door alone.
     worker: deadpool_postgres::Pool,
 }
@@ -67,6 +69,24 @@ impl Db {
             module,
             permit,
         ))
+    }
+
+    /// [`Self::tx`] for a list page: a text search (`searches`) first takes a slot of
+    /// the tenant's search budget, smaller than its share of the pool, so one tenant's
+    /// searches cannot take every core the database has.
+    pub async fn tx_for(
+        &self,
+        context: TenantContext,
+        module: &'static ModuleInfo,
+        searches: bool,
+    ) -> Result<TenantTx, DbError> {
+        if !searches {
+            return self.tx(context, module).await;
+        }
+        let slot = self.searches.acquire(context.tenant_id()).await?;
+        let mut tx = self.tx(context, module).await?;
+        tx.hold_search_slot(slot);
+        Ok(tx)
     }
 
     /// The pre-tenant door: only the reviewed SECURITY DEFINER calls of login, signup
@@ -248,6 +268,7 @@ pub async fn app_pool(config: &Config, signer: ContextSigner) -> Result<Db, Setu
         pooler,
         signer,
         budget: TenantBudget::new(config.tenant_max_connections, config.tenant_queue_wait),
+        searches: TenantBudget::new(config.tenant_max_searches, config.tenant_queue_wait),
         worker: worker_pool(config).await?,
     })
 }

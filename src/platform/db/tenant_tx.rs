@@ -58,6 +58,8 @@ pub struct TenantTx {
     role: Role,
     /// The tenant's pool slot ([`super::TenantBudget`]), released when this is dropped.
     _permit: TenantPermit,
+    /// A slot of the tenant's search budget, for a text search.
+    search_permit: Option<TenantPermit>,
 }
 
 impl TenantTx {
@@ -78,7 +80,13 @@ impl TenantTx {
             module,
             role: context.role(),
             _permit: permit,
+            search_permit: None,
         }
+    }
+
+    /// Keeps a slot of the tenant's search budget for as long as the transaction.
+    pub(super) fn hold_search_slot(&mut self, permit: TenantPermit) {
+        self.search_permit = Some(permit);
     }
 
     pub fn context(&self) -> TenantContext {

@@ -162,3 +162,55 @@ async fn wildcards_in_a_search_match_only_themselves() {
         assert_eq!(names, [expected], "q={q}");
     }
 }
+
+/// Searches read the tenant's rows (under RLS no index serves the pattern: `textlike`
+/// is not LEAKPROOF), so a tenant runs at most its search budget of them at once, a
+/// slice of its share of the pool; its other requests keep the rest of that share.
+#[tokio::test]
+async fn a_tenants_searches_are_held_to_its_search_budget() {
+    let app = spawn_app_with(|vars| {
+        small_pool(vars);
+        vars.push(("CRM_TENANT_MAX_SEARCHES".into(), "1".into()));
+    })
+    .await;
+    let noisy = app.sign_up("Noisy").await;
+    let contact = id_of(&app.create_contact(&noisy, "Nora").await);
+    app.create("/companies", &noisy, json!({ "name": "Searchable Ltd" }))
+        .await;
+
+    // A table lock holds the tenant's first company search inside the database.
+    let owner = app.owner_sql().await;
+    owner
+        .batch_execute("BEGIN; LOCK TABLE companies IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock the table");
+    let first = {
+        let app = app.other_instance(app.address.clone(), app.db.clone());
+        let noisy = noisy.clone();
+        tokio::spawn(async move { app.get("/companies?q=searchable", &noisy).await.status() })
+    };
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while waiting_on_locks(&app).await < 1 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the first search reaches the lock");
+
+    let second = tokio::time::timeout(
+        Duration::from_secs(20),
+        app.get("/companies?q=searchable", &noisy),
+    )
+    .await
+    .expect("a second search is answered, not queued behind the first");
+    assert!(second.headers().contains_key("retry-after"));
+    expect_problem(second, StatusCode::TOO_MANY_REQUESTS).await;
+    let read = app.get(&format!("/contacts/{contact}"), &noisy).await;
+    expect_json(read, StatusCode::OK).await;
+
+    owner
+        .batch_execute("COMMIT")
+        .await
+        .expect("release the lock");
+    assert_eq!(first.await.expect("the first search"), StatusCode::OK);
+}

@@ -96,8 +96,14 @@ impl CompaniesApi {
             created_before: created_before.0,
         };
         let query = store::list_query(filter, sort.0.unwrap_or_default(), cursor.0, limit.0)?;
-        let (items, next_cursor) =
-            store::list(self.state.db.tx(auth.context(), &MODULE).await?, query).await?;
+        let (items, next_cursor) = store::list(
+            self.state
+                .db
+                .tx_for(auth.context(), &MODULE, query.searches())
+                .await?,
+            query,
+        )
+        .await?;
         Ok(CompanyListResponse::Ok(Json(CompanyPage {
             items,
             next_cursor,

@@ -125,8 +125,14 @@ impl DealsApi {
             created_before: created_before.0,
         };
         let query = store::list_query(filter, sort.0.unwrap_or_default(), cursor.0, limit.0)?;
-        let (items, next_cursor) =
-            store::list(self.state.db.tx(auth.context(), &MODULE).await?, query).await?;
+        let (items, next_cursor) = store::list(
+            self.state
+                .db
+                .tx_for(auth.context(), &MODULE, query.searches())
+                .await?,
+            query,
+        )
+        .await?;
         Ok(DealListResponse::Ok(Json(DealPage { items, next_cursor })))
     }
 

@@ -130,7 +130,18 @@ async fn begin<T>(
     context: TenantContext,
     input: Result<T, ApiError>,
 ) -> Result<(TenantTx, T), ApiError> {
-    let tx = state.db.tx(context, &MODULE).await?;
+    begin_searching(state, context, input, false).await
+}
+
+/// [`begin`] for a list page that may be a text search (`searches`: it counts against
+/// the tenant's search budget, see `Db::tx_for`).
+async fn begin_searching<T>(
+    state: &SharedState,
+    context: TenantContext,
+    input: Result<T, ApiError>,
+    searches: bool,
+) -> Result<(TenantTx, T), ApiError> {
+    let tx = state.db.tx_for(context, &MODULE, searches).await?;
     match input {
         Ok(input) => Ok((tx, input)),
         Err(refused) => {

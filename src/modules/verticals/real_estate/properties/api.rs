@@ -13,7 +13,7 @@ use super::{
     PropertyPatchBody, PropertySort, store,
 };
 use crate::modules::verticals::real_estate::{
-    ListingType, PropertyStatus, PropertyType, RealEstateTags, begin,
+    ListingType, PropertyStatus, PropertyType, RealEstateTags, begin, begin_searching,
 };
 use crate::platform::{auth::Auth, contract::Body, state::SharedState};
 
@@ -110,7 +110,8 @@ impl PropertiesApi {
             agent_id: agent_id.0,
         };
         let query = store::list_query(filter, sort.0.unwrap_or_default(), cursor.0, limit.0);
-        let (tx, query) = begin(&self.state, auth.context(), query).await?;
+        let searches = query.as_ref().is_ok_and(|query| query.searches());
+        let (tx, query) = begin_searching(&self.state, auth.context(), query, searches).await?;
         let (items, next_cursor) = store::list(tx, query).await?;
         Ok(PropertyListResponse::Ok(Json(PropertyPage {
             items,
