@@ -60,6 +60,29 @@ pub trait SortOrder: Copy {
     fn descending(self) -> bool;
 }
 
+/// Oldest first by `created_at`, for lists that offer no other order (members,
+/// invitations); the table's index must be `(tenant_id, created_at, id)`.
+#[derive(Debug, Clone, Copy)]
+pub struct OldestFirst;
+
+impl SortOrder for OldestFirst {
+    fn name(self) -> &'static str {
+        "created_at"
+    }
+
+    fn expression(self) -> &'static str {
+        "created_at"
+    }
+
+    fn sql_type(self) -> &'static str {
+        "timestamptz"
+    }
+
+    fn descending(self) -> bool {
+        false
+    }
+}
+
 /// A page size: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
 pub fn checked_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);

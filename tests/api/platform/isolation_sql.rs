@@ -34,6 +34,23 @@ async fn count(sql: &Client, table: &str) -> i64 {
         .get(0)
 }
 
+/// Runs `statement` inside the open transaction and asserts it is refused for lack of
+/// privilege, leaving the transaction usable (a savepoint around the attempt).
+async fn assert_refused(sql: &Client, statement: &str) {
+    sql.batch_execute("SAVEPOINT attempt")
+        .await
+        .expect("savepoint");
+    let result = sql.execute(statement, &[]).await;
+    assert_eq!(
+        sqlstate(result),
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        "{statement}"
+    );
+    sql.batch_execute("ROLLBACK TO SAVEPOINT attempt")
+        .await
+        .expect("rollback to savepoint");
+}
+
 fn sqlstate(result: Result<u64, tokio_postgres::Error>) -> SqlState {
     result
         .expect_err("must be refused")
@@ -413,18 +430,7 @@ async fn inviting_needs_a_tenant_and_a_managing_role() {
         "INSERT INTO invitations (id, email, role, expires_at) \
          VALUES (gen_random_uuid(), 'x@example.test', 'member', now() + interval '1 year')",
     ] {
-        sql.batch_execute("SAVEPOINT attempt")
-            .await
-            .expect("savepoint");
-        let result = sql.execute(statement, &[]).await;
-        assert_eq!(
-            sqlstate(result),
-            SqlState::INSUFFICIENT_PRIVILEGE,
-            "{statement}"
-        );
-        sql.batch_execute("ROLLBACK TO SAVEPOINT attempt")
-            .await
-            .expect("rollback to savepoint");
+        assert_refused(&sql, statement).await;
     }
     // The same insert is well formed: an admin may invite a member.
     assert_eq!(
@@ -460,18 +466,7 @@ async fn the_app_role_can_neither_read_nor_set_a_links_secret() {
         "SELECT text_body FROM mail_outbox",
         "SELECT text_body FROM system_mail_outbox",
     ] {
-        sql.batch_execute("SAVEPOINT attempt")
-            .await
-            .expect("savepoint");
-        let result = sql.execute(statement, &[]).await;
-        assert_eq!(
-            sqlstate(result),
-            SqlState::INSUFFICIENT_PRIVILEGE,
-            "{statement}"
-        );
-        sql.batch_execute("ROLLBACK TO SAVEPOINT attempt")
-            .await
-            .expect("rollback to savepoint");
+        assert_refused(&sql, statement).await;
     }
     sql.batch_execute("ROLLBACK").await.expect("rollback");
 
@@ -749,18 +744,7 @@ async fn sessions_are_reachable_only_through_their_definers() {
          VALUES (gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), '\\x00', now())",
         "SELECT id FROM users",
     ] {
-        sql.batch_execute("SAVEPOINT attempt")
-            .await
-            .expect("savepoint");
-        let result = sql.execute(statement, &[]).await;
-        assert_eq!(
-            sqlstate(result),
-            SqlState::INSUFFICIENT_PRIVILEGE,
-            "{statement}"
-        );
-        sql.batch_execute("ROLLBACK TO SAVEPOINT attempt")
-            .await
-            .expect("rollback to savepoint");
+        assert_refused(&sql, statement).await;
     }
     sql.execute("SELECT app.end_session($1, 'not-a-token')", &[&owners[0]])
         .await

@@ -10,7 +10,7 @@ use crate::modules::identity::messages::Message;
 use crate::platform::{
     db::{DbError, TenantTx, role},
     error::ApiError,
-    list::{ListQuery, PageQuery, SortOrder},
+    list::{ListQuery, OldestFirst, PageQuery},
     tenancy::Role,
 };
 
@@ -39,45 +39,24 @@ fn invitation(row: &Row) -> Result<Invitation, DbError> {
     })
 }
 
-/// Invitations oldest first (the order of `invitations_created_idx`).
-#[derive(Debug, Clone, Copy)]
-pub struct ByCreated;
-
-impl SortOrder for ByCreated {
-    fn name(self) -> &'static str {
-        "created_at"
-    }
-
-    fn expression(self) -> &'static str {
-        "created_at"
-    }
-
-    fn sql_type(self) -> &'static str {
-        "timestamptz"
-    }
-
-    fn descending(self) -> bool {
-        false
-    }
-}
-
-/// The statement [`list`] runs for this page; refuses a bad cursor or limit.
+/// The statement [`list`] runs for this page, oldest first (`invitations_created_idx`);
+/// refuses a bad cursor or limit.
 pub fn list_query(
     cursor: Option<String>,
     limit: Option<i64>,
-) -> Result<PageQuery<ByCreated>, ApiError> {
+) -> Result<PageQuery<OldestFirst>, ApiError> {
     ListQuery::new(concat!(
         "SELECT * FROM (SELECT ",
         columns!(),
         ", created_at::text AS sort_key FROM invitations) AS invitations"
     ))
-    .page(ByCreated, cursor, limit)
+    .page(OldestFirst, cursor, limit)
 }
 
 /// One page of invitations and the cursor of the next.
 pub async fn list(
     tx: TenantTx,
-    query: PageQuery<ByCreated>,
+    query: PageQuery<OldestFirst>,
 ) -> Result<(Vec<Invitation>, Option<String>), DbError> {
     let (items, next) = query.fetch(tx, invitation).await?;
     Ok((items.into_iter().collect::<Result<_, _>>()?, next))

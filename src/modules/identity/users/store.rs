@@ -8,7 +8,7 @@ use super::{Member, MemberPatch};
 use crate::platform::{
     db::{DbError, TenantTx, role},
     error::ApiError,
-    list::{ListQuery, PageQuery, SortOrder},
+    list::{ListQuery, OldestFirst, PageQuery},
     tenancy::Role,
 };
 
@@ -38,45 +38,24 @@ fn member(row: &Row) -> Result<Member, DbError> {
     })
 }
 
-/// Memberships oldest first (the order of `memberships_joined_idx`).
-#[derive(Debug, Clone, Copy)]
-pub struct ByJoined;
-
-impl SortOrder for ByJoined {
-    fn name(self) -> &'static str {
-        "created_at"
-    }
-
-    fn expression(self) -> &'static str {
-        "created_at"
-    }
-
-    fn sql_type(self) -> &'static str {
-        "timestamptz"
-    }
-
-    fn descending(self) -> bool {
-        false
-    }
-}
-
-/// The statement [`list`] runs for this page; refuses a bad cursor or limit.
+/// The statement [`list`] runs for this page, oldest first (`memberships_joined_idx`);
+/// refuses a bad cursor or limit.
 pub fn list_query(
     cursor: Option<String>,
     limit: Option<i64>,
-) -> Result<PageQuery<ByJoined>, ApiError> {
+) -> Result<PageQuery<OldestFirst>, ApiError> {
     ListQuery::new(concat!(
         "SELECT * FROM (SELECT ",
         columns!(),
         ", m.created_at::text AS sort_key FROM memberships m) AS members"
     ))
-    .page(ByJoined, cursor, limit)
+    .page(OldestFirst, cursor, limit)
 }
 
 /// One page of members and the cursor of the next.
 pub async fn list(
     tx: TenantTx,
-    query: PageQuery<ByJoined>,
+    query: PageQuery<OldestFirst>,
 ) -> Result<(Vec<Member>, Option<String>), DbError> {
     let (members, next) = query.fetch(tx, member).await?;
     Ok((members.into_iter().collect::<Result<_, _>>()?, next))
