@@ -20,6 +20,7 @@ use crate::{
         config::{self, Config},
         contract::{ClosedSet, Contract, ContractError},
         db::{self, Migrations, SetupError},
+        deadline::Stopping,
         error::ApiError,
         limits,
         mail::{MailSetupError, Mailer},
@@ -110,6 +111,7 @@ async fn build_state(config: &Config) -> Result<SharedState, StartError> {
         metrics,
         metrics_token: config.metrics_token.clone(),
         public_url: config.mail.public_url.clone(),
+        stopping: Stopping::default(),
     }))
 }
 
@@ -169,9 +171,11 @@ impl Application {
         self.run_until_stopped_with(shutdown_signal()).await
     }
 
-    /// Serves until `signal` completes; then stops accepting connections, lets
-    /// in-flight requests and job runs finish (for at most
-    /// `CRM_SHUTDOWN_TIMEOUT_SECS`) and closes the pool.
+    /// Serves until `signal` completes; then fails `/ready` while serving on for
+    /// `CRM_SHUTDOWN_DRAIN_SECS`, stops accepting connections, lets in-flight requests
+    /// and job runs finish for at most `CRM_SHUTDOWN_TIMEOUT_SECS` (requests still
+    /// running near its end are answered with what the database did: see
+    /// [`crate::platform::deadline`]) and closes the pool.
     pub async fn run_until_stopped_with(
         self,
         signal: impl std::future::Future<Output = ()> + Send,
@@ -179,8 +183,22 @@ impl Application {
         tracing::info!(port = self.port, "listening");
         let state = self.state.clone();
         let grace = self.http.shutdown_timeout;
-        let signal = async {
+        let stopping = state.stopping.clone();
+        let drain = self.http.shutdown_drain;
+        let signal = async move {
             signal.await;
+            stopping.drain();
+            if !drain.is_zero() {
+                tracing::info!(
+                    seconds = drain.as_secs(),
+                    "draining: /ready fails, serving on"
+                );
+                tokio::time::sleep(drain).await;
+            }
+            // Requests still running when the grace ends minus the time to answer
+            // them are cut at their deadline: answered with what the database did.
+            let answer_by = grace.saturating_sub(http::SETTLE * 2);
+            stopping.stop_by(tokio::time::Instant::now() + answer_by);
             tracing::info!("shutting down: finishing in-flight requests");
         }
         .boxed()
@@ -287,6 +305,7 @@ fn routes(
         .with(http::Guards {
             max_body_bytes: config.max_body_bytes,
             timeout: config.request_timeout,
+            stopping: state.stopping.clone(),
         })
         .with_if(!config.cors_origins.is_empty(), cors(&config))
         .data(state.jwt.clone())

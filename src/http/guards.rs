@@ -1,8 +1,18 @@
 //! Limits every request meets before any work: a body size cap (413) and a deadline
-//! (503 + `Retry-After`), both as problem+json. A request cut off by the deadline is
-//! dropped like a cancelled one: an open [`crate::platform::db::TenantTx`] rolls back.
+//! (503 + `Retry-After`), both as problem+json.
+//!
+//! The deadline ([`Deadline`]: `CRM_REQUEST_TIMEOUT_MS`, or the process's stop if
+//! that comes first) is told the truth about writes: when it passes, a statement in
+//! flight is cancelled on the server and the request gets what the database did
+//! (see `platform::db`'s settle). When it passes the guard answers 503 at once if
+//! the request has nothing in flight (waiting for a connection, hashing a password,
+//! reading a body: dropped, which writes nothing); gives cancelled reads a moment
+//! ([`SETTLE`]); and awaits the handler's answer when the request wrote or has a
+//! COMMIT in flight, since only that answer can say what happened.
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use poem::{
     Endpoint, Middleware, Request, Result,
@@ -10,11 +20,22 @@ use poem::{
     http::header::{CONTENT_LENGTH, TRANSFER_ENCODING},
 };
 
-use crate::platform::error::ApiError;
+use crate::platform::{
+    deadline::{Deadline, Stopping},
+    error::ApiError,
+};
+
+/// How long past the deadline a request's cancelled reads may take to report (a
+/// cancel lands in milliseconds); a request that wrote is awaited without a bound.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// How often the guard looks whether the statements in flight have ended.
+const TICK: Duration = Duration::from_millis(10);
 
 pub struct Guards {
     pub max_body_bytes: usize,
     pub timeout: Duration,
+    pub stopping: Stopping,
 }
 
 impl<E: Endpoint> Middleware<E> for Guards {
@@ -25,6 +46,7 @@ impl<E: Endpoint> Middleware<E> for Guards {
             inner,
             max_body_bytes: self.max_body_bytes,
             timeout: self.timeout,
+            stopping: self.stopping.clone(),
         }
     }
 }
@@ -33,6 +55,7 @@ pub struct GuardsEndpoint<E> {
     inner: E,
     max_body_bytes: usize,
     timeout: Duration,
+    stopping: Stopping,
 }
 
 impl<E: Endpoint> Endpoint for GuardsEndpoint<E> {
@@ -59,12 +82,26 @@ impl<E: Endpoint> Endpoint for GuardsEndpoint<E> {
             }
             None => {}
         }
-        match tokio::time::timeout(self.timeout, self.inner.call(req)).await {
-            Ok(result) => result,
-            Err(_) => {
-                tracing::warn!(timeout_ms = self.timeout.as_millis(), "request timed out");
-                Err(ApiError::Unavailable("The request took too long; retry shortly.").into())
+        let deadline = Deadline::after(self.timeout, &self.stopping);
+        let call = deadline.scope(self.inner.call(req));
+        tokio::pin!(call);
+        tokio::select! {
+            biased;
+            result = &mut call => return result,
+            () = deadline.passed() => {}
+        }
+        // Statements in flight are being cancelled: give them a moment to report.
+        let settle_by = Instant::now() + SETTLE;
+        while deadline.has_flights() && !deadline.has_written() && Instant::now() < settle_by {
+            if let Ok(result) = tokio::time::timeout(TICK, &mut call).await {
+                return result;
             }
         }
+        if deadline.has_written() {
+            // Committed, or a COMMIT in flight: the handler's answer tells which.
+            return call.await;
+        }
+        tracing::warn!(timeout_ms = self.timeout.as_millis(), "request timed out");
+        Err(ApiError::Unavailable("The request took too long; retry shortly.").into())
     }
 }

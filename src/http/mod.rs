@@ -13,7 +13,7 @@ mod scrape;
 mod security_headers;
 
 pub use connections::{ConnectionLimits, serve};
-pub use guards::Guards;
+pub use guards::{Guards, SETTLE};
 pub use probes::{health, probe_health, ready};
 pub use problems::render_error;
 pub use rate_limit::RateLimit;

@@ -1,5 +1,11 @@
 //! `/health` (the process is alive; never touches the database) and `/ready` (the
-//! database answers and has every migration this binary embeds).
+//! database answers and has every migration this binary embeds, and the process is
+//! not stopping).
+//!
+//! Readiness asks over a connection of its own: a pool saturated by requests waiting
+//! on a lock is busy, not gone, and taking every replica out of a load balancer for
+//! one slow table would turn a slow table into an outage. Busy is reported in the
+//! body and answered 200.
 
 use poem::web::Json;
 use poem::{IntoResponse, Response, handler, http::StatusCode, web::Data};
@@ -17,6 +23,9 @@ const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500
 
 #[handler]
 pub async fn ready(state: Data<&SharedState>) -> Response {
+    if state.stopping.is_stopping() {
+        return not_ready("shutting down");
+    }
     // Bounded: behind PgBouncer a dead database means a queue, not an error.
     let version = tokio::time::timeout(READY_TIMEOUT, state.db.schema_version())
         .await
@@ -26,9 +35,17 @@ pub async fn ready(state: Data<&SharedState>) -> Response {
         None => "database unreachable",
         Some(applied) if applied < state.schema_version => "migrations pending",
         Some(_) => {
-            return Json(json!({ "status": "ready" })).into_response();
+            let pool = match state.db.is_saturated() {
+                true => "busy",
+                false => "available",
+            };
+            return Json(json!({ "status": "ready", "pool": pool })).into_response();
         }
     };
+    not_ready(status)
+}
+
+fn not_ready(status: &str) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Json(json!({ "status": status })),

@@ -1,5 +1,6 @@
 //! The mail job: claims due messages of every tenant through the dispatcher door and
 //! sends them with the [`Mailer`], a few at a time, until the queue has nothing due.
+//! When the host stops, the batch in hand is finished and no other is claimed.
 //! A message that fails is handed back for a retry with backoff (or given up on a
 //! permanent refusal); one whose lease ran out meanwhile may go out twice, never
 //! zero times.
@@ -8,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream};
 
-use super::{Job, JobError};
+use super::{Job, JobError, Stop};
 use crate::platform::{
     db::{ClaimedMail, Db},
     mail::{Mailer, SendError},
@@ -44,10 +45,10 @@ impl Job for MailJob {
         Duration::from_secs(1)
     }
 
-    fn run(&self) -> BoxFuture<'static, Result<(), JobError>> {
+    fn run(&self, stop: Stop) -> BoxFuture<'static, Result<(), JobError>> {
         let (db, mailer) = (self.db.clone(), self.mailer.clone());
         async move {
-            loop {
+            while !stop.is_set() {
                 let claimed = db.dispatcher().claim_mail(BATCH).await?;
                 let full = claimed.len() >= usize::try_from(BATCH).unwrap_or(usize::MAX);
                 let results: Vec<Result<(), JobError>> = stream::iter(claimed)
@@ -57,9 +58,10 @@ impl Job for MailJob {
                     .await;
                 results.into_iter().collect::<Result<(), _>>()?;
                 if !full {
-                    return Ok(());
+                    break;
                 }
             }
+            Ok(())
         }
         .boxed()
     }

@@ -24,8 +24,19 @@ pub trait Job: Send + Sync + 'static {
     /// The pause between the end of one run and the start of the next.
     fn every(&self) -> Duration;
     /// One run. Work that touches tenant data goes through the tenant door of the
-    /// tenant it belongs to, like a request.
-    fn run(&self) -> BoxFuture<'static, Result<(), JobError>>;
+    /// tenant it belongs to, like a request. A run that loops over batches claims no
+    /// further batch once `stop` is set, and finishes the one it holds.
+    fn run(&self, stop: Stop) -> BoxFuture<'static, Result<(), JobError>>;
+}
+
+/// Whether the host is stopping, for a run in progress.
+#[derive(Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
 }
 
 /// The jobs to run and how long a stop may wait for them.
@@ -69,7 +80,7 @@ async fn run_job(job: Arc<dyn Job>, mut stopping: watch::Receiver<bool>) {
         if *stopping.borrow_and_update() {
             return;
         }
-        if let Err(err) = job.run().await {
+        if let Err(err) = job.run(Stop(stopping.clone())).await {
             tracing::warn!(job = job.name(), error = %err, "job run failed");
         }
         tokio::select! {

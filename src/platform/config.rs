@@ -115,7 +115,8 @@ pub struct RoleBounds {
     /// default 5 s); its `idle_in_transaction_session_timeout` is twice that.
     pub statement_timeout: Duration,
     /// `CONNECTION LIMIT` across all instances (`CRM_APP_CONNECTION_LIMIT`, default
-    /// four instances' pools: 4 × `CRM_POOL_SIZE`; at least one pool).
+    /// four instances: 4 × (`CRM_POOL_SIZE` + the readiness probe's connection); at
+    /// least one instance).
     pub connection_limit: i32,
 }
 
@@ -232,8 +233,12 @@ pub struct HttpConfig {
     /// How long a connection may carry no byte either way before it is closed
     /// (`CRM_IDLE_TIMEOUT_MS`, default 60000).
     pub idle_timeout: Duration,
-    /// How long in-flight requests may run on after SIGTERM.
+    /// How long in-flight requests may run on after SIGTERM (after the drain).
     pub shutdown_timeout: Duration,
+    /// How long after SIGTERM the server still accepts and serves while `/ready`
+    /// fails, so a load balancer polling it stops sending first
+    /// (`CRM_SHUTDOWN_DRAIN_SECS`, default 0: Kubernetes' preStop pause does this).
+    pub shutdown_drain: Duration,
     /// Allowed CORS origins; empty means no cross-origin access.
     pub cors_origins: Vec<String>,
     pub cors_allow_credentials: bool,
@@ -403,12 +408,17 @@ fn role_bounds(
             "0 would leave the role without a timeout",
         ));
     }
-    let default_limit = (pool_size * 4).to_string();
+    // An instance holds its pool and the readiness probe's connection.
+    let per_instance = pool_size + 1;
+    let default_limit = (per_instance * 4).to_string();
     let connection_limit: i32 = parse(var, "CRM_APP_CONNECTION_LIMIT", &default_limit)?;
-    if usize::try_from(connection_limit).map_or(true, |limit| limit < pool_size) {
+    if usize::try_from(connection_limit).map_or(true, |limit| limit < per_instance) {
         return Err(invalid(
             "CRM_APP_CONNECTION_LIMIT",
-            format!("{connection_limit} cannot hold one pool (CRM_POOL_SIZE = {pool_size})"),
+            format!(
+                "{connection_limit} cannot hold one instance \
+                 (CRM_POOL_SIZE = {pool_size}, and the readiness probe's connection)"
+            ),
         ));
     }
     Ok(RoleBounds {
@@ -567,6 +577,7 @@ fn http_config(
         header_read_timeout: millis(var, "CRM_HEADER_READ_TIMEOUT_MS", "10000")?,
         idle_timeout: millis(var, "CRM_IDLE_TIMEOUT_MS", "60000")?,
         shutdown_timeout: Duration::from_secs(parse(var, "CRM_SHUTDOWN_TIMEOUT_SECS", "30")?),
+        shutdown_drain: Duration::from_secs(parse(var, "CRM_SHUTDOWN_DRAIN_SECS", "0")?),
         cors_origins,
         cors_allow_credentials,
     })
@@ -666,14 +677,17 @@ mod tests {
         let bounds = config(&[("CRM_POOL_SIZE", "10")])
             .expect("defaults")
             .app_role_bounds;
-        assert_eq!(bounds.connection_limit, 40, "four instances' pools");
+        assert_eq!(
+            bounds.connection_limit, 44,
+            "four instances' pools and probes"
+        );
         assert_eq!(bounds.statement_timeout, Duration::from_secs(5));
         assert_eq!(
             bounds.idle_in_transaction_timeout(),
             Duration::from_secs(10)
         );
         for (name, value) in [
-            ("CRM_APP_CONNECTION_LIMIT", "9"),
+            ("CRM_APP_CONNECTION_LIMIT", "10"),
             ("CRM_APP_CONNECTION_LIMIT", "-1"),
             ("CRM_APP_CONNECTION_LIMIT", "3000000000"),
             ("CRM_APP_ROLE_STATEMENT_TIMEOUT_MS", "0"),

@@ -360,6 +360,9 @@ impl From<DbError> for ApiError {
             }
             DbError::Constraint(meaning) => meaning.into(),
             DbError::Busy(detail) => Self::Unavailable(detail),
+            DbError::Unavailable(_) => {
+                Self::Unavailable("The database is unavailable; retry shortly.")
+            }
             DbError::TenantBusy => Self::TooManyRequests(TENANT_RETRY_AFTER),
             DbError::Denied => Self::Forbidden("Your role does not allow this operation."),
             DbError::Duplicate => {

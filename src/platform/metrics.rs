@@ -25,6 +25,21 @@ pub static DB_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .unwrap_or_else(|err| panic!("static metric definition: {err}"))
 });
 
+/// Statements the database could not serve, by cause (see
+/// [`crate::platform::db::Outage`]), each answered 503; one counter per process,
+/// registered in every registry.
+pub static DB_UNAVAILABLE: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    IntCounterVec::new(
+        Opts::new(
+            "crm_db_unavailable_total",
+            "Statements the database could not serve (answered 503), by cause: cannot_connect, \
+             connection_lost, shutting_down, starting, read_only.",
+        ),
+        &["cause"],
+    )
+    .unwrap_or_else(|err| panic!("static metric definition: {err}"))
+});
+
 /// Rate-limit store (Redis) failures; requests are let through meanwhile.
 pub static RATE_LIMIT_STORE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
     IntCounter::new(
@@ -54,6 +69,11 @@ pub fn db_error(err: &tokio_postgres::Error) {
         .code()
         .map_or("connection", |code| code.code().get(..2).unwrap_or("??"));
     DB_ERRORS.with_label_values(&[class]).inc();
+}
+
+/// Counts one statement the database could not serve.
+pub fn db_unavailable(cause: &'static str) {
+    DB_UNAVAILABLE.with_label_values(&[cause]).inc();
 }
 
 pub struct Metrics {
@@ -122,6 +142,7 @@ impl Metrics {
         registry.register(Box::new(pool_waiting.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
         registry.register(Box::new(DB_ERRORS.clone()))?;
+        registry.register(Box::new(DB_UNAVAILABLE.clone()))?;
         registry.register(Box::new(RATE_LIMIT_STORE_ERRORS.clone()))?;
         registry.register(Box::new(MAIL_DELIVERIES.clone()))?;
         Ok(Self {

@@ -12,6 +12,8 @@
 //! - [`db`]: the pool and its doors: [`db::Db::tx`] (the tenant door, the only way to
 //!   tenant data) and [`db::Db::pre_tenant`] (the few definer functions that run before
 //!   a tenant is known); [`db::DbError`]; set-up, audit, migrations.
+//! - [`deadline`]: when a request must be answered (its own deadline, or the process's
+//!   stop), which the tenant door honours without lying about writes.
 //! - [`list`]: filters, sort orders, search and keyset cursors of list endpoints.
 //! - [`mail`]: outbound email ([`mail::Email`], [`mail::Mailer`]: SMTP or the log).
 //! - [`auth`]: access tokens, the bearer scheme handlers take, password hashing.
@@ -24,6 +26,7 @@ pub mod auth;
 pub mod config;
 pub mod contract;
 pub mod db;
+pub mod deadline;
 pub mod error;
 pub mod limits;
 pub mod list;

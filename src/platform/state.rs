@@ -7,6 +7,7 @@ use crate::platform::{
     auth::{JwtKeys, PasswordHasher},
     config::Secret,
     db::Db,
+    deadline::Stopping,
     limits::Limits,
     metrics::Metrics,
     module::ModuleInfo,
@@ -28,6 +29,9 @@ pub struct AppState {
     pub metrics_token: Option<Secret>,
     /// The base of the links in mail (`CRM_PUBLIC_URL`, no trailing slash).
     pub public_url: String,
+    /// Set when the shutdown signal comes: requests get until its stop instant, and
+    /// `/ready` answers 503 from then on.
+    pub stopping: Stopping,
 }
 
 pub type SharedState = Arc<AppState>;

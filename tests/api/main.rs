@@ -19,6 +19,7 @@ mod platform {
     mod isolation_http;
     mod isolation_sql;
     mod migrations;
+    mod outages;
     mod pgbouncer;
     mod pooling;
     mod query_plans;
@@ -33,11 +34,18 @@ mod platform {
 mod http {
     mod connections;
     mod contract;
+    mod deadlines;
     mod limits;
     mod logs;
     mod observability;
     mod probes;
     mod shutdown;
+}
+
+mod faults {
+    mod database;
+    mod load;
+    mod server;
 }
 
 mod jobs {

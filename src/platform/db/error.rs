@@ -27,6 +27,11 @@ pub enum DbError {
     /// pooled connection busy: worth retrying shortly.
     #[error("busy: {0}")]
     Busy(&'static str),
+    /// The database cannot be reached or is not serving: a connection refused or lost,
+    /// the server shutting down, starting up or in recovery, a read-only standby. The
+    /// transaction did not commit; worth retrying shortly.
+    #[error("database unavailable: {0}")]
+    Unavailable(Outage),
     /// The tenant already holds its share of the pool and no slot came free within
     /// the queue time: the tenant should slow down (429), other tenants are served.
     #[error("the tenant is using its whole share of the database")]
@@ -60,9 +65,15 @@ impl DbError {
     ) -> Self {
         metrics::db_error(&err);
         let Some(db) = err.as_db_error() else {
-            return Self::internal(err);
+            return match lost_connection(&err) {
+                true => Self::unavailable(Outage::ConnectionLost, err),
+                false => Self::internal(err),
+            };
         };
         let code = db.code();
+        if let Some(outage) = Outage::of(code) {
+            return Self::unavailable(outage, err);
+        }
         if db.constraint() == Some(MODULE_OFF) {
             return Self::ModuleOff;
         }
@@ -113,12 +124,88 @@ const NOT_SIGNED: &str = "context_not_signed";
 
 impl From<deadpool_postgres::PoolError> for DbError {
     fn from(err: deadpool_postgres::PoolError) -> Self {
+        use deadpool_postgres::{PoolError, TimeoutType};
         match err {
-            deadpool_postgres::PoolError::Backend(err) => Self::classify(err, |_| None),
-            deadpool_postgres::PoolError::Timeout(_) => {
+            PoolError::Backend(err) => match err.as_db_error() {
+                Some(_) => Self::classify(err, |_| None),
+                // No connection could be opened (refused, unreachable, reset).
+                None => {
+                    metrics::db_error(&err);
+                    Self::unavailable(Outage::CannotConnect, err)
+                }
+            },
+            PoolError::Timeout(TimeoutType::Wait) => {
                 Self::Busy("All database connections are busy; retry shortly.")
             }
+            PoolError::Timeout(TimeoutType::Create | TimeoutType::Recycle) => {
+                Self::unavailable(Outage::CannotConnect, "opening a connection timed out")
+            }
+            PoolError::Closed => Self::unavailable(Outage::ShuttingDown, "the pool is closed"),
             other => Self::internal(other),
         }
     }
+}
+
+impl DbError {
+    /// Counts the outage by cause and logs what the database (or the socket) said.
+    fn unavailable(outage: Outage, cause: impl std::fmt::Display) -> Self {
+        metrics::db_unavailable(outage.label());
+        tracing::warn!(cause = outage.label(), error = %cause, "the database is unavailable");
+        Self::Unavailable(outage)
+    }
+}
+
+/// Why the database could not serve a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// No connection could be opened: refused, unreachable, timed out.
+    CannotConnect,
+    /// The connection broke mid-statement (reset, closed, class 08).
+    ConnectionLost,
+    /// The server is shutting down or terminated the session (57P01, 57P02), or this
+    /// process is stopping and closed its pool.
+    ShuttingDown,
+    /// The server is starting up or in recovery (57P03).
+    Starting,
+    /// Connected to a read-only standby (25006): a failover in progress.
+    ReadOnly,
+}
+
+impl Outage {
+    fn of(code: &SqlState) -> Option<Self> {
+        match code {
+            _ if code.code().starts_with("08") => Some(Self::ConnectionLost),
+            &SqlState::ADMIN_SHUTDOWN | &SqlState::CRASH_SHUTDOWN => Some(Self::ShuttingDown),
+            &SqlState::CANNOT_CONNECT_NOW => Some(Self::Starting),
+            &SqlState::READ_ONLY_SQL_TRANSACTION => Some(Self::ReadOnly),
+            _ => None,
+        }
+    }
+
+    /// The `cause` label of `crm_db_unavailable_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::CannotConnect => "cannot_connect",
+            Self::ConnectionLost => "connection_lost",
+            Self::ShuttingDown => "shutting_down",
+            Self::Starting => "starting",
+            Self::ReadOnly => "read_only",
+        }
+    }
+}
+
+impl std::fmt::Display for Outage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A client error without SQLSTATE that means the socket is gone (closed, reset, an
+/// I/O failure), as opposed to a bug such as a type conversion.
+fn lost_connection(err: &tokio_postgres::Error) -> bool {
+    use std::error::Error as _;
+    err.is_closed()
+        || err
+            .source()
+            .is_some_and(|source| source.is::<std::io::Error>())
 }

@@ -22,6 +22,7 @@ mod error;
 mod migrations;
 mod pool;
 mod pre_tenant;
+mod settle;
 mod setup;
 mod tenant_tx;
 
@@ -29,7 +30,7 @@ pub use audit::{Finding, audit};
 pub use budget::{TenantBudget, TenantPermit};
 pub use context::{ContextSigner, load_signer, retire_context_keys, rotate_context_key};
 pub use dispatcher::{ClaimedMail, Dispatcher, MailClaim};
-pub use error::DbError;
+pub use error::{DbError, Outage};
 pub use migrations::Migrations;
 use pool::TransactionPooler;
 pub use pool::{Db, app_pool};

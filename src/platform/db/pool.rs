@@ -16,6 +16,7 @@ use tokio_postgres::{
     types::{ToSql, Type},
 };
 
+use super::settle::{Effect, Settled, ensure_time_left, settle, told_as_deadline};
 use super::{ContextSigner, DbError, Dispatcher, PreTenant, SetupError, TenantBudget, TenantTx};
 use crate::platform::{
     config::Config,
@@ -36,6 +37,9 @@ pub struct Db {
     searches: TenantBudget,
     /// A few connections as the worker role, for the dispatcher door alone.
     worker: deadpool_postgres::Pool,
+    /// One connection of the application role for `/ready` alone, so that a pool
+    /// saturated by requests waiting on a lock does not read as a database gone.
+    probe: deadpool_postgres::Pool,
 }
 
 /// Settings applied inside every transaction when behind a transaction pooler.
@@ -58,6 +62,7 @@ impl Db {
         context: TenantContext,
         module: &'static ModuleInfo,
     ) -> Result<TenantTx, DbError> {
+        ensure_time_left()?;
         let permit = self.budget.acquire(context.tenant_id()).await?;
         let client = self.inner.get().await?;
         let claim = self.signer.claim(&context);
@@ -105,19 +110,27 @@ impl Db {
         self.inner.status()
     }
 
-    /// Closes the pool: checked-out connections finish, no new ones are handed out.
+    /// Closes the pools: checked-out connections finish, no new ones are handed out.
     pub fn close(&self) {
         self.inner.close();
+        self.worker.close();
+        self.probe.close();
     }
 
     pub fn is_closed(&self) -> bool {
         self.inner.is_closed()
     }
 
-    /// The newest applied migration, or `None` when the database does not answer
-    /// (simple protocol: no statement to cache, so this also works behind PgBouncer).
+    /// Whether every pooled connection is in use and requests wait for one.
+    pub fn is_saturated(&self) -> bool {
+        self.inner.status().waiting > 0
+    }
+
+    /// The newest applied migration, or `None` when the database does not answer,
+    /// asked over the probe's own connection (simple protocol: no statement to cache,
+    /// so this also works behind PgBouncer).
     pub async fn schema_version(&self) -> Option<i64> {
-        let client = self.inner.get().await.ok()?;
+        let client = self.probe.get().await.ok()?;
         let messages = client
             .simple_query("SELECT coalesce(max(version), 0) FROM refinery_schema_history")
             .await
@@ -134,11 +147,12 @@ impl Db {
     /// closed before COMMIT, so nothing named outlives the transaction.
     pub(super) async fn query_once(
         &self,
-        sql: &str,
+        (sql, effect): (&str, Effect),
         params: &[&(dyn ToSql + Sync)],
         meaning: impl Fn(&str) -> Option<Meaning> + Copy,
     ) -> Result<Vec<Row>, DbError> {
-        run_once(&self.inner, self.pooler.as_ref(), sql, params, meaning).await
+        let pooler = self.pooler.as_ref();
+        run_once(&self.inner, pooler, (sql, effect), params, meaning).await
     }
 
     /// [`Self::query_once`] as the worker role (the dispatcher's definer calls).
@@ -147,7 +161,7 @@ impl Db {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, DbError> {
-        run_once(&self.worker, None, sql, params, |_| None).await
+        run_once(&self.worker, None, (sql, Effect::Writes), params, |_| None).await
     }
 }
 
@@ -156,20 +170,30 @@ impl Db {
 async fn run_once(
     pool: &deadpool_postgres::Pool,
     pooler: Option<&TransactionPooler>,
-    sql: &str,
+    (sql, effect): (&str, Effect),
     params: &[&(dyn ToSql + Sync)],
     meaning: impl Fn(&str) -> Option<Meaning> + Copy,
 ) -> Result<Vec<Row>, DbError> {
     let classify = |err| DbError::classify(err, meaning);
+    ensure_time_left()?;
     let client = pool.get().await?;
-    let Some(pooler) = pooler else {
-        let statement = client.prepare_cached(sql).await.map_err(classify)?;
-        return client.query(&statement, params).await.map_err(classify);
-    };
-    // Cancelled mid-transaction (a request deadline, a client gone): the
-    // connection is discarded, never returned with a transaction open.
+    // Cancelled mid-transaction (a request deadline, a client gone) or cancelled on
+    // the server: the connection is discarded, never returned with a transaction open
+    // or a cancel possibly still on its way.
     let mut guard = DiscardUnlessFinished(Some(client));
     let client = guard.client()?;
+    let Some(pooler) = pooler else {
+        let statement = client.prepare_cached(sql).await.map_err(classify)?;
+        // One statement in autocommit: it commits as it ends.
+        let query = client.query(&statement, params);
+        let (result, settled) = settle(client, effect, Result::is_ok, query).await;
+        if settled == Settled::InTime {
+            guard.finish();
+        }
+        return result
+            .map_err(classify)
+            .map_err(|err| told_as_deadline(err, settled));
+    };
     let run = async {
         client.batch_execute("BEGIN").await?;
         client.query_typed(SET_TIMEOUTS, &pooler.params()).await?;
@@ -180,15 +204,18 @@ async fn run_once(
         client.batch_execute("COMMIT").await?;
         Ok::<_, tokio_postgres::Error>(rows)
     };
-    let result = run.await;
-    let rolled_back = match &result {
-        Ok(_) => true,
-        Err(_) => client.batch_execute("ROLLBACK").await.is_ok(),
-    };
-    if rolled_back {
+    let (result, settled) = settle(client, effect, Result::is_ok, run).await;
+    let reusable = settled == Settled::InTime
+        && match &result {
+            Ok(_) => true,
+            Err(_) => client.batch_execute("ROLLBACK").await.is_ok(),
+        };
+    if reusable {
         guard.finish();
     }
-    result.map_err(classify)
+    result
+        .map_err(classify)
+        .map_err(|err| told_as_deadline(err, settled))
 }
 
 /// Holds a checked-out connection inside a transaction; dropped before
@@ -261,8 +288,9 @@ pub async fn app_pool(config: &Config, signer: ContextSigner) -> Result<Db, Setu
     if pooler.is_none() {
         pg.options(timeout_options(timeout));
     }
-    let inner = build_pool(pg, config.pool_size, config)?;
+    let inner = build_pool(pg.clone(), config.pool_size, config)?;
     verify_role(&inner, &config.app_role, "crm_worker").await?;
+    let probe = build_pool(pg, 1, config)?;
     Ok(Db {
         inner,
         pooler,
@@ -270,6 +298,7 @@ pub async fn app_pool(config: &Config, signer: ContextSigner) -> Result<Db, Setu
         budget: TenantBudget::new(config.tenant_max_connections, config.tenant_queue_wait),
         searches: TenantBudget::new(config.tenant_max_searches, config.tenant_queue_wait),
         worker: worker_pool(config).await?,
+        probe,
     })
 }
 

@@ -8,7 +8,7 @@
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{Db, DbError, role};
+use super::{Db, DbError, role, settle::Effect};
 use crate::platform::{module::Meaning, tenancy::TenantContext};
 
 /// The definer functions' own constraints (the identity tables of V1).
@@ -70,12 +70,14 @@ impl<'a> PreTenant<'a> {
         Self { db }
     }
 
+    /// One definer call; `effect` says whether it may write (see [`Effect`]).
     async fn call(
         &self,
         sql: &str,
+        effect: Effect,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, DbError> {
-        self.db.query_once(sql, params, meaning).await
+        self.db.query_once((sql, effect), params, meaning).await
     }
 
     /// The active memberships of the identity with this email.
@@ -84,6 +86,7 @@ impl<'a> PreTenant<'a> {
             .call(
                 "SELECT user_id, password_hash, tenant_id, tenant_name, role::text AS role \
                  FROM app.login_candidates($1)",
+                Effect::Reads,
                 &[&email],
             )
             .await?;
@@ -103,6 +106,7 @@ impl<'a> PreTenant<'a> {
     pub async fn request_signup(&self, request: &SignUpRequest<'_>) -> Result<(), DbError> {
         self.call(
             "SELECT app.request_signup($1, $2, $3, $4, $5, $6, $7, $8)",
+            Effect::Writes,
             &[
                 &request.email,
                 &request.tenant_name,
@@ -124,6 +128,7 @@ impl<'a> PreTenant<'a> {
         let rows = self
             .call(
                 "SELECT user_id, tenant_id, 'owner' AS role FROM app.confirm_signup($1)",
+                Effect::Writes,
                 &[&token],
             )
             .await?;
@@ -142,6 +147,7 @@ impl<'a> PreTenant<'a> {
             .call(
                 "SELECT user_id, tenant_id, role::text AS role, outcome \
                  FROM app.accept_invitation($1, $2, $3)",
+                Effect::Writes,
                 &[&token, &full_name, &password_hash],
             )
             .await?;
@@ -170,6 +176,7 @@ impl<'a> PreTenant<'a> {
             .call(
                 "SELECT user_id, tenant_id, role::text AS role, family_id, token \
                  FROM app.rotate_refresh_token($1)",
+                Effect::Writes,
                 &[&presented],
             )
             .await?;

@@ -10,6 +10,7 @@
 //! to the same flight, so a single-statement request costs one round trip.
 
 use super::role;
+use super::settle::{Effect, Settled, ensure_time_left, settle, told_as_deadline};
 use super::{DbError, TenantPermit, TransactionPooler, pool::SET_TIMEOUTS};
 use crate::platform::{
     module::ModuleInfo,
@@ -157,9 +158,12 @@ impl TenantTx {
     pub async fn commit(mut self) -> Result<(), DbError> {
         if self.state == State::Open {
             let client = self.client()?;
-            let result = client.batch_execute("COMMIT").await;
-            self.state = State::Finished;
-            result.map_err(self.classify())?;
+            let commit = client.batch_execute("COMMIT");
+            let (result, settled) = settle(client, Effect::Writes, Result::is_ok, commit).await;
+            self.finish(settled);
+            result
+                .map_err(self.classify())
+                .map_err(|err| told_as_deadline(err, settled))?;
         }
         Ok(())
     }
@@ -168,6 +172,15 @@ impl TenantTx {
         self.client
             .as_ref()
             .ok_or_else(|| DbError::internal("transaction used after release"))
+    }
+
+    /// The transaction ended (committed, or rolled back by the database); a connection
+    /// whose statement was cancelled never serves again.
+    fn finish(&mut self, settled: Settled) {
+        self.state = State::Finished;
+        if settled == Settled::Cancelled {
+            self.discard_connection();
+        }
     }
 
     async fn run(
@@ -179,20 +192,88 @@ impl TenantTx {
         if self.state == State::Finished {
             return Err(DbError::internal("transaction used after commit"));
         }
+        ensure_time_left()?;
         let starting = self.state == State::Idle;
         // Open from here on: if this future is dropped mid-flight, Drop rolls back.
         self.state = State::Open;
-        if self.pooler.is_some() {
-            return self.run_uncached(sql, params, starting, commit).await;
-        }
-        let classify = self.classify();
         let client = self.client()?;
-        // Prepare before anything is sent: a statement prepared inside the joined
-        // futures would let the query overtake the context.
-        let enter = if starting {
-            Some(client.prepare_cached(ENTER).await.map_err(&classify)?)
-        } else {
-            None
+        let effect = match commit {
+            true => Effect::Writes,
+            false => Effect::Reads,
+        };
+        let committed = |outcome: &Result<Flight, DbError>| {
+            outcome
+                .as_ref()
+                .is_ok_and(|flight| flight.rows.is_ok() && flight.committed.is_ok())
+        };
+        let (outcome, settled) = match self.pooler.is_some() {
+            true => {
+                let flight = self.flight_uncached(client, sql, params, starting, commit);
+                settle(client, effect, committed, flight).await
+            }
+            false => {
+                let flight = self.flight(client, sql, params, starting, commit);
+                settle(client, effect, committed, flight).await
+            }
+        };
+        let told = |err| told_as_deadline(err, settled);
+        match outcome {
+            // The flight was sent whole: with COMMIT, the transaction is over either way
+            // (an error anywhere in it rolled it back).
+            Ok(outcome) => {
+                if commit || settled == Settled::Cancelled {
+                    self.finish(settled);
+                }
+                self.take(outcome).map_err(told)
+            }
+            Err(err) => {
+                if settled == Settled::Cancelled {
+                    self.finish(settled);
+                }
+                Err(told(err))
+            }
+        }
+    }
+
+    /// Reads what the first flight's `app.enter` answered and the statement's rows.
+    fn take(&mut self, outcome: Flight) -> Result<Vec<Row>, DbError> {
+        let classify = self.classify();
+        let Flight {
+            began,
+            entered,
+            module_checked,
+            rows,
+            committed,
+        } = outcome;
+        began.map_err(&classify)?;
+        if let Some(entered) = entered.map_err(&classify)? {
+            let (fresh, leaked) = entered_as(&entered)?;
+            if leaked {
+                return Err(self.discard_leaked());
+            }
+            self.role = fresh;
+        }
+        module_checked.map_err(&classify)?;
+        let rows = rows.map_err(&classify)?;
+        committed.map_err(&classify)?;
+        Ok(rows)
+    }
+
+    /// Prepares (before anything is sent: a statement prepared inside the joined
+    /// futures would let the query overtake the context), then sends BEGIN, the
+    /// context, the module check, the statement and COMMIT as one flight.
+    async fn flight(
+        &self,
+        client: &Object,
+        sql: &str,
+        params: Params<'_>,
+        starting: bool,
+        commit: bool,
+    ) -> Result<Flight, DbError> {
+        let classify = self.classify();
+        let enter = match starting {
+            true => Some(client.prepare_cached(ENTER).await.map_err(&classify)?),
+            false => None,
         };
         let module_check = match starting && self.module.switchable {
             true => Some((
@@ -235,36 +316,29 @@ impl TenantTx {
                 }
             },
         );
-        if commit {
-            self.state = State::Finished;
-        }
-        began.map_err(&classify)?;
-        if let Some(entered) = entered.map_err(&classify)? {
-            let (fresh, leaked) = entered_as(&entered)?;
-            if leaked {
-                return Err(self.discard_leaked());
-            }
-            self.role = fresh;
-        }
-        module_checked.map_err(&classify)?;
-        let rows = rows.map_err(&classify)?;
-        committed.map_err(&classify)?;
-        Ok(rows)
+        Ok(Flight {
+            began,
+            entered,
+            module_checked,
+            rows,
+            committed,
+        })
     }
 
-    /// [`Self::run`] behind a transaction pooler: the server connection is ours only
-    /// until COMMIT, so statements are prepared inside the transaction and closed
+    /// [`Self::flight`] behind a transaction pooler: the server connection is ours
+    /// only until COMMIT, so statements are prepared inside the transaction and closed
     /// before it ends, and the timeouts that startup options would carry are set here.
-    async fn run_uncached(
-        &mut self,
+    /// One statement at a time; an error stops the flight (Drop rolls back).
+    async fn flight_uncached(
+        &self,
+        client: &Object,
         sql: &str,
         params: Params<'_>,
         starting: bool,
         commit: bool,
-    ) -> Result<Vec<Row>, DbError> {
+    ) -> Result<Flight, DbError> {
         let classify = self.classify();
-        let mut fresh_role = None;
-        let client = self.client()?;
+        let mut entered = None;
         if starting {
             let pooler = self
                 .pooler
@@ -272,22 +346,23 @@ impl TenantTx {
                 .ok_or_else(|| DbError::internal("no pooler settings"))?;
             let timeouts = pooler.params();
             let claim: [(&(dyn ToSql + Sync), Type); 1] = [(&self.claim, Type::TEXT)];
-            let (began, timeouts_set, entered) = join!(
+            let (began, timeouts_set, rows) = join!(
                 client.batch_execute("BEGIN"),
                 client.query_typed(SET_TIMEOUTS, &timeouts),
                 client.query_typed(ENTER, &claim),
             );
             began.map_err(&classify)?;
             timeouts_set.map_err(&classify)?;
-            let entered = entered.map_err(&classify)?;
-            let row = entered
-                .first()
+            let row = rows
+                .map_err(&classify)?
+                .into_iter()
+                .next()
                 .ok_or_else(|| DbError::internal("app.enter answered no row"))?;
-            let (fresh, leaked) = entered_as(row)?;
-            if leaked {
-                return Err(self.discard_leaked());
+            if entered_as(&row)?.1 {
+                // Read by `take`, which discards the connection.
+                return Ok(Flight::answered(Some(row), Vec::new()));
             }
-            fresh_role = Some(fresh);
+            entered = Some(row);
             if self.module.switchable {
                 let module = self.module.name;
                 client
@@ -301,12 +376,8 @@ impl TenantTx {
         drop(statement);
         if commit {
             client.batch_execute("COMMIT").await.map_err(&classify)?;
-            self.state = State::Finished;
         }
-        if let Some(fresh) = fresh_role {
-            self.role = fresh;
-        }
-        Ok(rows)
+        Ok(Flight::answered(entered, rows))
     }
 
     /// The connection carried a context from an earlier checkout: it never serves again.
@@ -321,6 +392,28 @@ impl TenantTx {
             drop(Object::take(client));
         }
         self.state = State::Finished;
+    }
+}
+
+/// What each part of one flight answered, in the order they were sent.
+struct Flight {
+    began: Result<(), tokio_postgres::Error>,
+    entered: Result<Option<Row>, tokio_postgres::Error>,
+    module_checked: Result<(), tokio_postgres::Error>,
+    rows: Result<Vec<Row>, tokio_postgres::Error>,
+    committed: Result<(), tokio_postgres::Error>,
+}
+
+impl Flight {
+    /// A flight run one statement at a time, every error already returned.
+    fn answered(entered: Option<Row>, rows: Vec<Row>) -> Self {
+        Self {
+            began: Ok(()),
+            entered: Ok(entered),
+            module_checked: Ok(()),
+            rows: Ok(rows),
+            committed: Ok(()),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::support::{build_app_with, connect, expect_json};
+use crate::support::{build_app_with, connect, expect_json, run_until_signalled};
 
 /// Polls `check` (bounded, so a broken server fails the test instead of hanging it).
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -28,10 +28,7 @@ async fn in_flight_requests_finish_and_new_connections_are_refused() {
         vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "120000".into()));
     })
     .await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run_until_stopped_with(async {
-        let _ = stopped.await;
-    }));
+    let (stop, running) = run_until_signalled(server);
     let owner = app.sign_up("Shutdown").await;
     app.create_contact(&owner, "Ada").await;
 

@@ -12,7 +12,7 @@ use std::{
 
 use crm::{
     Worker,
-    jobs::{Job, JobError, JobHost},
+    jobs::{Job, JobError, JobHost, Stop},
 };
 use futures::{FutureExt, future::BoxFuture};
 use tokio::sync::oneshot;
@@ -35,7 +35,7 @@ impl Job for Slow {
         Duration::from_millis(10)
     }
 
-    fn run(&self) -> BoxFuture<'static, Result<(), JobError>> {
+    fn run(&self, _stop: Stop) -> BoxFuture<'static, Result<(), JobError>> {
         let (takes, started, finished) = (self.takes, self.started.clone(), self.finished.clone());
         async move {
             started.fetch_add(1, Ordering::SeqCst);

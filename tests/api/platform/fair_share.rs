@@ -16,20 +16,6 @@ fn small_pool(vars: &mut Vec<(String, String)>) {
     vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "30000".into()));
 }
 
-/// Backends of this database waiting for a lock (the tenant's requests held up).
-async fn waiting_on_locks(app: &TestApp) -> i64 {
-    app.owner_sql()
-        .await
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = $1 AND wait_event_type = 'Lock'",
-            &[&app.database],
-        )
-        .await
-        .expect("pg_stat_activity")
-        .get(0)
-}
-
 #[tokio::test]
 async fn a_tenant_holding_its_whole_share_gets_429_while_another_tenant_is_served() {
     let app = spawn_app_with(small_pool).await;
@@ -60,13 +46,7 @@ async fn a_tenant_holding_its_whole_share_gets_429_while_another_tenant_is_serve
             })
         })
         .collect();
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while waiting_on_locks(&app).await < 2 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the noisy tenant's updates reach the lock");
+    app.until_lock_waiters(2).await;
 
     // The quiet tenant is still served from the rest of the pool.
     let read = app.get(&format!("/contacts/{quiet_contact}"), &quiet).await;
@@ -189,13 +169,7 @@ async fn a_tenants_searches_are_held_to_its_search_budget() {
         let noisy = noisy.clone();
         tokio::spawn(async move { app.get("/companies?q=searchable", &noisy).await.status() })
     };
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while waiting_on_locks(&app).await < 1 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the first search reaches the lock");
+    app.until_lock_waiters(1).await;
 
     let second = tokio::time::timeout(
         Duration::from_secs(20),

@@ -1,5 +1,6 @@
 //! `spawn_app()` and typed helpers so tests read like stories.
 
+pub mod cluster;
 pub mod mail;
 
 use std::time::Duration;
@@ -509,6 +510,52 @@ impl TestApp {
     pub async fn owner_sql(&self) -> Client {
         connect(&self.database, "postgres", "").await
     }
+
+    /// The backends of this database waiting for a lock (requests held up).
+    pub async fn lock_waiters(&self) -> Vec<i32> {
+        self.owner_sql()
+            .await
+            .query(
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE datname = $1 AND wait_event_type = 'Lock'",
+                &[&self.database],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+
+    /// Waits (bounded) until at least `count` backends wait for a lock; answers them.
+    pub async fn until_lock_waiters(&self, count: usize) -> Vec<i32> {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let waiting = self.lock_waiters().await;
+                if waiting.len() >= count {
+                    return waiting;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the requests reach the lock")
+    }
+}
+
+/// Runs a server built with [`build_app_with`] until the returned sender fires (or
+/// is dropped).
+pub fn run_until_signalled(
+    server: Application,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run_until_stopped_with(async {
+        let _ = stopped.await;
+    }));
+    (stop, running)
 }
 
 /// Asserts the status and returns the JSON body.
