@@ -1,5 +1,6 @@
 //! Limits every request meets before any work: a body size cap (413) and a deadline
-//! (503 + `Retry-After`), both as problem+json.
+//! (503 + `Retry-After`), both as problem+json; and the request's [`Lane`], which the
+//! tenant door reads.
 //!
 //! The deadline ([`Deadline`]: `CRM_REQUEST_TIMEOUT_MS`, or the process's stop if
 //! that comes first) is told the truth about writes: when it passes, a statement in
@@ -23,6 +24,7 @@ use poem::{
 use crate::platform::{
     deadline::{Deadline, Stopping},
     error::ApiError,
+    lane::{Lane, Lanes},
 };
 
 /// How long past the deadline a request's cancelled reads may take to report (a
@@ -36,6 +38,8 @@ pub struct Guards {
     pub max_body_bytes: usize,
     pub timeout: Duration,
     pub stopping: Stopping,
+    /// The API's lanes, and the prefix its paths are served under.
+    pub lanes: (Lanes, &'static str),
 }
 
 impl<E: Endpoint> Middleware<E> for Guards {
@@ -47,6 +51,7 @@ impl<E: Endpoint> Middleware<E> for Guards {
             max_body_bytes: self.max_body_bytes,
             timeout: self.timeout,
             stopping: self.stopping.clone(),
+            lanes: self.lanes.clone(),
         }
     }
 }
@@ -56,6 +61,7 @@ pub struct GuardsEndpoint<E> {
     max_body_bytes: usize,
     timeout: Duration,
     stopping: Stopping,
+    lanes: (Lanes, &'static str),
 }
 
 impl<E: Endpoint> Endpoint for GuardsEndpoint<E> {
@@ -83,7 +89,9 @@ impl<E: Endpoint> Endpoint for GuardsEndpoint<E> {
             None => {}
         }
         let deadline = Deadline::after(self.timeout, &self.stopping);
-        let call = deadline.scope(self.inner.call(req));
+        let (lanes, prefix) = &self.lanes;
+        let lane = lanes.of(req.uri().path(), prefix);
+        let call = deadline.scope(in_lane(lane, self.inner.call(req)));
         tokio::pin!(call);
         tokio::select! {
             biased;
@@ -103,5 +111,13 @@ impl<E: Endpoint> Endpoint for GuardsEndpoint<E> {
         }
         tracing::warn!(timeout_ms = self.timeout.as_millis(), "request timed out");
         Err(ApiError::Unavailable("The request took too long; retry shortly.").into())
+    }
+}
+
+/// Runs `work` in `lane` (see [`Lane`]), or outside any when the path has none.
+async fn in_lane<T>(lane: Option<Lane>, work: impl Future<Output = T>) -> T {
+    match lane {
+        Some(lane) => lane.scope(work).await,
+        None => work.await,
     }
 }

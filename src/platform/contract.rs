@@ -64,6 +64,14 @@ impl Contract {
         &self.text
     }
 
+    /// The document's paths (`/contacts/{id}`, …), relative to its server.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.document["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|paths| paths.keys().map(String::as_str))
+    }
+
     /// Checks `value` against the schema `schema` refers to; every violation names its
     /// field (`first_name`, `address.city`, `modules[0].name`; `body` for the whole).
     pub fn check(&self, schema: &MetaSchemaRef, value: &Value) -> Result<(), ApiError> {

@@ -14,6 +14,8 @@
 //!   a tenant is known); [`db::DbError`]; set-up, audit, migrations.
 //! - [`deadline`]: when a request must be answered (its own deadline, or the process's
 //!   stop), which the tenant door honours without lying about writes.
+//! - [`lane`]: the kind of record a request works on, so requests held up on one
+//!   table cannot take the connections of the others.
 //! - [`list`]: filters, sort orders, search and keyset cursors of list endpoints.
 //! - [`mail`]: outbound email ([`mail::Email`], [`mail::Mailer`]: SMTP or the log).
 //! - [`auth`]: access tokens, the bearer scheme handlers take, password hashing.
@@ -28,6 +30,7 @@ pub mod contract;
 pub mod db;
 pub mod deadline;
 pub mod error;
+pub mod lane;
 pub mod limits;
 pub mod list;
 pub mod mail;

@@ -1,13 +1,16 @@
-//! [`TenantBudget`]: how many pooled connections one tenant may hold at once, so a
-//! tenant running its heaviest legal requests in parallel cannot take the pool from
-//! the others.
+//! [`Budget`]: how many pooled connections one holder may have at once. The tenant
+//! door keeps four: per tenant (a tenant running its heaviest legal requests in
+//! parallel cannot take the pool from the others), per tenant for text searches, per
+//! [`Lane`] and per tenant and lane (requests on one kind of record, stuck behind a
+//! lock on its table, cannot take the connections the others need).
 //!
-//! Each tenant with work in flight has a semaphore of `per_tenant` permits; the tenant
+//! Each holder with work in flight has a semaphore of `per_holder` permits; the tenant
 //! door takes one before checking out a connection and its [`TenantTx`] keeps it
-//! until dropped. A request over the budget waits at most `queue_wait`, then is
-//! refused ([`DbError::TenantBusy`], answered 429 with `Retry-After`). A tenant's
-//! entry is removed when its last permit is released and nobody waits, so the map
-//! holds only tenants with requests in flight.
+//! until dropped. A request over a budget waits at most `queue_wait`, then is refused
+//! with the budget's error ([`DbError::TenantBusy`], answered 429, when the tenant is
+//! over its own share; [`DbError::Busy`], 503, when every tenant's requests on a lane
+//! are). A holder's entry is removed when its last permit is released and nobody
+//! waits, so the map holds only holders with requests in flight.
 //!
 //! [`TenantTx`]: super::TenantTx
 
@@ -21,104 +24,120 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::DbError;
+use crate::platform::lane::Lane;
 
-/// Per-tenant concurrency limits, shared by every clone of the pool.
+/// Who holds a budget's slots.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Holder {
+    Tenant(Uuid),
+    Lane(Lane),
+    TenantLane(Uuid, Lane),
+}
+
+/// Per-holder concurrency limits, shared by every clone of the pool.
 #[derive(Clone, Debug)]
-pub struct TenantBudget {
+pub struct Budget {
     inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
 struct Inner {
-    per_tenant: usize,
+    per_holder: usize,
     queue_wait: Duration,
-    tenants: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
+    /// The answer when no slot came free in time.
+    refusal: fn() -> DbError,
+    holders: Mutex<HashMap<Holder, Arc<Semaphore>>>,
 }
 
-/// One of a tenant's connection slots; released (and the tenant's entry cleaned up
+/// One of a holder's connection slots; released (and the holder's entry cleaned up
 /// when idle) on drop.
 #[derive(Debug)]
-pub struct TenantPermit {
+pub struct Slot {
     permit: Option<OwnedSemaphorePermit>,
-    tenant: Uuid,
+    holder: Option<Holder>,
     budget: Arc<Inner>,
 }
 
-impl TenantBudget {
-    pub fn new(per_tenant: usize, queue_wait: Duration) -> Self {
+impl Budget {
+    pub fn new(per_holder: usize, queue_wait: Duration, refusal: fn() -> DbError) -> Self {
         Self {
             inner: Arc::new(Inner {
-                per_tenant,
+                per_holder,
                 queue_wait,
-                tenants: Mutex::new(HashMap::new()),
+                refusal,
+                holders: Mutex::new(HashMap::new()),
             }),
         }
     }
 
-    /// A slot for `tenant`: at once when one is free, else after a wait of at most
-    /// the queue time; [`DbError::TenantBusy`] when none came free.
-    pub async fn acquire(&self, tenant: Uuid) -> Result<TenantPermit, DbError> {
-        let semaphore = self.inner.semaphore(tenant);
+    /// A slot for `holder`: at once when one is free, else after a wait of at most
+    /// the queue time; the budget's refusal when none came free.
+    pub async fn acquire(&self, holder: Holder) -> Result<Slot, DbError> {
+        let semaphore = self.inner.semaphore(&holder);
         let waited = tokio::time::timeout(self.inner.queue_wait, semaphore.acquire_owned()).await;
         // Built before the result is read, so a refused caller also cleans up its entry.
-        let mut permit = TenantPermit {
+        let mut slot = Slot {
             permit: None,
-            tenant,
+            holder: Some(holder),
             budget: Arc::clone(&self.inner),
         };
         match waited {
             Ok(Ok(acquired)) => {
-                permit.permit = Some(acquired);
-                Ok(permit)
+                slot.permit = Some(acquired);
+                Ok(slot)
             }
-            Ok(Err(_closed)) => Err(DbError::internal("the tenant budget was closed")),
-            Err(_elapsed) => Err(DbError::TenantBusy),
+            Ok(Err(_closed)) => Err(DbError::internal("the budget was closed")),
+            Err(_elapsed) => Err((self.inner.refusal)()),
         }
     }
 
-    /// Tenants with an entry (in flight or waiting).
+    /// Holders with an entry (in flight or waiting).
     #[cfg(test)]
-    fn tracked_tenants(&self) -> usize {
+    fn tracked(&self) -> usize {
         self.inner.lock().len()
     }
 }
 
 impl Inner {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<Semaphore>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Holder, Arc<Semaphore>>> {
         // A panic while holding the lock leaves the map consistent (plain inserts
         // and removes), so a poisoned lock is still usable.
-        self.tenants
+        self.holders
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The tenant's semaphore, created on first use. Cloned under the lock, so the
+    /// The holder's semaphore, created on first use. Cloned under the lock, so the
     /// clean-up (also under the lock) never removes an entry someone is about to use.
-    fn semaphore(&self, tenant: Uuid) -> Arc<Semaphore> {
-        Arc::clone(
-            self.lock()
-                .entry(tenant)
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant))),
-        )
+    fn semaphore(&self, holder: &Holder) -> Arc<Semaphore> {
+        let mut holders = self.lock();
+        if let Some(semaphore) = holders.get(holder) {
+            return Arc::clone(semaphore);
+        }
+        let semaphore = Arc::new(Semaphore::new(self.per_holder));
+        holders.insert(holder.clone(), Arc::clone(&semaphore));
+        semaphore
     }
 
-    /// Forgets the tenant when nobody but the map holds its semaphore: no permit out,
+    /// Forgets the holder when nobody but the map holds its semaphore: no permit out,
     /// no caller waiting.
-    fn release(&self, tenant: Uuid) {
-        let mut tenants = self.lock();
-        if tenants
-            .get(&tenant)
+    fn release(&self, holder: &Holder) {
+        let mut holders = self.lock();
+        if holders
+            .get(holder)
             .is_some_and(|semaphore| Arc::strong_count(semaphore) == 1)
         {
-            tenants.remove(&tenant);
+            holders.remove(holder);
         }
     }
 }
 
-impl Drop for TenantPermit {
+impl Drop for Slot {
     fn drop(&mut self) {
         drop(self.permit.take());
-        self.budget.release(self.tenant);
+        if let Some(holder) = self.holder.take() {
+            self.budget.release(&holder);
+        }
     }
 }
 
@@ -128,34 +147,48 @@ mod tests {
 
     const WAIT: Duration = Duration::from_millis(20);
 
+    fn tenant_budget(per_tenant: usize) -> Budget {
+        Budget::new(per_tenant, WAIT, || DbError::TenantBusy)
+    }
+
     #[tokio::test]
     async fn a_tenant_gets_at_most_its_share_and_others_are_unaffected() {
-        let budget = TenantBudget::new(2, WAIT);
-        let (noisy, quiet) = (Uuid::now_v7(), Uuid::now_v7());
-        let first = budget.acquire(noisy).await.expect("first slot");
-        let second = budget.acquire(noisy).await.expect("second slot");
+        let budget = tenant_budget(2);
+        let (noisy, quiet) = (
+            Holder::Tenant(Uuid::now_v7()),
+            Holder::Tenant(Uuid::now_v7()),
+        );
+        let first = budget.acquire(noisy.clone()).await.expect("first slot");
+        let second = budget.acquire(noisy.clone()).await.expect("second slot");
         assert!(matches!(
-            budget.acquire(noisy).await,
+            budget.acquire(noisy.clone()).await,
             Err(DbError::TenantBusy)
         ));
-        let other = budget.acquire(quiet).await.expect("another tenant's slot");
+        let other = budget
+            .acquire(quiet.clone())
+            .await
+            .expect("another tenant's slot");
         drop(first);
-        let third = budget.acquire(noisy).await.expect("a slot came free");
+        let third = budget
+            .acquire(noisy.clone())
+            .await
+            .expect("a slot came free");
         drop((second, third, other));
     }
 
     #[tokio::test]
     async fn idle_tenants_are_forgotten() {
-        let budget = TenantBudget::new(1, WAIT);
-        let tenant = Uuid::now_v7();
-        let held = budget.acquire(tenant).await.expect("a slot");
+        let budget = tenant_budget(1);
+        let tenant = Holder::Tenant(Uuid::now_v7());
+        let held = budget.acquire(tenant.clone()).await.expect("a slot");
         assert!(budget.acquire(tenant).await.is_err());
-        assert_eq!(budget.tracked_tenants(), 1);
+        assert_eq!(budget.tracked(), 1);
         drop(held);
-        assert_eq!(budget.tracked_tenants(), 0);
+        assert_eq!(budget.tracked(), 0);
         for _ in 0..100 {
-            drop(budget.acquire(Uuid::now_v7()).await.expect("a slot"));
+            let tenant = Holder::Tenant(Uuid::now_v7());
+            drop(budget.acquire(tenant).await.expect("a slot"));
         }
-        assert_eq!(budget.tracked_tenants(), 0);
+        assert_eq!(budget.tracked(), 0);
     }
 }

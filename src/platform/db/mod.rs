@@ -27,7 +27,6 @@ mod setup;
 mod tenant_tx;
 
 pub use audit::{Finding, audit};
-pub use budget::{TenantBudget, TenantPermit};
 pub use context::{ContextSigner, load_signer, retire_context_keys, rotate_context_key};
 pub use dispatcher::{ClaimedMail, Dispatcher, MailClaim};
 pub use error::{DbError, Outage};

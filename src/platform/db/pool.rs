@@ -16,10 +16,12 @@ use tokio_postgres::{
     types::{ToSql, Type},
 };
 
+use super::budget::{Budget, Holder, Slot};
 use super::settle::{Effect, Settled, ensure_time_left, settle, told_as_deadline};
-use super::{ContextSigner, DbError, Dispatcher, PreTenant, SetupError, TenantBudget, TenantTx};
+use super::{ContextSigner, DbError, Dispatcher, PreTenant, SetupError, TenantTx};
 use crate::platform::{
     config::Config,
+    lane::Lane,
     module::{Meaning, ModuleInfo},
     tenancy::TenantContext,
 };
@@ -32,9 +34,15 @@ pub struct Db {
     pooler: Option<TransactionPooler>,
     signer: ContextSigner,
     /// How many of the pool's connections one tenant may hold at once.
-    budget: TenantBudget,
+    budget: Budget,
     /// How many of those may run text searches at once (no index serves them).
-    searches: TenantBudget,
+    searches: Budget,
+    /// How many of the pool's connections the requests of one lane may hold at once,
+    /// all tenants together: most of the pool, never all of it.
+    lanes: Budget,
+    /// How many of a tenant's share its requests of one lane may hold: most of the
+    /// share, never all of it.
+    tenant_lanes: Budget,
     /// A few connections as the worker role, for the dispatcher door alone.
     worker: deadpool_postgres::Pool,
     /// One connection of the application role for `/ready` alone, so that a pool
@@ -55,15 +63,17 @@ impl Db {
     /// (`app.enter`), the module switch when `module` is switchable, and the
     /// statement. Constraint violations are read with `module`'s meanings.
     ///
-    /// The tenant's slot in the [`TenantBudget`] is taken before the connection, so a
-    /// tenant over its share waits (briefly) for its own slots, never for the pool.
+    /// The tenant's slots (see [`Budget`]) are taken before the connection, so a
+    /// tenant over its share waits (briefly) for its own slots, never for the pool; and
+    /// requests of one lane (see [`Lane`]) stuck behind a lock leave connections for
+    /// the others.
     pub async fn tx(
         &self,
         context: TenantContext,
         module: &'static ModuleInfo,
     ) -> Result<TenantTx, DbError> {
         ensure_time_left()?;
-        let permit = self.budget.acquire(context.tenant_id()).await?;
+        let slots = self.slots(context.tenant_id()).await?;
         let client = self.inner.get().await?;
         let claim = self.signer.claim(&context);
         Ok(TenantTx::new(
@@ -72,8 +82,24 @@ impl Db {
             context,
             claim,
             module,
-            permit,
+            slots,
         ))
+    }
+
+    /// The slots a tenant's transaction holds: of its lane within the tenant's share,
+    /// of the tenant, and of its lane across tenants.
+    async fn slots(&self, tenant: uuid::Uuid) -> Result<Vec<Slot>, DbError> {
+        let mut slots = Vec::with_capacity(4);
+        let lane = Lane::current();
+        if let Some(lane) = &lane {
+            let holder = Holder::TenantLane(tenant, lane.clone());
+            slots.push(self.tenant_lanes.acquire(holder).await?);
+        }
+        slots.push(self.budget.acquire(Holder::Tenant(tenant)).await?);
+        if let Some(lane) = lane {
+            slots.push(self.lanes.acquire(Holder::Lane(lane)).await?);
+        }
+        Ok(slots)
     }
 
     /// [`Self::tx`] for a list page: a text search (`searches`) first takes a slot of
@@ -88,7 +114,10 @@ impl Db {
         if !searches {
             return self.tx(context, module).await;
         }
-        let slot = self.searches.acquire(context.tenant_id()).await?;
+        let slot = self
+            .searches
+            .acquire(Holder::Tenant(context.tenant_id()))
+            .await?;
         let mut tx = self.tx(context, module).await?;
         tx.hold_search_slot(slot);
         Ok(tx)
@@ -291,16 +320,28 @@ pub async fn app_pool(config: &Config, signer: ContextSigner) -> Result<Db, Setu
     let inner = build_pool(pg.clone(), config.pool_size, config)?;
     verify_role(&inner, &config.app_role, "crm_worker").await?;
     let probe = build_pool(pg, 1, config)?;
+    let (wait, tenant_busy) = (config.tenant_queue_wait, || DbError::TenantBusy);
     Ok(Db {
         inner,
         pooler,
         signer,
-        budget: TenantBudget::new(config.tenant_max_connections, config.tenant_queue_wait),
-        searches: TenantBudget::new(config.tenant_max_searches, config.tenant_queue_wait),
+        budget: Budget::new(config.tenant_max_connections, wait, tenant_busy),
+        searches: Budget::new(config.tenant_max_searches, wait, tenant_busy),
+        lanes: Budget::new(most_of(config.pool_size), wait, || DbError::Busy(LANE_BUSY)),
+        tenant_lanes: Budget::new(most_of(config.tenant_max_connections), wait, tenant_busy),
         worker: worker_pool(config).await?,
         probe,
     })
 }
+
+/// What one lane may hold of `slots`: all but a quarter (at least one), so that another
+/// lane always finds a slot; all of a single slot.
+fn most_of(slots: usize) -> usize {
+    slots.saturating_sub((slots / 4).max(1)).max(1)
+}
+
+/// The answer when every tenant's requests of a lane hold all the lane may have.
+const LANE_BUSY: &str = "Requests on this kind of record are held up; retry shortly.";
 
 /// Connections the job host's claims need at most at once.
 const WORKER_POOL_SIZE: usize = 2;

@@ -11,7 +11,7 @@
 
 use super::role;
 use super::settle::{Effect, Settled, ensure_time_left, settle, told_as_deadline};
-use super::{DbError, TenantPermit, TransactionPooler, pool::SET_TIMEOUTS};
+use super::{DbError, TransactionPooler, budget::Slot, pool::SET_TIMEOUTS};
 use crate::platform::{
     module::ModuleInfo,
     tenancy::{Role, TenantContext},
@@ -57,10 +57,9 @@ pub struct TenantTx {
     module: &'static ModuleInfo,
     /// The caller's role as the membership says (read in the first flight).
     role: Role,
-    /// The tenant's pool slot ([`super::TenantBudget`]), released when this is dropped.
-    _permit: TenantPermit,
-    /// A slot of the tenant's search budget, for a text search.
-    search_permit: Option<TenantPermit>,
+    /// The tenant's and the lane's slots (see [`super::budget`]), and one of the
+    /// tenant's search budget for a text search; released when this is dropped.
+    slots: Vec<Slot>,
 }
 
 impl TenantTx {
@@ -70,7 +69,7 @@ impl TenantTx {
         context: TenantContext,
         claim: String,
         module: &'static ModuleInfo,
-        permit: TenantPermit,
+        slots: Vec<Slot>,
     ) -> Self {
         Self {
             client: Some(client),
@@ -80,14 +79,13 @@ impl TenantTx {
             state: State::Idle,
             module,
             role: context.role(),
-            _permit: permit,
-            search_permit: None,
+            slots,
         }
     }
 
     /// Keeps a slot of the tenant's search budget for as long as the transaction.
-    pub(super) fn hold_search_slot(&mut self, permit: TenantPermit) {
-        self.search_permit = Some(permit);
+    pub(super) fn hold_search_slot(&mut self, slot: Slot) {
+        self.slots.push(slot);
     }
 
     pub fn context(&self) -> TenantContext {

@@ -52,7 +52,6 @@ async fn sigterm_under_write_load_answers_every_request_it_accepted() {
         &[
             ("CRM_SHUTDOWN_TIMEOUT_SECS", "3"),
             ("CRM_STATEMENT_TIMEOUT_MS", "120000"),
-            ("CRM_TENANT_MAX_CONNECTIONS", "8"),
         ],
     )
     .await;

@@ -213,6 +213,8 @@ impl Server {
             .env("CRM_APP_PASSWORD", APP_PASSWORD)
             .env("CRM_RUN_WORKER", "false")
             .env("CRM_POOL_SIZE", "8")
+            // One tenant's load, as a single-tenant deployment runs it.
+            .env("CRM_TENANT_MAX_CONNECTIONS", "8")
             .env("CRM_RATE_LIMIT_IP", "1000000")
             .env("CRM_RATE_LIMIT_USER", "1000000")
             .env("CRM_RATE_LIMIT_TENANT", "1000000")
