@@ -334,10 +334,11 @@ pub async fn app_pool(config: &Config, signer: ContextSigner) -> Result<Db, Setu
     })
 }
 
-/// What one lane may hold of `slots`: all but a quarter (at least one), so that another
-/// lane always finds a slot; all of a single slot.
+/// What one lane may hold of `slots`: all but one, so that another lane always finds
+/// one (the least that guarantees it: writes bound by commit latency want every
+/// connection they can get); all of a single slot.
 fn most_of(slots: usize) -> usize {
-    slots.saturating_sub((slots / 4).max(1)).max(1)
+    slots.saturating_sub(1).max(1)
 }
 
 /// The answer when every tenant's requests of a lane hold all the lane may have.
