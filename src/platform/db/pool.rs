@@ -17,7 +17,7 @@ use tokio_postgres::{
 };
 
 use super::budget::{Budget, Holder, Slot};
-use super::settle::{Effect, Settled, ensure_time_left, settle, told_as_deadline};
+use super::settle::{Cancel, Effect, Settled, ensure_time_left, settle, told_as_deadline};
 use super::{ContextSigner, DbError, Dispatcher, PreTenant, SetupError, TenantTx};
 use crate::platform::{
     config::Config,
@@ -215,7 +215,8 @@ async fn run_once(
         let statement = client.prepare_cached(sql).await.map_err(classify)?;
         // One statement in autocommit: it commits as it ends.
         let query = client.query(&statement, params);
-        let (result, settled) = settle(client, effect, Result::is_ok, query).await;
+        let cancel = Cancel::OnTheServer;
+        let (result, settled) = settle(client, cancel, effect, Result::is_ok, query).await;
         if settled == Settled::InTime {
             guard.finish();
         }
@@ -233,7 +234,7 @@ async fn run_once(
         client.batch_execute("COMMIT").await?;
         Ok::<_, tokio_postgres::Error>(rows)
     };
-    let (result, settled) = settle(client, effect, Result::is_ok, run).await;
+    let (result, settled) = settle(client, Cancel::Never, effect, Result::is_ok, run).await;
     let reusable = settled == Settled::InTime
         && match &result {
             Ok(_) => true,

@@ -32,6 +32,23 @@ pub(super) enum Effect {
     Writes,
 }
 
+/// Whether a flight may be cancelled on the server at the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cancel {
+    OnTheServer,
+    /// Behind a transaction pooler (see [`settle`]).
+    Never,
+}
+
+impl Cancel {
+    pub(super) fn behind_pooler(pooled: bool) -> Self {
+        match pooled {
+            true => Self::Never,
+            false => Self::OnTheServer,
+        }
+    }
+}
+
 /// Whether the statements were cancelled at the deadline: the connection must then
 /// be discarded, so that a cancel arriving late cannot hit another request's statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +58,17 @@ pub(super) enum Settled {
 }
 
 /// Awaits `flight`, the statements sent on `client`. When the request's deadline
-/// passes first, cancels them on the server and awaits the flight's end. For a flight
-/// that [`Effect::Writes`], `committed` reads from its outcome whether it did.
+/// passes first, cancels them on the server (`cancel`: none behind a transaction
+/// pooler) and awaits the flight's end. For a flight that [`Effect::Writes`],
+/// `committed` reads from its outcome whether it did.
+///
+/// Behind a transaction pooler no cancel is sent: PgBouncer releases before the fix
+/// of pgbouncer/pgbouncer#801 exit on a cancel request whose client closes first, as
+/// tokio-postgres's does. The flight then ends with its statement (bounded by the
+/// statement timeout the transaction sets) and its outcome is answered, late.
 pub(super) async fn settle<T>(
     client: &Object,
+    cancel: Cancel,
     effect: Effect,
     committed: impl FnOnce(&T) -> bool,
     flight: impl Future<Output = T>,
@@ -58,10 +82,13 @@ pub(super) async fn settle<T>(
     let (outcome, settled) = tokio::select! {
         biased;
         outcome = &mut flight => (outcome, Settled::InTime),
-        () = deadline.passed() => {
-            cancel(client).await;
-            // Bounded even if the cancel was lost: the statement timeout ends it.
-            (flight.await, Settled::Cancelled)
+        () = deadline.passed() => match cancel {
+            Cancel::OnTheServer => {
+                cancel_on_the_server(client).await;
+                // Bounded even if the cancel was lost: the statement timeout ends it.
+                (flight.await, Settled::Cancelled)
+            }
+            Cancel::Never => (flight.await, Settled::InTime),
         }
     };
     if writes && !committed(&outcome) {
@@ -87,7 +114,7 @@ pub(super) fn told_as_deadline(err: DbError, settled: Settled) -> DbError {
     }
 }
 
-async fn cancel(client: &Object) {
+async fn cancel_on_the_server(client: &Object) {
     let token = client.cancel_token();
     match tokio::time::timeout(CANCEL_TIMEOUT, token.cancel_query(NoTls)).await {
         Ok(Ok(())) => tracing::info!("deadline passed: cancelled the statement in flight"),

@@ -10,7 +10,7 @@
 //! to the same flight, so a single-statement request costs one round trip.
 
 use super::role;
-use super::settle::{Effect, Settled, ensure_time_left, settle, told_as_deadline};
+use super::settle::{Cancel, Effect, Settled, ensure_time_left, settle, told_as_deadline};
 use super::{DbError, TransactionPooler, budget::Slot, pool::SET_TIMEOUTS};
 use crate::platform::{
     module::ModuleInfo,
@@ -157,7 +157,9 @@ impl TenantTx {
         if self.state == State::Open {
             let client = self.client()?;
             let commit = client.batch_execute("COMMIT");
-            let (result, settled) = settle(client, Effect::Writes, Result::is_ok, commit).await;
+            let cancel = Cancel::behind_pooler(self.pooler.is_some());
+            let (result, settled) =
+                settle(client, cancel, Effect::Writes, Result::is_ok, commit).await;
             self.finish(settled);
             result
                 .map_err(self.classify())
@@ -204,14 +206,15 @@ impl TenantTx {
                 .as_ref()
                 .is_ok_and(|flight| flight.rows.is_ok() && flight.committed.is_ok())
         };
+        let cancel = Cancel::behind_pooler(self.pooler.is_some());
         let (outcome, settled) = match self.pooler.is_some() {
             true => {
                 let flight = self.flight_uncached(client, sql, params, starting, commit);
-                settle(client, effect, committed, flight).await
+                settle(client, cancel, effect, committed, flight).await
             }
             false => {
                 let flight = self.flight(client, sql, params, starting, commit);
-                settle(client, effect, committed, flight).await
+                settle(client, cancel, effect, committed, flight).await
             }
         };
         let told = |err| told_as_deadline(err, settled);

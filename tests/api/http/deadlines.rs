@@ -10,8 +10,8 @@ use serde_json::json;
 use tokio_postgres::Client;
 
 use crate::support::{
-    TestApp, TestUser, build_app_with, expect_json, expect_problem, id_of, run_until_signalled,
-    spawn_app_with,
+    TestApp, TestUser, behind_a_pooler, build_app_with, expect_json, expect_problem, id_of,
+    run_until_signalled, spawn_app_with,
 };
 
 /// Holds the row of `contact` locked (FOR UPDATE) in an open transaction of the owner.
@@ -81,6 +81,9 @@ fn whole_pool(vars: &mut Vec<(String, String)>) {
 
 #[tokio::test]
 async fn a_write_answered_failed_at_the_deadline_never_commits() {
+    if behind_a_pooler("no cancel is sent at the deadline") {
+        return;
+    }
     let app = spawn_app_with(short_deadline).await;
     let owner = app.sign_up("Deadline").await;
     let contact = id_of(&app.create_contact(&owner, "Ada").await);
@@ -111,6 +114,9 @@ async fn a_write_answered_failed_at_the_deadline_never_commits() {
 
 #[tokio::test]
 async fn a_shutdown_answers_every_request_and_commits_none_it_answered_failed() {
+    if behind_a_pooler("no cancel is sent at the deadline") {
+        return;
+    }
     let (server, app) = build_app_with(|vars| {
         whole_pool(vars);
         vars.push(("CRM_SHUTDOWN_TIMEOUT_SECS".into(), "3".into()));

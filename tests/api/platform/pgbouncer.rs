@@ -211,3 +211,65 @@ async fn without_pgbouncer_mode_the_pool_is_refused_by_pgbouncer() {
         .to_string();
     assert!(err.contains("application pool"), "{err}");
 }
+
+/// Behind a transaction pooler no cancel is sent at the deadline (PgBouncer 1.18, as
+/// Debian ships it, exits on tokio-postgres's cancel requests: pgbouncer/pgbouncer#801):
+/// a write past its deadline is answered with its outcome when its statement ends,
+/// never as a failure that later commits, and PgBouncer keeps serving.
+#[tokio::test]
+async fn behind_pgbouncer_a_write_past_its_deadline_is_answered_with_its_outcome() {
+    let Some(bouncer) = start_pgbouncer().await else {
+        return;
+    };
+    let database = fresh_database().await;
+    let via_bouncer = |vars: &mut Vec<(String, String)>| {
+        vars.push(("CRM_PGBOUNCER".into(), "true".into()));
+        vars.push((
+            "CRM_APP_DATABASE_URL".into(),
+            format!("postgres://127.0.0.1:{}", bouncer.port),
+        ));
+        vars.push(("CRM_REQUEST_TIMEOUT_MS".into(), "300".into()));
+        vars.push(("CRM_TENANT_MAX_CONNECTIONS".into(), "4".into()));
+        vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "1500".into()));
+    };
+    let (address, pool) = start_server(&database.name, via_bouncer).await;
+    let app = TestApp::attach(address, pool, &database.name);
+    let owner = app.sign_up("Bounced").await;
+    let contact = crate::support::id_of(&app.create_contact(&owner, "Ada").await);
+
+    let lock = app.owner_sql().await;
+    lock.batch_execute("BEGIN").await.expect("begin");
+    lock.execute(
+        "SELECT 1 FROM contacts WHERE id = $1::text::uuid FOR UPDATE",
+        &[&contact],
+    )
+    .await
+    .expect("lock the row");
+    // One write on each server connection, both past their deadline.
+    let updates: Vec<_> = (0..SERVER_CONNECTIONS)
+        .map(|n| {
+            let app = app.other_instance(app.address.clone(), app.db.clone());
+            let (owner, path) = (owner.clone(), format!("/contacts/{contact}"));
+            tokio::spawn(async move {
+                app.patch(&path, &owner, json!({ "first_name": format!("Late {n}") }))
+                    .await
+            })
+        })
+        .collect();
+    for update in updates {
+        // Answered when the statement timeout ended the wait: rolled back, said so.
+        let update = update.await.expect("task");
+        crate::support::expect_problem(update, StatusCode::SERVICE_UNAVAILABLE).await;
+    }
+    lock.batch_execute("COMMIT").await.expect("unlock");
+
+    let read = expect_json(
+        app.get(&format!("/contacts/{contact}"), &owner).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        read["first_name"], "Ada",
+        "the answered-failed write never committed"
+    );
+}

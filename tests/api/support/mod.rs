@@ -147,6 +147,16 @@ pub fn test_config(database: &str, customise: impl FnOnce(&mut Vec<(String, Stri
     .expect("test configuration")
 }
 
+/// Whether every test server's pool goes through a PgBouncer (tests/through-pgbouncer),
+/// for the tests that cannot run there; says `why` they skip.
+pub fn behind_a_pooler(why: &str) -> bool {
+    let pooled = std::env::var_os("CRM_TEST_PGBOUNCER_URL").is_some();
+    if pooled {
+        eprintln!("SKIPPED behind a transaction pooler: {why}");
+    }
+    pooled
+}
+
 /// A fresh database cloned from the template; dropped with the returned guard.
 pub async fn fresh_database() -> DatabaseGuard {
     let template = template().await;
