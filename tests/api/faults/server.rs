@@ -11,7 +11,7 @@ use serde_json::json;
 use super::load::{Load, Unanswered, check};
 use crate::support::{
     cluster::{Cluster, Server},
-    expect_json,
+    expect_json, lock_contact,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,13 +71,7 @@ async fn sigterm_under_write_load_answers_every_request_it_accepted() {
 
     // Two updates held on a row lock past the grace period, and write load beside.
     let lock = cluster.sql("crm").await;
-    lock.batch_execute("BEGIN").await.expect("begin");
-    lock.execute(
-        "SELECT 1 FROM contacts WHERE id = $1::text::uuid FOR UPDATE",
-        &[&held_id],
-    )
-    .await
-    .expect("lock the row");
+    lock_contact(&lock, &held_id).await;
     let held: Vec<_> = (0..2)
         .map(|n| {
             let http = http.clone();

@@ -11,19 +11,13 @@ use tokio_postgres::Client;
 
 use crate::support::{
     TestApp, TestUser, behind_a_pooler, build_app_with, expect_json, expect_problem, id_of,
-    run_until_signalled, spawn_app_with,
+    lock_contact, run_until_signalled, spawn_app_with,
 };
 
-/// Holds the row of `contact` locked (FOR UPDATE) in an open transaction of the owner.
+/// Holds the row of `contact` locked in an open transaction of the owner.
 async fn lock_row(app: &TestApp, contact: &str) -> Client {
     let lock = app.owner_sql().await;
-    lock.batch_execute("BEGIN").await.expect("begin");
-    lock.execute(
-        "SELECT 1 FROM contacts WHERE id = $1::text::uuid FOR UPDATE",
-        &[&contact],
-    )
-    .await
-    .expect("lock the row");
+    lock_contact(&lock, contact).await;
     lock
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{TestApp, TestUser, expect_json, expect_problem, id_of, spawn_app_with};
+use crate::support::{
+    TestApp, TestUser, expect_json, expect_problem, id_of, lock_contact, spawn_app_with,
+};
 
 /// A pool of 4 (the test default): 2 connections per tenant, 1 per tenant and lane. A short pool wait, so
 /// the old behaviour (everyone queues on the pool) shows as a 503 quickly; a long
@@ -31,14 +33,7 @@ async fn a_tenant_holding_its_whole_share_gets_429_while_another_tenant_is_serve
     // Noisy's updates of two rows (two lanes) queue on their locks, each holding a
     // pooled connection: its whole share.
     let owner = app.owner_sql().await;
-    owner.batch_execute("BEGIN").await.expect("begin");
-    owner
-        .execute(
-            "SELECT 1 FROM contacts WHERE id = $1::text::uuid FOR UPDATE",
-            &[&contact],
-        )
-        .await
-        .expect("lock the contact");
+    lock_contact(&owner, &contact).await;
     owner
         .execute(
             "SELECT 1 FROM companies WHERE id = $1::text::uuid FOR UPDATE",

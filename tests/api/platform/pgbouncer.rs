@@ -10,7 +10,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::support::{
-    APP_PASSWORD, APP_ROLE, TestApp, expect_json, fresh_database, start_server, test_config,
+    APP_PASSWORD, APP_ROLE, TestApp, expect_json, fresh_database, lock_contact, start_server,
+    test_config,
 };
 
 const SERVER_CONNECTIONS: usize = 2;
@@ -20,6 +21,17 @@ struct PgBouncer {
     port: u16,
     _child: tokio::process::Child,
     dir: PathBuf,
+}
+
+impl PgBouncer {
+    /// Points a test server's pool at this PgBouncer, in pooler mode.
+    fn serve(&self, vars: &mut Vec<(String, String)>) {
+        vars.push(("CRM_PGBOUNCER".into(), "true".into()));
+        vars.push((
+            "CRM_APP_DATABASE_URL".into(),
+            format!("postgres://127.0.0.1:{}", self.port),
+        ));
+    }
 }
 
 impl Drop for PgBouncer {
@@ -115,11 +127,7 @@ async fn the_api_works_through_pgbouncer_in_transaction_mode() {
     };
     let database = fresh_database().await;
     let via_bouncer = |vars: &mut Vec<(String, String)>| {
-        vars.push(("CRM_PGBOUNCER".into(), "true".into()));
-        vars.push((
-            "CRM_APP_DATABASE_URL".into(),
-            format!("postgres://127.0.0.1:{}", bouncer.port),
-        ));
+        bouncer.serve(vars);
         vars.push(("CRM_POOL_SIZE".into(), "8".into()));
         // Ten requests of one tenant at once queue for its share rather than get 429.
         vars.push(("CRM_TENANT_QUEUE_MS".into(), "5000".into()));
@@ -223,11 +231,7 @@ async fn behind_pgbouncer_a_write_past_its_deadline_is_answered_with_its_outcome
     };
     let database = fresh_database().await;
     let via_bouncer = |vars: &mut Vec<(String, String)>| {
-        vars.push(("CRM_PGBOUNCER".into(), "true".into()));
-        vars.push((
-            "CRM_APP_DATABASE_URL".into(),
-            format!("postgres://127.0.0.1:{}", bouncer.port),
-        ));
+        bouncer.serve(vars);
         vars.push(("CRM_REQUEST_TIMEOUT_MS".into(), "300".into()));
         vars.push(("CRM_TENANT_MAX_CONNECTIONS".into(), "4".into()));
         vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "1500".into()));
@@ -238,13 +242,7 @@ async fn behind_pgbouncer_a_write_past_its_deadline_is_answered_with_its_outcome
     let contact = crate::support::id_of(&app.create_contact(&owner, "Ada").await);
 
     let lock = app.owner_sql().await;
-    lock.batch_execute("BEGIN").await.expect("begin");
-    lock.execute(
-        "SELECT 1 FROM contacts WHERE id = $1::text::uuid FOR UPDATE",
-        &[&contact],
-    )
-    .await
-    .expect("lock the row");
+    lock_contact(&lock, &contact).await;
     // One write on each server connection, both past their deadline.
     let updates: Vec<_> = (0..SERVER_CONNECTIONS)
         .map(|n| {

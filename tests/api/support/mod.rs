@@ -147,6 +147,18 @@ pub fn test_config(database: &str, customise: impl FnOnce(&mut Vec<(String, Stri
     .expect("test configuration")
 }
 
+/// Opens a transaction on `sql` holding the contact's row locked (FOR UPDATE), so the
+/// requests that update it wait; commit or roll back `sql` to let them go.
+pub async fn lock_contact(sql: &Client, contact: &str) {
+    sql.batch_execute("BEGIN").await.expect("begin");
+    sql.execute(
+        "SELECT 1 FROM contacts WHERE id = $1::text::uuid FOR UPDATE",
+        &[&contact],
+    )
+    .await
+    .expect("lock the contact's row");
+}
+
 /// Whether every test server's pool goes through a PgBouncer (tests/through-pgbouncer),
 /// for the tests that cannot run there; says `why` they skip.
 pub fn behind_a_pooler(why: &str) -> bool {
