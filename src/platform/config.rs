@@ -318,7 +318,7 @@ impl Config {
         let pool_size: usize = parse(&var, "CRM_POOL_SIZE", "16")?;
         let share = tenant_max_connections(&var, pool_size)?;
 
-        Ok(Self {
+        let config = Self {
             environment,
             bind: parse(&var, "CRM_BIND", "127.0.0.1:8000")?,
             database_url: Secret::new(database_url),
@@ -393,7 +393,28 @@ impl Config {
             mail: mail_config(&var)?,
             migration_lock_timeout: millis(&var, "CRM_MIGRATION_LOCK_TIMEOUT_MS", "60000")?,
             app_role_bounds: role_bounds(&var, pool_size)?,
-        })
+        };
+        config.statements_end_within_the_grace()?;
+        Ok(config)
+    }
+
+    /// Behind a transaction pooler no statement is cancelled at a deadline (see
+    /// `platform::db`'s settle): those in flight at a stop must end, by their
+    /// statement timeout, within the shutdown grace, with the 2 s kept for answering.
+    fn statements_end_within_the_grace(&self) -> Result<(), ConfigError> {
+        let needed = self.statement_timeout + Duration::from_secs(2);
+        if self.pgbouncer && self.http.shutdown_timeout < needed {
+            return Err(invalid(
+                "CRM_SHUTDOWN_TIMEOUT_SECS",
+                format!(
+                    "behind a transaction pooler (CRM_PGBOUNCER=true) it must exceed \
+                     CRM_STATEMENT_TIMEOUT_MS by 2 s ({} s at least), so that statements \
+                     in flight at a stop end and are answered within it",
+                    needed.as_secs_f64().ceil()
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -670,6 +691,26 @@ mod tests {
         assert_eq!(config.app_role, "crm_app");
         assert!(config.jwt.generated);
         assert!(config.jwt.secret.expose().len() >= MIN_SECRET_BYTES);
+    }
+
+    #[test]
+    fn behind_a_pooler_statements_must_end_within_the_shutdown_grace() {
+        let pooled = [
+            ("CRM_PGBOUNCER", "true"),
+            ("CRM_STATEMENT_TIMEOUT_MS", "5000"),
+        ];
+        config(&pooled).expect("the defaults leave 30 s");
+        let short = [pooled.as_slice(), &[("CRM_SHUTDOWN_TIMEOUT_SECS", "6")]].concat();
+        let err = config(&short).expect_err("5 s statements, 6 s grace");
+        assert!(
+            err.to_string().contains("CRM_SHUTDOWN_TIMEOUT_SECS"),
+            "{err}"
+        );
+        let direct = [
+            ("CRM_SHUTDOWN_TIMEOUT_SECS", "6"),
+            ("CRM_STATEMENT_TIMEOUT_MS", "5000"),
+        ];
+        config(&direct).expect("a direct pool cancels at the deadline");
     }
 
     #[test]

@@ -175,7 +175,7 @@ async fn a_shutdown_answers_every_request_and_commits_none_it_answered_failed() 
 async fn a_drain_fails_readiness_first_and_serves_on() {
     let (server, app) = build_app_with(|vars| {
         vars.push(("CRM_SHUTDOWN_DRAIN_SECS".into(), "2".into()));
-        vars.push(("CRM_SHUTDOWN_TIMEOUT_SECS".into(), "3".into()));
+        vars.push(("CRM_SHUTDOWN_TIMEOUT_SECS".into(), "8".into()));
     })
     .await;
     let (stop, running) = run_until_signalled(server);

@@ -25,7 +25,7 @@ where
 #[tokio::test]
 async fn in_flight_requests_finish_and_new_connections_are_refused() {
     let (server, app) = build_app_with(|vars| {
-        vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "120000".into()));
+        vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "20000".into()));
     })
     .await;
     let (stop, running) = run_until_signalled(server);

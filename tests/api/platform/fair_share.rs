@@ -15,7 +15,7 @@ use crate::support::{
 /// statement timeout, so the requests held on a row lock outlive the test's checks.
 fn small_pool(vars: &mut Vec<(String, String)>) {
     vars.push(("CRM_POOL_TIMEOUT_MS".into(), "1000".into()));
-    vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "30000".into()));
+    vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "25000".into()));
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ async fn unavailable_count(app: &TestApp, cause: &str) -> u64 {
 #[tokio::test]
 async fn a_connection_terminated_mid_statement_is_a_503_and_the_pool_recovers() {
     let app = spawn_app_with(|vars| {
-        vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "30000".into()));
+        vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "25000".into()));
     })
     .await;
     let owner = app.sign_up("Outage").await;
@@ -69,7 +69,7 @@ async fn a_pool_saturated_behind_a_lock_is_busy_and_ready() {
         vars.push(("CRM_POOL_SIZE".into(), "2".into()));
         vars.push(("CRM_TENANT_MAX_CONNECTIONS".into(), "2".into()));
         vars.push(("CRM_POOL_TIMEOUT_MS".into(), "20000".into()));
-        vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "30000".into()));
+        vars.push(("CRM_STATEMENT_TIMEOUT_MS".into(), "25000".into()));
     })
     .await;
     let owner = app.sign_up("Busy").await;
