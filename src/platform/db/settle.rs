@@ -76,13 +76,16 @@ pub(super) async fn settle<T>(
     let Some(deadline) = Deadline::current() else {
         return (flight.await, Settled::InTime);
     };
+    // A request that already wrote runs on to its answer: cancelling its next
+    // statements would answer "failed" for a request whose first write stands.
+    let wrote_before = deadline.has_written();
     let writes = effect == Effect::Writes;
     let counted = deadline.flight(writes);
     tokio::pin!(flight);
     let (outcome, settled) = tokio::select! {
         biased;
         outcome = &mut flight => (outcome, Settled::InTime),
-        () = deadline.passed() => match cancel {
+        () = deadline.passed(), if !wrote_before => match cancel {
             Cancel::OnTheServer => {
                 cancel_on_the_server(client).await;
                 // Bounded even if the cancel was lost: the statement timeout ends it.
@@ -97,9 +100,12 @@ pub(super) async fn settle<T>(
     (outcome, settled)
 }
 
-/// Refuses to start statements for a request whose deadline has passed.
+/// Refuses to start statements for a request whose deadline has passed, unless it
+/// already wrote: then it runs on, so that its answer can say what it did.
 pub(super) fn ensure_time_left() -> Result<(), DbError> {
-    match Deadline::current().is_some_and(|deadline| deadline.has_passed()) {
+    let out_of_time = Deadline::current()
+        .is_some_and(|deadline| deadline.has_passed() && !deadline.has_written());
+    match out_of_time {
         true => Err(TOO_LONG),
         false => Ok(()),
     }
