@@ -307,7 +307,7 @@ fn routes(
             max_body_bytes: config.max_body_bytes,
             timeout: config.request_timeout,
             stopping: state.stopping.clone(),
-            lanes: (Lanes::from_paths(contract.paths()), "/api/v1"),
+            lanes: Lanes::from_paths(contract.paths(), "/api/v1"),
         })
         .with_if(!config.cors_origins.is_empty(), cors(&config))
         .data(state.jwt.clone())

@@ -38,8 +38,7 @@ pub struct Guards {
     pub max_body_bytes: usize,
     pub timeout: Duration,
     pub stopping: Stopping,
-    /// The API's lanes, and the prefix its paths are served under.
-    pub lanes: (Lanes, &'static str),
+    pub lanes: Lanes,
 }
 
 impl<E: Endpoint> Middleware<E> for Guards {
@@ -61,7 +60,7 @@ pub struct GuardsEndpoint<E> {
     max_body_bytes: usize,
     timeout: Duration,
     stopping: Stopping,
-    lanes: (Lanes, &'static str),
+    lanes: Lanes,
 }
 
 impl<E: Endpoint> Endpoint for GuardsEndpoint<E> {
@@ -89,8 +88,7 @@ impl<E: Endpoint> Endpoint for GuardsEndpoint<E> {
             None => {}
         }
         let deadline = Deadline::after(self.timeout, &self.stopping);
-        let (lanes, prefix) = &self.lanes;
-        let lane = lanes.of(req.uri().path(), prefix);
+        let lane = self.lanes.of(req.uri().path());
         let call = deadline.scope(in_lane(lane, self.inner.call(req)));
         tokio::pin!(call);
         tokio::select! {

@@ -29,39 +29,48 @@ tokio::task_local! {
 /// served), then stopping (requests still running must be answered by its instant).
 /// Cheap to clone; every clone sees the same stop.
 #[derive(Clone)]
-pub struct Stopping {
-    draining: watch::Sender<bool>,
-    stop_at: watch::Sender<Option<Instant>>,
+pub struct Stopping(watch::Sender<Phase>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    Draining,
+    StopBy(Instant),
+}
+
+impl Phase {
+    fn stop_at(self) -> Option<Instant> {
+        match self {
+            Self::StopBy(at) => Some(at),
+            Self::Serving | Self::Draining => None,
+        }
+    }
 }
 
 impl Default for Stopping {
     fn default() -> Self {
-        Self {
-            draining: watch::Sender::new(false),
-            stop_at: watch::Sender::new(None),
-        }
+        Self(watch::Sender::new(Phase::Serving))
     }
 }
 
 impl Stopping {
     /// The signal came: readiness fails from now on.
     pub fn drain(&self) {
-        self.draining.send_replace(true);
+        self.0.send_replace(Phase::Draining);
     }
 
     /// Requests in flight get until `stop_at`.
     pub fn stop_by(&self, stop_at: Instant) {
-        self.drain();
-        self.stop_at.send_replace(Some(stop_at));
+        self.0.send_replace(Phase::StopBy(stop_at));
     }
 
     /// Whether the signal came (draining or stopping).
     pub fn is_stopping(&self) -> bool {
-        *self.draining.borrow()
+        *self.0.borrow() != Phase::Serving
     }
 
-    fn watch(&self) -> watch::Receiver<Option<Instant>> {
-        self.stop_at.subscribe()
+    fn watch(&self) -> watch::Receiver<Phase> {
+        self.0.subscribe()
     }
 }
 
@@ -72,7 +81,7 @@ pub struct Deadline(Arc<Inner>);
 
 struct Inner {
     at: Instant,
-    stop_at: watch::Receiver<Option<Instant>>,
+    phase: watch::Receiver<Phase>,
     /// Statements sent and not yet answered.
     flights: AtomicUsize,
     /// Writes that committed, or whose COMMIT is in flight: from then on the
@@ -85,7 +94,7 @@ impl Deadline {
     pub fn after(timeout: Duration, stopping: &Stopping) -> Self {
         Self(Arc::new(Inner {
             at: Instant::now() + timeout,
-            stop_at: stopping.watch(),
+            phase: stopping.watch(),
             flights: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
         }))
@@ -102,7 +111,7 @@ impl Deadline {
     }
 
     fn due(&self) -> Instant {
-        match *self.0.stop_at.borrow() {
+        match self.0.phase.borrow().stop_at() {
             Some(stop_at) => stop_at.min(self.0.at),
             None => self.0.at,
         }
@@ -114,7 +123,7 @@ impl Deadline {
 
     /// Completes when the deadline passes (earlier if the process starts stopping).
     pub async fn passed(&self) {
-        let mut stop_at = self.0.stop_at.clone();
+        let mut phase = self.0.phase.clone();
         loop {
             let due = self.due();
             tokio::select! {
@@ -123,7 +132,7 @@ impl Deadline {
                         return;
                     }
                 }
-                changed = stop_at.changed() => {
+                changed = phase.changed() => {
                     if changed.is_err() {
                         // The process dropped its stop signal: only the request's own
                         // deadline remains.

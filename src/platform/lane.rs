@@ -32,26 +32,29 @@ impl Lane {
     }
 }
 
-/// The lanes the API has: the first segments of the document's paths.
-#[derive(Clone, Debug, Default)]
-pub struct Lanes(HashSet<Arc<str>>);
+/// The lanes the API has: the first segments of the document's paths, served under
+/// a prefix.
+#[derive(Clone, Debug)]
+pub struct Lanes {
+    names: HashSet<Arc<str>>,
+    prefix: &'static str,
+}
 
 impl Lanes {
-    /// From the document's paths (`/contacts/{id}` → `contacts`).
-    pub fn from_paths<'a>(paths: impl IntoIterator<Item = &'a str>) -> Self {
-        Self(
-            paths
-                .into_iter()
-                .filter_map(first_segment)
-                .map(Arc::from)
-                .collect(),
-        )
+    /// From the document's paths (`/contacts/{id}` → `contacts`), served under `prefix`.
+    pub fn from_paths<'a>(paths: impl IntoIterator<Item = &'a str>, prefix: &'static str) -> Self {
+        let names = paths
+            .into_iter()
+            .filter_map(first_segment)
+            .map(Arc::from)
+            .collect();
+        Self { names, prefix }
     }
 
-    /// The lane of a request path under `prefix` (`/api/v1/contacts/…` → `contacts`).
-    pub fn of(&self, path: &str, prefix: &str) -> Option<Lane> {
-        let segment = first_segment(path.strip_prefix(prefix)?)?;
-        self.0.get(segment).cloned().map(Lane)
+    /// The lane of a request path (`/api/v1/contacts/…` → `contacts`).
+    pub fn of(&self, path: &str) -> Option<Lane> {
+        let segment = first_segment(path.strip_prefix(self.prefix)?)?;
+        self.names.get(segment).cloned().map(Lane)
     }
 }
 
@@ -68,8 +71,9 @@ mod tests {
 
     #[test]
     fn a_lane_is_a_first_segment_the_document_names() {
-        let lanes = Lanes::from_paths(["/contacts", "/contacts/{id}", "/deals/{id}/stage"]);
-        let lane = |path| lanes.of(path, "/api/v1").map(|lane| lane.name().to_owned());
+        let paths = ["/contacts", "/contacts/{id}", "/deals/{id}/stage"];
+        let lanes = Lanes::from_paths(paths, "/api/v1");
+        let lane = |path| lanes.of(path).map(|lane| lane.name().to_owned());
         assert_eq!(lane("/api/v1/contacts/0190").as_deref(), Some("contacts"));
         assert_eq!(lane("/api/v1/deals").as_deref(), Some("deals"));
         assert_eq!(

@@ -217,23 +217,14 @@ impl TenantTx {
                 settle(client, cancel, effect, committed, flight).await
             }
         };
-        let told = |err| told_as_deadline(err, settled);
-        match outcome {
-            // The flight was sent whole: with COMMIT, the transaction is over either way
-            // (an error anywhere in it rolled it back).
-            Ok(outcome) => {
-                if commit || settled == Settled::Cancelled {
-                    self.finish(settled);
-                }
-                self.take(outcome).map_err(told)
-            }
-            Err(err) => {
-                if settled == Settled::Cancelled {
-                    self.finish(settled);
-                }
-                Err(told(err))
-            }
+        // A flight sent whole with COMMIT ends the transaction either way (an error
+        // anywhere in it rolled it back); a cancelled one ends it too.
+        if (commit && outcome.is_ok()) || settled == Settled::Cancelled {
+            self.finish(settled);
         }
+        outcome
+            .and_then(|outcome| self.take(outcome))
+            .map_err(|err| told_as_deadline(err, settled))
     }
 
     /// Reads what the first flight's `app.enter` answered and the statement's rows.

@@ -84,11 +84,7 @@ async fn start_pgbouncer() -> Option<PgBouncer> {
     .expect("ini");
     let mut command = tokio::process::Command::new(binary);
     // pgbouncer refuses to run as root; drop to postgres then.
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
-    if root {
+    if crate::support::is_root() {
         use std::os::unix::fs::PermissionsExt;
         for path in [dir.clone(), ini.clone(), dir.join("userlist.txt")] {
             let mode = if path.is_dir() { 0o777 } else { 0o644 };

@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
-use super::{APP_PASSWORD, JWT_SECRET, PASSWORD, expect_json, mail::free_port, token_in};
+use super::{APP_PASSWORD, JWT_SECRET, PASSWORD, expect_json, is_root, mail::free_port, token_in};
 
 pub struct Cluster {
     bin: PathBuf,
@@ -175,13 +175,6 @@ impl Drop for Cluster {
             .output();
         let _ = std::fs::remove_dir_all(&self.data);
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
 }
 
 /// The `crm` binary serving the database `crm` of a [`Cluster`], as a child process.

@@ -159,6 +159,15 @@ pub async fn lock_contact(sql: &Client, contact: &str) {
     .expect("lock the contact's row");
 }
 
+/// Whether the tests run as root (PostgreSQL's tools and PgBouncer then run as
+/// `postgres`: they refuse root).
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
+}
+
 /// Whether every test server's pool goes through a PgBouncer (tests/through-pgbouncer),
 /// for the tests that cannot run there; says `why` they skip.
 pub fn behind_a_pooler(why: &str) -> bool {
