@@ -25,6 +25,10 @@ const FOUNDATION: &[Migration] = &[
         name: "V12__identity_out_of_reach",
         sql: include_str!("../../../migrations/V12__identity_out_of_reach.sql"),
     },
+    Migration {
+        name: "V14__enter_in_two_plans",
+        sql: include_str!("../../../migrations/V14__enter_in_two_plans.sql"),
+    },
 ];
 
 /// Every migration of the foundation and of `modules`, sorted by version.
