@@ -13,7 +13,7 @@ use poem_openapi::OpenApiService;
 
 use crate::{
     http,
-    jobs::{JobHost, mail::MailJob},
+    jobs::{JobHost, mail::MailJob, webhooks::WebhookJob},
     modules::registry::{self, Apis},
     platform::{
         auth::{JwtKeys, PasswordHasher, Peppers},
@@ -27,6 +27,7 @@ use crate::{
         mail::{MailSetupError, Mailer},
         metrics,
         state::{AppState, SharedState},
+        webhooks::Guard,
     },
 };
 
@@ -51,6 +52,8 @@ pub enum StartError {
     Mail(#[from] MailSetupError),
     #[error("cannot finish the OpenAPI document: {0}")]
     Contract(#[from] ContractError),
+    #[error("cannot set up the webhooks' HTTP client: {0}")]
+    Webhooks(#[from] reqwest::Error),
 }
 
 /// The server, built and bound, ready to run: the HTTP host and, unless
@@ -112,15 +115,17 @@ async fn build_state(config: &Config) -> Result<SharedState, StartError> {
         metrics,
         metrics_token: config.metrics_token.clone(),
         public_url: config.mail.public_url.clone(),
+        webhooks: Guard::new(&config.webhooks)?,
         stopping: Stopping::default(),
     }))
 }
 
-/// Every module's jobs: the sender of the mail outbox.
+/// Every module's jobs: the sender of the mail outbox, the deliverer of webhooks.
 fn job_host(config: &Config, state: &SharedState) -> Result<JobHost, StartError> {
     let mail = MailJob::new(state.db.clone(), Mailer::new(config)?);
+    let webhooks = WebhookJob::new(state.db.clone(), state.webhooks.clone());
     Ok(JobHost::new(
-        vec![Arc::new(mail)],
+        vec![Arc::new(mail), Arc::new(webhooks)],
         config.http.shutdown_timeout,
     ))
 }

@@ -6,7 +6,10 @@ use crate::platform::{config::ModuleSelection, module::ModuleInfo, state::Shared
 use super::{
     crm::{self, companies::CompaniesApi, contacts::ContactsApi, deals::DealsApi},
     identity::{self, invitations::InvitationsApi, sessions::AuthApi, users::UsersApi},
-    integrations::mail,
+    integrations::{
+        mail,
+        webhooks::{self, WebhooksApi},
+    },
     tenancy::{self, TenantModulesApi},
     verticals::{Mounted, real_estate},
 };
@@ -18,6 +21,7 @@ pub const ALL: &[&ModuleInfo] = &[
     &crm::MODULE,
     &tenancy::MODULE,
     &mail::MODULE,
+    &webhooks::MODULE,
     &real_estate::MODULE,
 ];
 
@@ -30,6 +34,7 @@ pub type Apis = (
     CompaniesApi,
     DealsApi,
     TenantModulesApi,
+    WebhooksApi,
     Mounted<real_estate::Api>,
 );
 
@@ -43,6 +48,7 @@ pub fn apis(state: &SharedState) -> Apis {
         CompaniesApi::new(state.clone()),
         DealsApi::new(state.clone()),
         TenantModulesApi::new(state.clone()),
+        WebhooksApi::new(state.clone()),
         Mounted::new(state, &real_estate::MODULE, real_estate::api),
     )
 }

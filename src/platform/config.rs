@@ -100,6 +100,7 @@ pub struct Config {
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
     pub mail: MailConfig,
+    pub webhooks: WebhookConfig,
     /// How long set-up waits for another session's migration lock before giving up
     /// and naming the holder (`CRM_MIGRATION_LOCK_TIMEOUT_MS`, default 60 s).
     pub migration_lock_timeout: Duration,
@@ -124,6 +125,19 @@ impl RoleBounds {
     pub fn idle_in_transaction_timeout(&self) -> Duration {
         self.statement_timeout * 2
     }
+}
+
+/// Outbound webhooks.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// Networks deliveries may reach although they are not public
+    /// (`CRM_WEBHOOK_ALLOWED_NETWORKS`, comma-separated CIDRs or addresses; default
+    /// none): on-premise receivers, and the tests' loopback receivers.
+    pub allowed_networks: Vec<ipnet::IpNet>,
+    /// How long a delivery may take to connect (`CRM_WEBHOOK_CONNECT_TIMEOUT_MS`, 5 s).
+    pub connect_timeout: Duration,
+    /// How long a whole delivery may take (`CRM_WEBHOOK_TIMEOUT_MS`, 15 s).
+    pub timeout: Duration,
 }
 
 /// Outbound mail.
@@ -391,6 +405,7 @@ impl Config {
             redis_url: var("CRM_REDIS_URL").map(Secret::new),
             metrics_token: var("CRM_METRICS_TOKEN").map(Secret::new),
             mail: mail_config(&var)?,
+            webhooks: webhook_config(&var)?,
             migration_lock_timeout: millis(&var, "CRM_MIGRATION_LOCK_TIMEOUT_MS", "60000")?,
             app_role_bounds: role_bounds(&var, pool_size)?,
         };
@@ -601,6 +616,32 @@ fn http_config(
         shutdown_drain: Duration::from_secs(parse(var, "CRM_SHUTDOWN_DRAIN_SECS", "0")?),
         cors_origins,
         cors_allow_credentials,
+    })
+}
+
+fn webhook_config(
+    var: &impl Fn(&'static str) -> Option<String>,
+) -> Result<WebhookConfig, ConfigError> {
+    let allowed_networks = var("CRM_WEBHOOK_ALLOWED_NETWORKS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|net| !net.is_empty())
+        .map(|net| {
+            net.parse::<ipnet::IpNet>()
+                .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "CRM_WEBHOOK_ALLOWED_NETWORKS",
+                        format!("{net:?} is neither a network (10.0.0.0/8) nor an address"),
+                    )
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(WebhookConfig {
+        allowed_networks,
+        connect_timeout: millis(var, "CRM_WEBHOOK_CONNECT_TIMEOUT_MS", "5000")?,
+        timeout: millis(var, "CRM_WEBHOOK_TIMEOUT_MS", "15000")?,
     })
 }
 

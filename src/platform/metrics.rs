@@ -49,6 +49,19 @@ pub static RATE_LIMIT_STORE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
     .unwrap_or_else(|err| panic!("static metric definition: {err}"))
 });
 
+/// Webhook delivery attempts by outcome (`delivered`, `refused`: the receiver answered
+/// but not 2xx, `unreachable`: no answer or an address webhooks may not reach).
+pub static WEBHOOK_DELIVERIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    IntCounterVec::new(
+        Opts::new(
+            "crm_webhook_deliveries_total",
+            "Webhook delivery attempts, by outcome (delivered, refused, unreachable).",
+        ),
+        &["outcome"],
+    )
+    .unwrap_or_else(|err| panic!("static metric definition: {err}"))
+});
+
 /// Attempts to send outbound mail by outcome (`sent`, `failed`), counted by the
 /// worker's mail job, which knows no registry: one counter per process, registered in
 /// every registry.
@@ -145,6 +158,7 @@ impl Metrics {
         registry.register(Box::new(DB_UNAVAILABLE.clone()))?;
         registry.register(Box::new(RATE_LIMIT_STORE_ERRORS.clone()))?;
         registry.register(Box::new(MAIL_DELIVERIES.clone()))?;
+        registry.register(Box::new(WEBHOOK_DELIVERIES.clone()))?;
         Ok(Self {
             registry,
             requests,

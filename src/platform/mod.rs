@@ -18,6 +18,8 @@
 //!   table cannot take the connections of the others.
 //! - [`list`]: filters, sort orders, search and keyset cursors of list endpoints.
 //! - [`mail`]: outbound email ([`mail::Email`], [`mail::Mailer`]: SMTP or the log).
+//! - [`webhooks`]: outbound webhooks: the Standard Webhooks signature and one guarded
+//!   delivery ([`webhooks::Guard`]).
 //! - [`auth`]: access tokens, the bearer scheme handlers take, password hashing.
 //! - [`error`]: the API error type and its problem+json rendering.
 //! - [`contract`]: the finished OpenAPI document and [`contract::Body`], the request
@@ -40,3 +42,4 @@ pub mod state;
 pub mod telemetry;
 pub mod tenancy;
 pub mod validation;
+pub mod webhooks;

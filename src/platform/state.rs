@@ -1,5 +1,6 @@
 //! What every API handler shares: the database and its doors, token keys, the password
-//! hasher, the served modules, rate limits, metrics and the base of links in mail.
+//! hasher, the served modules, rate limits, metrics, the base of links in mail and the
+//! webhooks' network guard.
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,6 +12,7 @@ use crate::platform::{
     limits::Limits,
     metrics::Metrics,
     module::ModuleInfo,
+    webhooks::Guard,
 };
 
 pub struct AppState {
@@ -29,6 +31,8 @@ pub struct AppState {
     pub metrics_token: Option<Secret>,
     /// The base of the links in mail (`CRM_PUBLIC_URL`, no trailing slash).
     pub public_url: String,
+    /// Where webhooks may be delivered (endpoint URLs are checked against it).
+    pub webhooks: Guard,
     /// Set when the shutdown signal comes: requests get until its stop instant, and
     /// `/ready` answers 503 from then on.
     pub stopping: Stopping,

@@ -61,6 +61,7 @@ mod modules {
     }
     mod integrations {
         mod mail;
+        mod webhooks;
     }
     mod crm {
         mod companies;

@@ -1,8 +1,9 @@
-//! [`Dispatcher`], the third door: the worker's claim of due outbound mail across
-//! tenants, over the worker role's own connections (`crm_worker`, mail migration V13;
-//! the application role cannot make these calls). It holds only the calls of the
-//! reviewed SECURITY DEFINER functions of the mail module (`app.claim_mail`,
-//! `app.mail_sent`, `app.mail_failed`),
+//! [`Dispatcher`], the third door: the worker's claim of due outbound mail and webhook
+//! messages across tenants, over the worker role's own connections (`crm_worker`, mail
+//! migration V13, webhooks V15; the application role cannot make these calls). It holds
+//! only the calls of the reviewed SECURITY DEFINER functions of the mail module
+//! (`app.claim_mail`, `app.mail_sent`, `app.mail_failed`) and of the webhooks module
+//! (`app.claim_webhooks`, `app.webhook_delivered`, `app.webhook_failed`),
 //! which decide the lease, the backoff, the attempt limit and the batch cap
 //! themselves. A claim is settled by the token the claim returned, so a caller can
 //! settle only what it claimed; a lease that ran out (a worker that died) is claimed
@@ -79,6 +80,88 @@ impl<'a> Dispatcher<'a> {
             .call(
                 "SELECT app.mail_failed($1, $2, $3)",
                 &[&claim.0, &error, &permanent],
+            )
+            .await?;
+        Ok(settled(&rows))
+    }
+}
+
+/// The lease under which one claimed webhook message is being delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WebhookClaim(Uuid);
+
+/// A webhook message leased to this worker.
+#[derive(Debug)]
+pub struct ClaimedWebhook {
+    pub claim: WebhookClaim,
+    pub tenant_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub url: String,
+    /// The endpoint's signing secrets, newest first.
+    pub secrets: Vec<String>,
+    /// The event's id: the `webhook-id` of every attempt.
+    pub message_id: Uuid,
+    pub body: String,
+    /// Which attempt this is (1 for the first).
+    pub attempt: i32,
+}
+
+impl Dispatcher<'_> {
+    /// Leases up to `limit` due webhook messages (the function caps it at 100, and at 4
+    /// of one endpoint and 16 of one tenant).
+    pub async fn claim_webhooks(&self, limit: i32) -> Result<Vec<ClaimedWebhook>, DbError> {
+        let rows = self
+            .call(
+                "SELECT claim, tenant_id, endpoint_id, url, secrets, message_id, body, attempts \
+                 FROM app.claim_webhooks($1)",
+                &[&limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ClaimedWebhook {
+                claim: WebhookClaim(row.get("claim")),
+                tenant_id: row.get("tenant_id"),
+                endpoint_id: row.get("endpoint_id"),
+                url: row.get("url"),
+                secrets: row.get("secrets"),
+                message_id: row.get("message_id"),
+                body: row.get("body"),
+                attempt: row.get("attempts"),
+            })
+            .collect())
+    }
+
+    /// The receiver accepted the message. False when the lease had already run out.
+    pub async fn webhook_delivered(
+        &self,
+        claim: WebhookClaim,
+        status: u16,
+    ) -> Result<bool, DbError> {
+        let rows = self
+            .call(
+                "SELECT app.webhook_delivered($1, $2)",
+                &[&claim.0, &i32::from(status)],
+            )
+            .await?;
+        Ok(settled(&rows))
+    }
+
+    /// The receiver did not accept it (`status` is `None` without an answer): retried
+    /// on the schedule, or given up. False when the lease had already run out.
+    pub async fn webhook_failed(
+        &self,
+        claim: WebhookClaim,
+        status: Option<u16>,
+        error: &str,
+        retry_after: Option<std::time::Duration>,
+    ) -> Result<bool, DbError> {
+        let status = status.map(i32::from);
+        let retry_after = retry_after.map(|wait| format!("{} seconds", wait.as_secs()));
+        let rows = self
+            .call(
+                "SELECT app.webhook_failed($1, $2, $3, $4::text::interval)",
+                &[&claim.0, &status, &error, &retry_after],
             )
             .await?;
         Ok(settled(&rows))

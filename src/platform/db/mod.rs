@@ -28,7 +28,7 @@ mod tenant_tx;
 
 pub use audit::{Finding, audit};
 pub use context::{ContextSigner, load_signer, retire_context_keys, rotate_context_key};
-pub use dispatcher::{ClaimedMail, Dispatcher, MailClaim};
+pub use dispatcher::{ClaimedMail, ClaimedWebhook, Dispatcher, MailClaim, WebhookClaim};
 pub use error::{DbError, Outage};
 pub use migrations::Migrations;
 use pool::TransactionPooler;

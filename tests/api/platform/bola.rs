@@ -224,6 +224,8 @@ impl Spec {
             "country" => Some(json!(if patch { "FR" } else { "GB" })),
             "phone" => Some(json!("+1 555 0100")),
             "role" if !patch => Some(json!("member")),
+            "url" => Some(json!(format!("https://{tag}-{unique}.example.test/hook"))),
+            "event_types" => Some(json!(["*"])),
             _ => None,
         };
         if by_name.is_some() {

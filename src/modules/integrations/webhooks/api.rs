@@ -1,0 +1,203 @@
+//! `/webhooks`: the tenant's endpoints (owners and admins only) and the catalogue of
+//! event types.
+
+use poem_openapi::{
+    ApiResponse, OpenApi, Tags,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{
+    CreatedEndpoint, EVENT_TYPES, Endpoint, EndpointList, EventType, EventTypeList, MODULE,
+    NewEndpoint, NewEndpointBody, store,
+};
+use crate::platform::{
+    auth::Auth,
+    contract::Body,
+    error::{ApiError, problems},
+    state::SharedState,
+    tenancy::TenantContext,
+    webhooks::new_secret,
+};
+
+#[derive(Tags)]
+enum WebhookTags {
+    /// Endpoints that receive the tenant's events, signed the Standard Webhooks way.
+    Webhooks,
+}
+
+#[derive(ApiResponse)]
+enum EndpointCreated {
+    /// The endpoint receives events from now on; `secret` is shown this once.
+    #[oai(status = 201)]
+    Created(Json<CreatedEndpoint>),
+}
+
+#[derive(ApiResponse)]
+enum EndpointResponse {
+    #[oai(status = 200)]
+    Ok(Json<Endpoint>),
+}
+
+#[derive(ApiResponse)]
+enum EndpointListResponse {
+    #[oai(status = 200)]
+    Ok(Json<EndpointList>),
+}
+
+#[derive(ApiResponse)]
+enum EndpointDeleted {
+    /// Deleted, with its secrets and the messages not yet delivered to it.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[derive(ApiResponse)]
+enum EventTypesResponse {
+    #[oai(status = 200)]
+    Ok(Json<EventTypeList>),
+}
+
+/// The caller, provided they are an owner or an admin (the policies check it again
+/// against the membership).
+fn manager(auth: &Auth) -> Result<TenantContext, ApiError> {
+    let context = auth.context();
+    if context.role().can_manage_users() {
+        Ok(context)
+    } else {
+        Err(ApiError::Forbidden(
+            "Only owners and admins manage webhooks.",
+        ))
+    }
+}
+
+pub struct WebhooksApi {
+    state: SharedState,
+}
+
+impl WebhooksApi {
+    pub fn new(state: SharedState) -> Self {
+        Self { state }
+    }
+}
+
+#[OpenApi(prefix_path = "/webhooks", tag = "WebhookTags::Webhooks")]
+impl WebhooksApi {
+    /// Create an endpoint
+    ///
+    /// Owners and admins only. The URL must be http or https, without credentials, and
+    /// must not point at a loopback, private, link-local or metadata address (checked
+    /// again after DNS at every delivery). The answer carries the signing secret, which
+    /// is not shown again.
+    #[oai(
+        path = "/endpoints",
+        method = "post",
+        operation_id = "createWebhookEndpoint"
+    )]
+    async fn create(
+        &self,
+        auth: Auth,
+        body: Body<NewEndpointBody>,
+    ) -> Result<EndpointCreated, problems::Write> {
+        let context = manager(&auth)?;
+        let new = NewEndpoint::check(body.into_inner()?, &self.state.webhooks)?;
+        let secret = new_secret().map_err(ApiError::internal)?;
+        let endpoint =
+            store::create(self.state.db.tx(context, &MODULE).await?, &new, &secret).await?;
+        Ok(EndpointCreated::Created(Json(CreatedEndpoint {
+            endpoint,
+            secret,
+        })))
+    }
+
+    /// List the endpoints
+    ///
+    /// Owners and admins only; oldest first. Keyset-paginated with `cursor`, like every
+    /// list.
+    #[oai(
+        path = "/endpoints",
+        method = "get",
+        operation_id = "listWebhookEndpoints"
+    )]
+    async fn list(
+        &self,
+        auth: Auth,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
+        cursor: Query<Option<String>>,
+    ) -> Result<EndpointListResponse, problems::ReadManaged> {
+        let context = manager(&auth)?;
+        let query = store::list_query(cursor.0, limit.0)?;
+        let (items, next_cursor) =
+            store::list(self.state.db.tx(context, &MODULE).await?, query).await?;
+        Ok(EndpointListResponse::Ok(Json(EndpointList {
+            items,
+            next_cursor,
+        })))
+    }
+
+    /// Get an endpoint
+    ///
+    /// Owners and admins only; the secret is not part of it.
+    #[oai(
+        path = "/endpoints/:id",
+        method = "get",
+        operation_id = "getWebhookEndpoint"
+    )]
+    async fn get(
+        &self,
+        auth: Auth,
+        /// The endpoint's id.
+        id: Path<Uuid>,
+    ) -> Result<EndpointResponse, problems::Remove> {
+        let context = manager(&auth)?;
+        Ok(EndpointResponse::Ok(Json(
+            store::get(self.state.db.tx(context, &MODULE).await?, id.0).await?,
+        )))
+    }
+
+    /// Delete an endpoint
+    ///
+    /// Owners and admins only. Messages not yet delivered to it are dropped.
+    #[oai(
+        path = "/endpoints/:id",
+        method = "delete",
+        operation_id = "deleteWebhookEndpoint"
+    )]
+    async fn delete(
+        &self,
+        auth: Auth,
+        /// The endpoint's id.
+        id: Path<Uuid>,
+    ) -> Result<EndpointDeleted, problems::Remove> {
+        let context = manager(&auth)?;
+        store::delete(self.state.db.tx(context, &MODULE).await?, id.0).await?;
+        Ok(EndpointDeleted::Deleted)
+    }
+
+    /// List the event types
+    ///
+    /// Every event an endpoint may subscribe to. Each message's body is
+    /// `{"id", "type", "timestamp", "data"}`, where `data` is the resource as the API
+    /// returns it; its `webhook-id` header is the event's `id`.
+    #[oai(
+        path = "/event-types",
+        method = "get",
+        operation_id = "listWebhookEventTypes"
+    )]
+    async fn event_types(&self, _auth: Auth) -> Result<EventTypesResponse, problems::ReadOne> {
+        Ok(EventTypesResponse::Ok(Json(EventTypeList {
+            items: EVENT_TYPES
+                .iter()
+                .map(|(name, description)| EventType {
+                    name: (*name).to_owned(),
+                    description: (*description).to_owned(),
+                })
+                .collect(),
+        })))
+    }
+}

@@ -1,0 +1,178 @@
+//! Webhooks: a tenant's managers register endpoints; every change to a subscribed kind
+//! of record becomes a message to each subscribed endpoint, written in the transaction
+//! of the change, and the worker host delivers it, signed the Standard Webhooks way.
+//!
+//! Tables and functions: `migrations/V15__webhooks.sql` in this folder.
+//!
+//! - **Endpoints** (`webhook_endpoints`): URL, event-type filter (`contact.created`,
+//!   `contact.*`, `*`), description, enabled flag; owners and admins only, under the
+//!   tenant guard. The URL is checked when it is saved (http or https, no credentials,
+//!   no address literal webhooks may not reach) and again, after DNS, at every delivery
+//!   ([`Guard`]).
+//! - **Secrets** (`webhook_secrets`): made here ([`new_secret`]), shown once in the answer
+//!   that creates the endpoint, never readable again by the application role.
+//! - **Messages** (`webhook_messages`): written by the owner's triggers only, so an event
+//!   exists if and only if its change committed, and the application role cannot forge
+//!   one. Today the contacts' events: `contact.created`, `contact.updated`,
+//!   `contact.deleted`, whose `data` is the contact as `GET /contacts/{id}` returns it.
+//! - **Delivery**: the worker's webhook job claims due messages across tenants through
+//!   the dispatcher door, delivers and settles them; retries, give-up and 410 are the
+//!   database's decisions (see the migration's reading guide).
+//!
+//! [`Guard`]: crate::platform::webhooks::Guard
+//! [`new_secret`]: crate::platform::webhooks::new_secret
+
+mod api;
+mod catalogue;
+mod store;
+
+pub use api::WebhooksApi;
+pub use catalogue::EVENT_TYPES;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use uuid::Uuid;
+
+use crate::platform::{
+    error::ApiError,
+    module::{Migration, ModuleInfo},
+    validation::Fields,
+};
+
+pub const MODULE: ModuleInfo = ModuleInfo {
+    name: "webhooks",
+    title: "Webhooks",
+    switchable: false,
+    constraints: &[],
+    migrations: &[Migration {
+        name: "V15__webhooks",
+        sql: include_str!("migrations/V15__webhooks.sql"),
+    }],
+};
+
+/// A receiver of the tenant's events.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Endpoint {
+    /// The endpoint's id.
+    pub id: Uuid,
+    /// Where the events are POSTed.
+    pub url: String,
+    /// What it is for.
+    pub description: String,
+    /// The events it receives: event types, `<resource>.*` or `*`.
+    pub event_types: Vec<String>,
+    /// Whether events are sent to it.
+    pub enabled: bool,
+    /// Why the platform disabled it (the receiver answered 410 Gone).
+    pub disabled_reason: Option<String>,
+    /// When the endpoint was created.
+    pub created_at: DateTime<Utc>,
+    /// When the endpoint last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new endpoint and its signing secret, which is shown this once.
+#[derive(Debug, Object)]
+pub struct CreatedEndpoint {
+    #[oai(flatten)]
+    pub endpoint: Endpoint,
+    /// The signing secret (`whsec_…`): verify each delivery's `webhook-signature` with
+    /// it, as the Standard Webhooks libraries do. It is not shown again.
+    pub secret: String,
+}
+
+/// One page of the tenant's endpoints.
+#[derive(Debug, Object)]
+pub struct EndpointList {
+    /// Oldest first.
+    pub items: Vec<Endpoint>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// An endpoint to create. Unknown fields are ignored.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct NewEndpointBody {
+    /// An http or https URL, up to 2,000 characters; stored as parsed (for example with
+    /// a `/` for an empty path).
+    #[oai(validator(min_length = 8, max_length = 2000))]
+    pub url: String,
+    /// Up to 500 characters.
+    #[oai(validator(max_length = 500))]
+    pub description: Option<String>,
+    /// 1 to 50 event types (see `GET /webhooks/event-types`), `<resource>.*` or `*`.
+    #[oai(validator(min_items = 1, max_items = 50, unique_items))]
+    pub event_types: Vec<String>,
+}
+
+impl poem_openapi::types::Example for NewEndpointBody {
+    fn example() -> Self {
+        Self {
+            url: "https://hooks.example.com/crm".to_owned(),
+            description: Some("Sync contacts to the mailing list".to_owned()),
+            event_types: vec!["contact.*".to_owned()],
+        }
+    }
+}
+
+/// An event type of the catalogue.
+#[derive(Debug, Object)]
+pub struct EventType {
+    /// As endpoints name it, and as the `type` of its messages.
+    #[oai(rename = "type")]
+    pub name: String,
+    /// What it means, and what its `data` is.
+    pub description: String,
+}
+
+/// Every event type an endpoint may subscribe to.
+#[derive(Debug, Object)]
+pub struct EventTypeList {
+    /// In the order of the catalogue.
+    pub items: Vec<EventType>,
+}
+
+/// A checked [`NewEndpointBody`].
+#[derive(Debug)]
+pub struct NewEndpoint {
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<String>,
+}
+
+impl NewEndpoint {
+    /// Checks the event types against the catalogue and the URL against `guard`.
+    pub fn check(
+        body: NewEndpointBody,
+        guard: &crate::platform::webhooks::Guard,
+    ) -> Result<Self, ApiError> {
+        let mut fields = Fields::new();
+        let description = fields
+            .optional_text("description", body.description.as_deref(), 500)
+            .unwrap_or_default();
+        let url = fields.text("url", &body.url, 8, 2000);
+        let url = match guard.check_url(&url) {
+            Ok(parsed) => parsed.to_string(),
+            Err(err) => {
+                fields.error("url", err.to_string());
+                url
+            }
+        };
+        for (index, name) in body.event_types.iter().enumerate() {
+            if !catalogue::subscribable(name) {
+                fields.error(
+                    &format!("event_types[{index}]"),
+                    "is not an event type (see GET /webhooks/event-types), `<resource>.*` or `*`",
+                );
+            }
+        }
+        fields.finish()?;
+        Ok(Self {
+            url,
+            description,
+            event_types: body.event_types,
+        })
+    }
+}

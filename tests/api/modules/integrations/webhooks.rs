@@ -1,0 +1,437 @@
+//! Webhooks end to end, against HTTP receivers on loopback: a subscribed endpoint gets
+//! each change of a contact as the API returns it, signed so that the Standard Webhooks
+//! project's verifier accepts it; a rolled-back change sends nothing; another tenant
+//! hears nothing; a receiver that was down gets every event once it is up, under the
+//! same ids; addresses webhooks may not reach are refused, before and after DNS; and
+//! the application role can neither read a secret nor forge, claim or settle a message.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_postgres::error::SqlState;
+
+use crate::support::{
+    TestApp, TestUser, expect_json, expect_problem, id_of, spawn_app, start_server,
+    webhooks::{Receiver, verified_by_the_reference_library},
+};
+
+const ARRIVAL: Duration = Duration::from_secs(20);
+
+/// A server without a worker (whose mail the sign-up reads), a signed-up tenant, and a
+/// second instance on the same database running the worker, allowed to reach loopback.
+/// The tests talk to the second one.
+async fn with_worker() -> (TestApp, TestApp, TestUser) {
+    let app = spawn_app().await;
+    let user = app.sign_up("Acme").await;
+    let (address, db) = start_server(&app.database, |vars| {
+        vars.push(("CRM_RUN_WORKER".into(), "true".into()));
+        vars.push(("CRM_WEBHOOK_ALLOWED_NETWORKS".into(), "127.0.0.1/32".into()));
+    })
+    .await;
+    let hooks = app.other_instance(address, db);
+    (app, hooks, user)
+}
+
+/// Creates an endpoint for `url` and `types`; answers its id and secret.
+async fn subscribe(app: &TestApp, user: &TestUser, url: &str, types: &[&str]) -> (String, String) {
+    let created = expect_json(
+        app.post(
+            "/webhooks/endpoints",
+            user,
+            json!({ "url": url, "event_types": types, "description": "test receiver" }),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let secret = created["secret"].as_str().expect("a secret").to_owned();
+    assert!(secret.starts_with("whsec_"), "{created}");
+    (id_of(&created), secret)
+}
+
+/// The delivery whose body has `type`.
+fn of_type<'a>(
+    deliveries: &'a [crate::support::webhooks::Delivery],
+    kind: &str,
+) -> &'a crate::support::webhooks::Delivery {
+    deliveries
+        .iter()
+        .find(|d| d.json()["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} among {deliveries:?}"))
+}
+
+#[tokio::test]
+async fn each_change_of_a_contact_arrives_as_the_api_returns_it_signed_the_standard_way() {
+    let (_app, app, user) = with_worker().await;
+    let receiver = Receiver::start().await;
+    let (endpoint, secret) = subscribe(&app, &user, &receiver.url(), &["contact.*"]).await;
+
+    let created = app.create_contact(&user, "Ada").await;
+    let path = format!("/contacts/{}", id_of(&created));
+    let updated = expect_json(
+        app.patch(&path, &user, json!({ "phone": "+44 20 7946 0000" }))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let response = app.delete(&path, &user).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let deliveries = receiver.wait_for(3, ARRIVAL).await;
+    assert_eq!(deliveries.len(), 3, "{deliveries:?}");
+    for (kind, resource) in [
+        ("contact.created", &created),
+        ("contact.updated", &updated),
+        ("contact.deleted", &updated),
+    ] {
+        let delivery = of_type(&deliveries, kind);
+        let body = delivery.json();
+        assert_eq!(
+            &body["data"], resource,
+            "{kind}: data is the API's resource"
+        );
+        assert_eq!(delivery.header("webhook-id"), body["id"], "{kind}");
+        assert!(body["timestamp"].is_string(), "{body}");
+        assert_eq!(delivery.header("content-type"), "application/json");
+        assert!(
+            verified_by_the_reference_library(&secret, delivery).await,
+            "{kind}: standardwebhooks accepts the signature: {delivery:?}"
+        );
+        let mut forged = delivery.clone();
+        forged.body = forged.body.replace("Ada", "Eve");
+        assert!(
+            !verified_by_the_reference_library(&secret, &forged).await,
+            "{kind}: an edited body fails verification"
+        );
+    }
+
+    // The secret was shown once: the endpoint as read has none.
+    let read = expect_json(
+        app.get(&format!("/webhooks/endpoints/{endpoint}"), &user)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(read["event_types"], json!(["contact.*"]));
+    assert!(read.get("secret").is_none(), "{read}");
+    let types = expect_json(
+        app.get("/webhooks/event-types", &user).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        types["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|t| t["type"] == "contact.deleted")),
+        "{types}"
+    );
+}
+
+#[tokio::test]
+async fn a_rolled_back_change_sends_nothing_and_another_tenant_hears_nothing() {
+    let (_app, app, a) = with_worker().await;
+    let b = app.sign_up("Globex").await;
+    let (to_a, to_b) = (Receiver::start().await, Receiver::start().await);
+    subscribe(&app, &a, &to_a.url(), &["contact.created"]).await;
+    subscribe(&app, &b, &to_b.url(), &["*"]).await;
+
+    let body = json!({ "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.test" });
+    expect_json(
+        app.post("/contacts", &a, body.clone()).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    // The same email again: the INSERT fails, the transaction rolls back.
+    expect_problem(app.post("/contacts", &a, body).await, StatusCode::CONFLICT).await;
+    // A change A's endpoint does not subscribe to.
+    let grace = app.create_contact(&a, "Grace").await;
+    let path = format!("/contacts/{}", id_of(&grace));
+    expect_json(
+        app.patch(&path, &a, json!({ "last_name": "Hopper" })).await,
+        StatusCode::OK,
+    )
+    .await;
+    // A marker after everything above, so that waiting for it waits for the rest.
+    app.create_contact(&a, "Marker").await;
+
+    let deliveries = to_a.wait_for(3, ARRIVAL).await;
+    let names: Vec<Value> = deliveries
+        .iter()
+        .map(|d| d.json()["data"]["first_name"].clone())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    for name in ["Ada", "Grace", "Marker"] {
+        assert!(
+            names.contains(&json!(name)),
+            "{name} created once: {names:?}"
+        );
+    }
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.json()["type"] == "contact.created"),
+        "{deliveries:?}"
+    );
+    assert!(
+        to_b.deliveries().is_empty(),
+        "B heard A: {:?}",
+        to_b.deliveries()
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_was_down_gets_every_event_once_it_is_up_under_the_same_ids() {
+    let (app, hooks, user) = with_worker().await;
+    let receiver = Receiver::start().await;
+    receiver.answer(503);
+    let (_, secret) = subscribe(&hooks, &user, &receiver.url(), &["contact.created"]).await;
+
+    const EVENTS: usize = 24;
+    let names: Vec<String> = (0..EVENTS).map(|n| format!("Person {n}")).collect();
+    futures::future::join_all(names.iter().map(|name| hooks.create_contact(&user, name))).await;
+    receiver.wait_for(EVENTS, ARRIVAL).await;
+
+    // Every first attempt was refused; the second is due 5 s later (10 % jitter).
+    let owner = app.owner_sql().await;
+    let schedule = || async {
+        owner
+            .query_one(
+                "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND attempts = 1 AND claim IS NULL \
+                                           AND next_attempt_at - now() <= interval '5.5 seconds' \
+                                           AND last_status = 503), \
+                        count(*) FILTER (WHERE delivered_at IS NOT NULL) \
+                 FROM webhook_messages",
+                &[],
+            )
+            .await
+            .expect("the schedule")
+    };
+    let deadline = std::time::Instant::now() + ARRIVAL;
+    while schedule().await.get::<_, i64>(0) < EVENTS as i64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all first attempts settled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    receiver.answer(200);
+    let deliveries = receiver.wait_for(2 * EVENTS, ARRIVAL).await;
+    let mut ids: Vec<&str> = deliveries.iter().map(|d| d.header("webhook-id")).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), EVENTS, "one id per event, the same on the retry");
+    for delivery in &deliveries[deliveries.len() - EVENTS..] {
+        assert!(verified_by_the_reference_library(&secret, delivery).await);
+    }
+    let deadline = std::time::Instant::now() + ARRIVAL;
+    while schedule().await.get::<_, i64>(1) < EVENTS as i64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all marked delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // 410 Gone: the platform stops and disables the endpoint.
+    receiver.answer(410);
+    hooks.create_contact(&user, "After").await;
+    receiver.wait_for(2 * EVENTS + 1, ARRIVAL).await;
+    let deadline = std::time::Instant::now() + ARRIVAL;
+    loop {
+        let listed = expect_json(
+            hooks.get("/webhooks/endpoints", &user).await,
+            StatusCode::OK,
+        )
+        .await;
+        if listed["items"][0]["enabled"] == false {
+            assert!(
+                listed["items"][0]["disabled_reason"].is_string(),
+                "{listed}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never disabled: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    hooks.create_contact(&user, "Unheard").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        receiver.deliveries().len(),
+        2 * EVENTS + 1,
+        "nothing more after 410"
+    );
+}
+
+/// A's receiver answers slowly with a backlog of 600 messages: B's event still goes
+/// out at once. (A claim that took the oldest due messages of all tenants would have
+/// held B's behind every one of A's.)
+#[tokio::test]
+async fn a_slow_receiver_with_a_backlog_does_not_hold_up_another_tenants_events() {
+    let (app, hooks, a) = with_worker().await;
+    let b = hooks.sign_up("Globex").await;
+    let (slow, quick) = (Receiver::start().await, Receiver::start().await);
+    slow.delay(Duration::from_secs(3));
+    let (endpoint, _) = subscribe(&hooks, &a, &slow.url(), &["contact.created"]).await;
+    subscribe(&hooks, &b, &quick.url(), &["contact.created"]).await;
+    // The backlog, as if A's receiver had been slow for a while.
+    app.owner_sql()
+        .await
+        .execute(
+            "INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body, created_at, next_attempt_at) \
+             SELECT $1, $2, gen_random_uuid(), 'contact.created', '{}', now() - interval '1 hour', \
+                    now() - interval '1 hour' + n * interval '1 second' \
+             FROM generate_series(1, 600) AS n",
+            &[&a.tenant_id, &endpoint.parse::<uuid::Uuid>().expect("an id")],
+        )
+        .await
+        .expect("the backlog");
+    slow.wait_for(1, ARRIVAL).await;
+
+    hooks.create_contact(&b, "Ada").await;
+    let arrived = quick.wait_for(1, Duration::from_secs(6)).await;
+    assert_eq!(arrived[0].json()["data"]["first_name"], "Ada");
+    assert!(
+        slow.deliveries().len() <= 8,
+        "A's backlog went at its own pace"
+    );
+}
+
+#[tokio::test]
+async fn addresses_webhooks_may_not_reach_are_refused_before_and_after_dns() {
+    // This instance allows no private network.
+    let app = spawn_app().await;
+    let user = app.sign_up("Acme").await;
+    let receiver = Receiver::start().await;
+    for url in [
+        receiver.url(),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://[::1]:8080/hook".to_owned(),
+        "http://10.0.0.1/hook".to_owned(),
+        "ftp://example.com/hook".to_owned(),
+        "https://user:password@example.com/hook".to_owned(),
+    ] {
+        let problem = expect_problem(
+            app.post(
+                "/webhooks/endpoints",
+                &user,
+                json!({ "url": url, "event_types": ["*"] }),
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "url", "{url}: {problem}");
+    }
+    let problem = expect_problem(
+        app.post(
+            "/webhooks/endpoints",
+            &user,
+            json!({ "url": "https://example.com/hook", "event_types": ["deal.created", "contact.*"] }),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "event_types[0]", "{problem}");
+
+    // A host name is checked after DNS: `localhost` is accepted when saved, and every
+    // delivery to it is refused because it resolves to loopback.
+    let url = format!("http://localhost:{}/hook", receiver.port());
+    subscribe(&app, &user, &url, &["contact.created"]).await;
+    let (address, db) = start_server(&app.database, |vars| {
+        vars.push(("CRM_RUN_WORKER".into(), "true".into()));
+    })
+    .await;
+    let worker = app.other_instance(address, db);
+    worker.create_contact(&user, "Ada").await;
+    let owner = app.owner_sql().await;
+    let deadline = std::time::Instant::now() + ARRIVAL;
+    let error = loop {
+        let row = owner
+            .query_one("SELECT attempts, last_error FROM webhook_messages", &[])
+            .await
+            .expect("the message");
+        if let Some(error) = row.get::<_, Option<String>>(1) {
+            break error;
+        }
+        assert!(std::time::Instant::now() < deadline, "never attempted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(error.contains("may not reach"), "{error}");
+    assert!(
+        receiver.deliveries().is_empty(),
+        "{:?}",
+        receiver.deliveries()
+    );
+}
+
+#[tokio::test]
+async fn only_managers_manage_endpoints_and_the_app_role_can_neither_read_secrets_nor_forge() {
+    let (app, hooks, owner) = with_worker().await;
+    let receiver = Receiver::start().await;
+    let (endpoint, _) = subscribe(&hooks, &owner, &receiver.url(), &["*"]).await;
+    let member = hooks.add_member(&owner, "member").await;
+    let body = json!({ "url": receiver.url(), "event_types": ["*"] });
+    expect_problem(
+        hooks.post("/webhooks/endpoints", &member, body).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_problem(
+        hooks.get("/webhooks/endpoints", &member).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+
+    // Another tenant's endpoint answers like one that does not exist.
+    let other = hooks.sign_up("Globex").await;
+    let path = format!("/webhooks/endpoints/{endpoint}");
+    expect_problem(hooks.get(&path, &other).await, StatusCode::NOT_FOUND).await;
+    expect_problem(hooks.delete(&path, &other).await, StatusCode::NOT_FOUND).await;
+
+    // As the application role, inside the owner's own signed context.
+    let sql = app.app_role_sql().await;
+    sql.batch_execute("BEGIN").await.expect("begin");
+    app.enter(&sql, owner.tenant_id, owner.user_id).await;
+    for (attempt, statement) in [
+        ("read a secret", "SELECT secret FROM webhook_secrets"),
+        ("read the messages", "SELECT body FROM webhook_messages"),
+        (
+            "forge a message",
+            "INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body) \
+             SELECT tenant_id, id, gen_random_uuid(), 'contact.created', '{}' FROM webhook_endpoints",
+        ),
+        (
+            "emit an event",
+            "SELECT app.webhooks_emit(app.current_tenant_id(), 'contact.created', '{}')",
+        ),
+        ("claim messages", "SELECT * FROM app.claim_webhooks(10)"),
+        (
+            "settle a message",
+            "SELECT app.webhook_delivered(gen_random_uuid(), 200)",
+        ),
+    ] {
+        sql.batch_execute("SAVEPOINT attempt")
+            .await
+            .expect("savepoint");
+        let err = sql.batch_execute(statement).await.expect_err(attempt);
+        assert_eq!(
+            err.as_db_error().map(|db| db.code()),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{attempt}: {err}"
+        );
+        sql.batch_execute("ROLLBACK TO SAVEPOINT attempt")
+            .await
+            .expect("rollback");
+    }
+    sql.batch_execute("ROLLBACK").await.expect("rollback");
+
+    let response = hooks.delete(&path, &owner).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    expect_problem(hooks.get(&path, &owner).await, StatusCode::NOT_FOUND).await;
+}

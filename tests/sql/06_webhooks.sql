@@ -1,0 +1,68 @@
+-- Webhooks (migration V15), as a DBA sees them: a tenant's endpoints are its own; a
+-- signing secret can be written and never read back; messages are written by the
+-- owner's triggers only, for the tenant of the change and the endpoints that subscribe
+-- to it; claiming them is the worker's door, with its caps.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+BEGIN;
+\ir fixtures/two_tenants.sql
+\set A '00000000-0000-0000-0000-00000000000a'
+\set B '00000000-0000-0000-0000-00000000000b'
+\set EA '00000000-0000-0000-0000-0000000000ea'
+\set EB '00000000-0000-0000-0000-0000000000eb'
+INSERT INTO webhook_endpoints (tenant_id, id, url, event_types) VALUES
+    (:'A', :'EA', 'https://a.example.test/hook', '{*}'),
+    (:'B', :'EB', 'https://b.example.test/hook', '{contact.created}');
+SELECT plan(18);
+\ir fixtures/claims.sql
+\ir fixtures/act_as_app_role.sql
+SELECT role FROM app.enter(:'claim_b') \g /dev/null
+
+SELECT is((SELECT array_agg(url) FROM webhook_endpoints), ARRAY['https://b.example.test/hook'],
+          'B sees its own endpoint, not A''s');
+SELECT lives_ok(format($$ INSERT INTO webhook_secrets (endpoint_id, id, secret)
+                          VALUES (%L, gen_random_uuid(), 'whsec_' || repeat('b', 43) || '=') $$, :'EB'),
+                'B adds a secret to its endpoint');
+SELECT throws_ok(format($$ INSERT INTO webhook_secrets (endpoint_id, id, secret)
+                           VALUES (%L, gen_random_uuid(), 'whsec_' || repeat('e', 43) || '=') $$, :'EA'),
+                 '23503', NULL, 'B cannot add a secret to A''s endpoint: it does not exist for B');
+SELECT throws_ok($$ SELECT secret FROM webhook_secrets $$, '42501', NULL,
+                 'no secret can be read back, not even B''s own');
+SELECT throws_ok($$ SELECT count(*) FROM webhook_messages $$, '42501', NULL,
+                 'the messages are not readable');
+SELECT throws_ok(format($$ INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body)
+                           VALUES (%L, %L, gen_random_uuid(), 'contact.created', '{}') $$, :'B', :'EB'),
+                 '42501', NULL, 'no message can be forged');
+SELECT throws_ok(format($$ SELECT app.webhooks_emit(%L, 'contact.created', '{}') $$, :'B'),
+                 '42501', NULL, 'nor emitted by hand');
+SELECT throws_ok($$ SELECT * FROM app.claim_webhooks(10) $$, '42501', NULL,
+                 'claiming is the worker''s door');
+SELECT throws_ok($$ SELECT app.webhook_delivered(gen_random_uuid(), 200) $$, '42501', NULL,
+                 'and so is settling');
+
+SELECT lives_ok($$ INSERT INTO contacts (id, first_name, last_name)
+                   VALUES ('00000000-0000-0000-0000-0000000000b9', 'Bea', 'Fresh') $$,
+                'B creates a contact');
+SELECT lives_ok($$ UPDATE contacts SET phone = '+1 555 0100' WHERE id = '00000000-0000-0000-0000-0000000000b9' $$,
+                'and changes it (B''s endpoint does not subscribe to contact.updated)');
+RESET ROLE;
+SELECT results_eq(
+    $$ SELECT tenant_id, endpoint_id, event_type, body::jsonb #>> '{data,first_name}'
+       FROM webhook_messages $$,
+    format($$ VALUES (%L::uuid, %L::uuid, 'contact.created'::text, 'Bea'::text) $$, :'B', :'EB'),
+    'one message: B''s creation, for B''s endpoint; nothing for A');
+
+-- The claim decides its caps: 4 of one endpoint, 100 in all.
+INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body)
+SELECT :'A', :'EA', gen_random_uuid(), 'contact.created', '{}' FROM generate_series(1, 10);
+SET ROLE crm_job_host;
+SELECT is((SELECT count(*) FILTER (WHERE tenant_id = :'A') FROM app.claim_webhooks(1000)), 4::bigint,
+          'a claim takes at most 4 messages of one endpoint');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM webhook_messages
+           WHERE claim IS NOT NULL AND attempts = 1 AND next_attempt_at = now() + interval '2 minutes'),
+          5::bigint, 'each claimed message has a token, one attempt more and a two-minute lease');
+SELECT is((SELECT count(DISTINCT claim) FROM webhook_messages), 5::bigint, 'every claim token is its own');
+
+SELECT * FROM finish();
+ROLLBACK;
