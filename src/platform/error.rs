@@ -280,6 +280,8 @@ pub mod problems {
     /// Reading a list only managers may read.
     pub type ReadManaged =
         Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNPROCESSABLE }>;
+    /// Acting on one resource with query parameters (which are validated).
+    pub type Act = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNPROCESSABLE }>;
     /// Deleting a resource, or acting on one without a body.
     pub type Remove = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND }>;
     /// Asking to sign up (no token yet; the same answer for every email).

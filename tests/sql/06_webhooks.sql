@@ -13,7 +13,13 @@ BEGIN;
 INSERT INTO webhook_endpoints (tenant_id, id, url, event_types) VALUES
     (:'A', :'EA', 'https://a.example.test/hook', '{*}'),
     (:'B', :'EB', 'https://b.example.test/hook', '{contact.created}');
-SELECT plan(18);
+-- A rotated its secret twice: the first stopped signing half an hour ago (the second's
+-- overlap), the second signs for an hour more (the third's). The third is the newest.
+INSERT INTO webhook_secrets (tenant_id, endpoint_id, id, secret, created_at, overlap) VALUES
+    (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('1', 43) || '=', now() - interval '2 hours', '0'),
+    (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('2', 43) || '=', now() - interval '90 minutes', '1 hour'),
+    (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('3', 43) || '=', now() - interval '10 minutes', '70 minutes');
+SELECT plan(19);
 \ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 SELECT role FROM app.enter(:'claim_b') \g /dev/null
@@ -56,9 +62,13 @@ SELECT results_eq(
 INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body)
 SELECT :'A', :'EA', gen_random_uuid(), 'contact.created', '{}' FROM generate_series(1, 10);
 SET ROLE crm_job_host;
-SELECT is((SELECT count(*) FILTER (WHERE tenant_id = :'A') FROM app.claim_webhooks(1000)), 4::bigint,
-          'a claim takes at most 4 messages of one endpoint');
+SELECT count(*) FILTER (WHERE tenant_id = :'A') AS claimed_a,
+       max(array_to_string(secrets, ' ')) FILTER (WHERE tenant_id = :'A') AS secrets_a
+FROM app.claim_webhooks(1000) \gset
 RESET ROLE;
+SELECT is(:claimed_a::bigint, 4::bigint, 'a claim takes at most 4 messages of one endpoint');
+SELECT is(:'secrets_a', 'whsec_' || repeat('3', 43) || '= whsec_' || repeat('2', 43) || '=',
+          'it signs with the secrets still valid, newest first');
 SELECT is((SELECT count(*) FROM webhook_messages
            WHERE claim IS NOT NULL AND attempts = 1 AND next_attempt_at = now() + interval '2 minutes'),
           5::bigint, 'each claimed message has a token, one attempt more and a two-minute lease');

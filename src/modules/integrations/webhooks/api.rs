@@ -9,8 +9,8 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{
-    CreatedEndpoint, EVENT_TYPES, Endpoint, EndpointList, EventType, EventTypeList, MODULE,
-    NewEndpoint, NewEndpointBody, store,
+    CreatedEndpoint, EVENT_TYPES, Endpoint, EndpointList, EndpointPatch, EndpointPatchBody,
+    EventType, EventTypeList, MODULE, NewEndpoint, NewEndpointBody, RotatedSecret, store,
 };
 use crate::platform::{
     auth::Auth,
@@ -38,6 +38,14 @@ enum EndpointCreated {
 enum EndpointResponse {
     #[oai(status = 200)]
     Ok(Json<Endpoint>),
+}
+
+#[derive(ApiResponse)]
+enum SecretRotated {
+    /// Deliveries are signed with the new secret, and with the previous ones until
+    /// `previous_valid_until`.
+    #[oai(status = 201)]
+    Created(Json<RotatedSecret>),
 }
 
 #[derive(ApiResponse)]
@@ -158,6 +166,62 @@ impl WebhooksApi {
         Ok(EndpointResponse::Ok(Json(
             store::get(self.state.db.tx(context, &MODULE).await?, id.0).await?,
         )))
+    }
+
+    /// Change an endpoint
+    ///
+    /// Owners and admins only; absent fields stay as they are. The URL is checked as on
+    /// creation. `enabled: false` pauses it (changes are not queued for it, what was
+    /// queued waits); `enabled: true` resumes it, also after the platform disabled it on
+    /// a 410.
+    #[oai(
+        path = "/endpoints/:id",
+        method = "patch",
+        operation_id = "updateWebhookEndpoint"
+    )]
+    async fn update(
+        &self,
+        auth: Auth,
+        /// The endpoint's id.
+        id: Path<Uuid>,
+        body: Body<EndpointPatchBody>,
+    ) -> Result<EndpointResponse, problems::Write> {
+        let context = manager(&auth)?;
+        let patch = EndpointPatch::check(body.into_inner()?, &self.state.webhooks)?;
+        Ok(EndpointResponse::Ok(Json(
+            store::update(self.state.db.tx(context, &MODULE).await?, id.0, &patch).await?,
+        )))
+    }
+
+    /// Rotate an endpoint's secret
+    ///
+    /// Owners and admins only. Answers a new secret, shown this once. For
+    /// `overlap_hours` (0 to 168, default 24) every delivery carries a signature under
+    /// the new secret and one under each previous secret, so a receiver can switch to
+    /// the new one without missing a delivery; then only the new one signs.
+    #[oai(
+        path = "/endpoints/:id/secret",
+        method = "post",
+        operation_id = "rotateWebhookSecret"
+    )]
+    async fn rotate_secret(
+        &self,
+        auth: Auth,
+        /// The endpoint's id.
+        id: Path<Uuid>,
+        /// How long the previous secrets stay valid, 0 to 168 hours (default 24).
+        #[oai(validator(minimum(value = "0"), maximum(value = "168")))]
+        overlap_hours: Query<Option<i32>>,
+    ) -> Result<SecretRotated, problems::Act> {
+        let context = manager(&auth)?;
+        let secret = new_secret().map_err(ApiError::internal)?;
+        let tx = self.state.db.tx(context, &MODULE).await?;
+        let previous_valid_until =
+            store::rotate(tx, id.0, &secret, overlap_hours.0.unwrap_or(24)).await?;
+        Ok(SecretRotated::Created(Json(RotatedSecret {
+            secret,
+            previous_valid_until,
+        })))
     }
 
     /// Delete an endpoint

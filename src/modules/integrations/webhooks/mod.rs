@@ -30,20 +30,25 @@ pub use api::WebhooksApi;
 pub use catalogue::EVENT_TYPES;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
+use poem_openapi::{Object, types::Example};
 use uuid::Uuid;
 
 use crate::platform::{
     error::ApiError,
-    module::{Migration, ModuleInfo},
+    module::{Constraint, Meaning, Migration, ModuleInfo},
     validation::Fields,
+    webhooks::Guard,
 };
 
 pub const MODULE: ModuleInfo = ModuleInfo {
     name: "webhooks",
     title: "Webhooks",
     switchable: false,
-    constraints: &[],
+    constraints: &[Constraint {
+        // A secret for an endpoint of the path that does not exist (for this tenant).
+        name: "webhook_secrets_endpoint_fkey",
+        meaning: Meaning::NotFound,
+    }],
     migrations: &[Migration {
         name: "V15__webhooks",
         sql: include_str!("migrations/V15__webhooks.sql"),
@@ -107,7 +112,7 @@ pub struct NewEndpointBody {
     pub event_types: Vec<String>,
 }
 
-impl poem_openapi::types::Example for NewEndpointBody {
+impl Example for NewEndpointBody {
     fn example() -> Self {
         Self {
             url: "https://hooks.example.com/crm".to_owned(),
@@ -115,6 +120,44 @@ impl poem_openapi::types::Example for NewEndpointBody {
             event_types: vec!["contact.*".to_owned()],
         }
     }
+}
+
+/// Changes to an endpoint: absent fields stay as they are.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct EndpointPatchBody {
+    /// An http or https URL, up to 2,000 characters.
+    #[oai(validator(min_length = 8, max_length = 2000))]
+    pub url: Option<String>,
+    /// Up to 500 characters; empty clears it.
+    #[oai(validator(max_length = 500))]
+    pub description: Option<String>,
+    /// 1 to 50 event types, `<resource>.*` or `*`.
+    #[oai(validator(min_items = 1, max_items = 50, unique_items))]
+    pub event_types: Option<Vec<String>>,
+    /// `false` pauses it: changes are not queued for it, and what was queued waits;
+    /// `true` resumes it, also after the platform disabled it.
+    pub enabled: Option<bool>,
+}
+
+impl Example for EndpointPatchBody {
+    fn example() -> Self {
+        Self {
+            url: None,
+            description: None,
+            event_types: Some(vec!["contact.created".to_owned()]),
+            enabled: Some(true),
+        }
+    }
+}
+
+/// A new signing secret, shown this once.
+#[derive(Debug, Object)]
+pub struct RotatedSecret {
+    /// The new secret (`whsec_…`); every delivery is signed with it from now on.
+    pub secret: String,
+    /// Until when deliveries are also signed with the previous secrets.
+    pub previous_valid_until: DateTime<Utc>,
 }
 
 /// An event type of the catalogue.
@@ -134,6 +177,65 @@ pub struct EventTypeList {
     pub items: Vec<EventType>,
 }
 
+/// A checked [`EndpointPatchBody`].
+#[derive(Debug)]
+pub struct EndpointPatch {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub enabled: Option<bool>,
+}
+
+impl EndpointPatch {
+    /// Checks the fields present as [`NewEndpoint::check`] does.
+    pub fn check(body: EndpointPatchBody, guard: &Guard) -> Result<Self, ApiError> {
+        let mut fields = Fields::new();
+        let url = body.url.map(|url| checked_url(&mut fields, guard, &url));
+        let description = body
+            .description
+            .map(|text| checked_description(&mut fields, Some(&text)));
+        if let Some(types) = &body.event_types {
+            check_event_types(&mut fields, types);
+        }
+        fields.finish()?;
+        Ok(Self {
+            url,
+            description,
+            event_types: body.event_types,
+            enabled: body.enabled,
+        })
+    }
+}
+
+/// The URL as parsed, or an error on `url`.
+fn checked_url(fields: &mut Fields, guard: &Guard, url: &str) -> String {
+    let url = fields.text("url", url, 8, 2000);
+    match guard.check_url(&url) {
+        Ok(parsed) => parsed.to_string(),
+        Err(err) => {
+            fields.error("url", err.to_string());
+            url
+        }
+    }
+}
+
+fn checked_description(fields: &mut Fields, text: Option<&str>) -> String {
+    fields
+        .optional_text("description", text, 500)
+        .unwrap_or_default()
+}
+
+fn check_event_types(fields: &mut Fields, types: &[String]) {
+    for (index, name) in types.iter().enumerate() {
+        if !catalogue::subscribable(name) {
+            fields.error(
+                &format!("event_types[{index}]"),
+                "is not an event type (see GET /webhooks/event-types), `<resource>.*` or `*`",
+            );
+        }
+    }
+}
+
 /// A checked [`NewEndpointBody`].
 #[derive(Debug)]
 pub struct NewEndpoint {
@@ -144,30 +246,11 @@ pub struct NewEndpoint {
 
 impl NewEndpoint {
     /// Checks the event types against the catalogue and the URL against `guard`.
-    pub fn check(
-        body: NewEndpointBody,
-        guard: &crate::platform::webhooks::Guard,
-    ) -> Result<Self, ApiError> {
+    pub fn check(body: NewEndpointBody, guard: &Guard) -> Result<Self, ApiError> {
         let mut fields = Fields::new();
-        let description = fields
-            .optional_text("description", body.description.as_deref(), 500)
-            .unwrap_or_default();
-        let url = fields.text("url", &body.url, 8, 2000);
-        let url = match guard.check_url(&url) {
-            Ok(parsed) => parsed.to_string(),
-            Err(err) => {
-                fields.error("url", err.to_string());
-                url
-            }
-        };
-        for (index, name) in body.event_types.iter().enumerate() {
-            if !catalogue::subscribable(name) {
-                fields.error(
-                    &format!("event_types[{index}]"),
-                    "is not an event type (see GET /webhooks/event-types), `<resource>.*` or `*`",
-                );
-            }
-        }
+        let description = checked_description(&mut fields, body.description.as_deref());
+        let url = checked_url(&mut fields, guard, &body.url);
+        check_event_types(&mut fields, &body.event_types);
         fields.finish()?;
         Ok(Self {
             url,

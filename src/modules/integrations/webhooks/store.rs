@@ -1,10 +1,11 @@
 //! Endpoint storage. Plain SQL under the tenant's policies (owners and admins only);
 //! the secret is written here and never read back.
 
+use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{Endpoint, NewEndpoint};
+use super::{Endpoint, EndpointPatch, NewEndpoint};
 use crate::platform::{
     db::{DbError, TenantTx},
     error::ApiError,
@@ -68,6 +69,51 @@ pub async fn get(tx: TenantTx, id: Uuid) -> Result<Endpoint, DbError> {
         )
         .await?;
     row.as_ref().map(endpoint).ok_or(DbError::NotFound)
+}
+
+/// Applies `patch`; answers the endpoint as it now is. Enabling it again clears the
+/// platform's reason for disabling it.
+pub async fn update(tx: TenantTx, id: Uuid, patch: &EndpointPatch) -> Result<Endpoint, DbError> {
+    let row = tx
+        .query_opt_and_commit(
+            concat!(
+                "UPDATE webhook_endpoints SET \
+                 url = coalesce($2, url), \
+                 description = coalesce($3, description), \
+                 event_types = coalesce($4, event_types), \
+                 enabled = coalesce($5, enabled), \
+                 disabled_reason = CASE WHEN $5 THEN NULL ELSE disabled_reason END, \
+                 updated_at = now() \
+                 WHERE id = $1 RETURNING ",
+                columns!()
+            ),
+            &[
+                &id,
+                &patch.url,
+                &patch.description,
+                &patch.event_types,
+                &patch.enabled,
+            ],
+        )
+        .await?;
+    row.as_ref().map(endpoint).ok_or(DbError::NotFound)
+}
+
+/// Adds `secret` as the endpoint's newest; the older ones stay valid for `overlap`.
+/// Answers until when. `NotFound` for no such endpoint of the tenant.
+pub async fn rotate(
+    tx: TenantTx,
+    endpoint_id: Uuid,
+    secret: &str,
+    overlap_hours: i32,
+) -> Result<DateTime<Utc>, DbError> {
+    tx.query_and_commit(
+        "INSERT INTO webhook_secrets (endpoint_id, id, secret, overlap) \
+         VALUES ($1, $2, $3, make_interval(hours => $4))",
+        &[&endpoint_id, &Uuid::now_v7(), &secret, &overlap_hours],
+    )
+    .await?;
+    Ok(Utc::now() + chrono::Duration::hours(i64::from(overlap_hours)))
 }
 
 /// Deletes the endpoint, its secrets and its undelivered messages.

@@ -267,6 +267,130 @@ async fn a_receiver_that_was_down_gets_every_event_once_it_is_up_under_the_same_
     );
 }
 
+/// Rotating the secret: during the overlap each delivery carries a signature under the
+/// new and the previous secret, after it only the newest signs; a paused endpoint gets
+/// nothing, and a changed subscription applies from the next change.
+#[tokio::test]
+async fn a_rotated_secret_overlaps_the_old_one_and_an_endpoint_can_be_paused_and_changed() {
+    let (_app, app, user) = with_worker().await;
+    let receiver = Receiver::start().await;
+    let (endpoint, first) = subscribe(&app, &user, &receiver.url(), &["contact.created"]).await;
+    let path = format!("/webhooks/endpoints/{endpoint}");
+    let rotated = expect_json(
+        app.post(&format!("{path}/secret?overlap_hours=1"), &user, json!({}))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let second = rotated["secret"].as_str().expect("a secret").to_owned();
+    assert_ne!(first, second);
+
+    app.create_contact(&user, "During").await;
+    let during = receiver.wait_for(1, ARRIVAL).await.remove(0);
+    assert_eq!(
+        during.header("webhook-signature").split(' ').count(),
+        2,
+        "{during:?}"
+    );
+    assert!(
+        verified_by_the_reference_library(&first, &during).await,
+        "the old secret still verifies"
+    );
+    assert!(
+        verified_by_the_reference_library(&second, &during).await,
+        "the new one too"
+    );
+
+    let third = expect_json(
+        app.post(&format!("{path}/secret?overlap_hours=0"), &user, json!({}))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await["secret"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    app.create_contact(&user, "After").await;
+    let after = receiver.wait_for(2, ARRIVAL).await.remove(1);
+    assert!(verified_by_the_reference_library(&third, &after).await);
+    for old in [&first, &second] {
+        assert!(
+            !verified_by_the_reference_library(old, &after).await,
+            "an ended secret no longer signs"
+        );
+    }
+
+    // Paused: changes are not queued for it; resumed with a wider subscription, the
+    // next changes go out.
+    let paused = expect_json(
+        app.patch(
+            &path,
+            &user,
+            json!({ "enabled": false, "event_types": ["contact.*"] }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(paused["enabled"], false);
+    assert_eq!(paused["event_types"], json!(["contact.*"]));
+    app.create_contact(&user, "Unsent").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        receiver.deliveries().len(),
+        2,
+        "nothing is sent while paused"
+    );
+    expect_json(
+        app.patch(&path, &user, json!({ "enabled": true })).await,
+        StatusCode::OK,
+    )
+    .await;
+    let resumed = app.create_contact(&user, "Resumed").await;
+    let changed = format!("/contacts/{}", id_of(&resumed));
+    expect_json(
+        app.patch(&changed, &user, json!({ "last_name": "Changed" }))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let deliveries = receiver.wait_for(4, ARRIVAL).await;
+    let kinds: Vec<Value> = deliveries[2..]
+        .iter()
+        .map(|d| d.json()["type"].clone())
+        .collect();
+    assert!(
+        kinds.contains(&json!("contact.created")) && kinds.contains(&json!("contact.updated")),
+        "{kinds:?}"
+    );
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.json()["data"]["first_name"] != "Unsent"),
+        "{deliveries:?}"
+    );
+
+    // Another tenant can neither change nor rotate it, and a bad change is a 422.
+    let other = app.sign_up("Globex").await;
+    expect_problem(
+        app.patch(&path, &other, json!({ "enabled": false })).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    expect_problem(
+        app.post(&format!("{path}/secret"), &other, json!({})).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let problem = expect_problem(
+        app.patch(&path, &user, json!({ "url": "http://169.254.169.254/" }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "url", "{problem}");
+}
+
 /// A's receiver answers slowly with a backlog of 600 messages: B's event still goes
 /// out at once. (A claim that took the oldest due messages of all tenants would have
 /// held B's behind every one of A's.)

@@ -6,7 +6,9 @@
 --     and admins read and write them under the tenant guard; other roles see none.
 --   * webhook_secrets: each endpoint's signing secrets (`whsec_…`). The application role
 --     may only INSERT one (the API shows it once, when it is made); nobody but the
---     worker's claim reads them back.
+--     worker's claim reads them back. Rotating is inserting a newer secret with an
+--     overlap: an older one stays valid (and every delivery is signed with each valid
+--     one) until some newer one is older than its `overlap`.
 --   * webhook_messages: one row per event and subscribed endpoint, holding the exact body
 --     that is signed and sent. Only the owner's trigger functions write it, so an event
 --     exists if and only if the change it describes committed, and nobody can forge one:
@@ -50,11 +52,14 @@ CREATE TABLE webhook_secrets (
     endpoint_id uuid        NOT NULL,
     id          uuid        NOT NULL,
     secret      text        NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- How long the secrets made before this one stay valid beside it.
+    overlap     interval    NOT NULL DEFAULT interval '0',
     CONSTRAINT webhook_secrets_pkey PRIMARY KEY (tenant_id, endpoint_id, id),
     CONSTRAINT webhook_secrets_endpoint_fkey FOREIGN KEY (tenant_id, endpoint_id)
         REFERENCES webhook_endpoints (tenant_id, id) ON DELETE CASCADE,
-    CONSTRAINT webhook_secrets_format CHECK (secret ~ '^whsec_[A-Za-z0-9+/]{32,88}={0,2}$')
+    CONSTRAINT webhook_secrets_format CHECK (secret ~ '^whsec_[A-Za-z0-9+/]{32,88}={0,2}$'),
+    CONSTRAINT webhook_secrets_overlap_range CHECK (overlap BETWEEN interval '0' AND interval '7 days')
 );
 CALL app.enable_tenant_guard('webhook_secrets');
 CREATE POLICY managers_add ON webhook_secrets FOR INSERT TO crm_api
@@ -167,7 +172,7 @@ CREATE TRIGGER contacts_emit_event AFTER INSERT OR UPDATE OR DELETE ON contacts
 -- receiver's backlog can neither fill a batch nor hide other tenants' messages behind
 -- it. Each gets a fresh claim token, one more attempt and a lease of 2 minutes (a
 -- delivery times out well within it). Answers with each message the endpoint's URL and
--- its secrets, newest first.
+-- its valid secrets (see webhook_secrets), newest first.
 CREATE FUNCTION app.claim_webhooks(p_limit integer)
 RETURNS TABLE (claim uuid, tenant_id uuid, endpoint_id uuid, url text, secrets text[],
                message_id uuid, body text, attempts integer)
@@ -208,9 +213,16 @@ BEGIN
     WHERE m.tenant_id = due.tenant_id AND m.endpoint_id = due.endpoint_id AND m.id = due.id
       AND e.tenant_id = m.tenant_id AND e.id = m.endpoint_id
     RETURNING m.claim, m.tenant_id, m.endpoint_id, e.url,
-              ARRAY(SELECT s.secret FROM webhook_secrets s
-                    WHERE s.tenant_id = m.tenant_id AND s.endpoint_id = m.endpoint_id
-                    ORDER BY s.created_at DESC),
+              ARRAY(SELECT v.secret
+                    FROM (SELECT s.secret, s.created_at,
+                                 min(s.created_at + s.overlap) OVER (
+                                     ORDER BY s.created_at
+                                     ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+                                     AS valid_until
+                          FROM webhook_secrets s
+                          WHERE s.tenant_id = m.tenant_id AND s.endpoint_id = m.endpoint_id) AS v
+                    WHERE v.valid_until IS NULL OR v.valid_until > now()
+                    ORDER BY v.created_at DESC),
               m.id, m.body, m.attempts;
 END
 $$;
