@@ -19,7 +19,7 @@ INSERT INTO webhook_secrets (tenant_id, endpoint_id, id, secret, created_at, ove
     (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('1', 43) || '=', now() - interval '2 hours', '0'),
     (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('2', 43) || '=', now() - interval '90 minutes', '1 hour'),
     (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('3', 43) || '=', now() - interval '10 minutes', '70 minutes');
-SELECT plan(19);
+SELECT plan(20);
 \ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 SELECT role FROM app.enter(:'claim_b') \g /dev/null
@@ -39,8 +39,11 @@ SELECT throws_ok($$ SELECT count(*) FROM webhook_messages $$, '42501', NULL,
 SELECT throws_ok(format($$ INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body)
                            VALUES (%L, %L, gen_random_uuid(), 'contact.created', '{}') $$, :'B', :'EB'),
                  '42501', NULL, 'no message can be forged');
-SELECT throws_ok(format($$ SELECT app.webhooks_emit(%L, 'contact.created', '{}') $$, :'B'),
+SELECT throws_ok(format($$ SELECT app.webhooks_emit(%L, ARRAY[%L]::uuid[], 'contact.created', '{}') $$,
+                        :'B', :'EB'),
                  '42501', NULL, 'nor emitted by hand');
+SELECT throws_ok(format($$ SELECT app.webhook_subscribers(%L, 'contact.created') $$, :'A'),
+                 '42501', NULL, 'nor can another tenant''s subscribers be listed');
 SELECT throws_ok($$ SELECT * FROM app.claim_webhooks(10) $$, '42501', NULL,
                  'claiming is the worker''s door');
 SELECT throws_ok($$ SELECT app.webhook_delivered(gen_random_uuid(), 200) $$, '42501', NULL,

@@ -72,10 +72,16 @@ impl Auth {
 
     /// The context, provided the caller may manage the tenant's users.
     pub fn manager(&self) -> Result<TenantContext, ApiError> {
+        self.manager_or("Only owners and admins manage users.")
+    }
+
+    /// The context, provided the caller is an owner or an admin; a 403 saying
+    /// `refusal` otherwise.
+    pub fn manager_or(&self, refusal: &'static str) -> Result<TenantContext, ApiError> {
         if self.0.role().can_manage_users() {
             Ok(self.0)
         } else {
-            Err(ApiError::Forbidden("Only owners and admins manage users."))
+            Err(ApiError::Forbidden(refusal))
         }
     }
 }

@@ -157,10 +157,10 @@ impl Dispatcher<'_> {
         retry_after: Option<std::time::Duration>,
     ) -> Result<bool, DbError> {
         let status = status.map(i32::from);
-        let retry_after = retry_after.map(|wait| format!("{} seconds", wait.as_secs()));
+        let retry_after = retry_after.map(|wait| wait.as_secs_f64());
         let rows = self
             .call(
-                "SELECT app.webhook_failed($1, $2, $3, $4::text::interval)",
+                "SELECT app.webhook_failed($1, $2, $3, make_interval(secs => $4))",
                 &[&claim.0, &status, &error, &retry_after],
             )
             .await?;

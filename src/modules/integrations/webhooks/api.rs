@@ -17,7 +17,6 @@ use crate::platform::{
     contract::Body,
     error::{ApiError, problems},
     state::SharedState,
-    tenancy::TenantContext,
     webhooks::new_secret,
 };
 
@@ -67,18 +66,9 @@ enum EventTypesResponse {
     Ok(Json<EventTypeList>),
 }
 
-/// The caller, provided they are an owner or an admin (the policies check it again
-/// against the membership).
-fn manager(auth: &Auth) -> Result<TenantContext, ApiError> {
-    let context = auth.context();
-    if context.role().can_manage_users() {
-        Ok(context)
-    } else {
-        Err(ApiError::Forbidden(
-            "Only owners and admins manage webhooks.",
-        ))
-    }
-}
+/// Why a member who is neither an owner nor an admin gets a 403 (the policies check the
+/// role again against the membership).
+const MANAGERS_ONLY: &str = "Only owners and admins manage webhooks.";
 
 pub struct WebhooksApi {
     state: SharedState,
@@ -108,7 +98,7 @@ impl WebhooksApi {
         auth: Auth,
         body: Body<NewEndpointBody>,
     ) -> Result<EndpointCreated, problems::Write> {
-        let context = manager(&auth)?;
+        let context = auth.manager_or(MANAGERS_ONLY)?;
         let new = NewEndpoint::check(body.into_inner()?, &self.state.webhooks)?;
         let secret = new_secret().map_err(ApiError::internal)?;
         let endpoint =
@@ -138,7 +128,7 @@ impl WebhooksApi {
         #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
         cursor: Query<Option<String>>,
     ) -> Result<EndpointListResponse, problems::ReadManaged> {
-        let context = manager(&auth)?;
+        let context = auth.manager_or(MANAGERS_ONLY)?;
         let query = store::list_query(cursor.0, limit.0)?;
         let (items, next_cursor) =
             store::list(self.state.db.tx(context, &MODULE).await?, query).await?;
@@ -162,7 +152,7 @@ impl WebhooksApi {
         /// The endpoint's id.
         id: Path<Uuid>,
     ) -> Result<EndpointResponse, problems::Remove> {
-        let context = manager(&auth)?;
+        let context = auth.manager_or(MANAGERS_ONLY)?;
         Ok(EndpointResponse::Ok(Json(
             store::get(self.state.db.tx(context, &MODULE).await?, id.0).await?,
         )))
@@ -186,7 +176,7 @@ impl WebhooksApi {
         id: Path<Uuid>,
         body: Body<EndpointPatchBody>,
     ) -> Result<EndpointResponse, problems::Write> {
-        let context = manager(&auth)?;
+        let context = auth.manager_or(MANAGERS_ONLY)?;
         let patch = EndpointPatch::check(body.into_inner()?, &self.state.webhooks)?;
         Ok(EndpointResponse::Ok(Json(
             store::update(self.state.db.tx(context, &MODULE).await?, id.0, &patch).await?,
@@ -213,7 +203,7 @@ impl WebhooksApi {
         #[oai(validator(minimum(value = "0"), maximum(value = "168")))]
         overlap_hours: Query<Option<i32>>,
     ) -> Result<SecretRotated, problems::Act> {
-        let context = manager(&auth)?;
+        let context = auth.manager_or(MANAGERS_ONLY)?;
         let secret = new_secret().map_err(ApiError::internal)?;
         let tx = self.state.db.tx(context, &MODULE).await?;
         let previous_valid_until =
@@ -238,7 +228,7 @@ impl WebhooksApi {
         /// The endpoint's id.
         id: Path<Uuid>,
     ) -> Result<EndpointDeleted, problems::Remove> {
-        let context = manager(&auth)?;
+        let context = auth.manager_or(MANAGERS_ONLY)?;
         store::delete(self.state.db.tx(context, &MODULE).await?, id.0).await?;
         Ok(EndpointDeleted::Deleted)
     }

@@ -532,7 +532,12 @@ async fn only_managers_manage_endpoints_and_the_app_role_can_neither_read_secret
         ),
         (
             "emit an event",
-            "SELECT app.webhooks_emit(app.current_tenant_id(), 'contact.created', '{}')",
+            "SELECT app.webhooks_emit(app.current_tenant_id(), \
+             ARRAY(SELECT id FROM webhook_endpoints), 'contact.created', '{}')",
+        ),
+        (
+            "list any tenant's subscribers",
+            "SELECT app.webhook_subscribers(gen_random_uuid(), 'contact.created')",
         ),
         ("claim messages", "SELECT * FROM app.claim_webhooks(10)"),
         (

@@ -13,7 +13,8 @@
 --     that is signed and sent. Only the owner's trigger functions write it, so an event
 --     exists if and only if the change it describes committed, and nobody can forge one:
 --     the application role holds no privilege on it. A change that no enabled endpoint
---     subscribes to writes nothing.
+--     subscribes to writes nothing and renders nothing: the trigger asks
+--     app.webhook_subscribers first.
 --   * The worker claims due messages of every tenant through app.claim_webhooks, which
 --     leases each under a fresh claim token (at most 4 per endpoint and 16 per tenant in
 --     one claim, each endpoint's oldest first, so one receiver's backlog can neither fill
@@ -107,27 +108,45 @@ AS $$
         || '+00:00'
 $$;
 
+-- The enabled endpoints of `p_tenant` that subscribe to event `p_type` (the exact type,
+-- its resource's wildcard such as `contact.*`, or `*`); NULL when there is none. Every
+-- trigger asks this before it renders anything, so a change nobody subscribes to costs
+-- one index probe. Owner only: the trigger functions call it, with their search_path
+-- pinned (it has no SET clause of its own, as it runs on every write).
+CREATE FUNCTION app.webhook_subscribers(p_tenant uuid, p_type text) RETURNS uuid[]
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    v_endpoints uuid[];
+BEGIN
+    SELECT array_agg(e.id) INTO v_endpoints
+    FROM public.webhook_endpoints e
+    WHERE e.tenant_id = p_tenant AND e.enabled
+      AND e.event_types && ARRAY[p_type, split_part(p_type, '.', 1) || '.*', '*'];
+    RETURN v_endpoints;
+END
+$$;
+REVOKE ALL ON FUNCTION app.webhook_subscribers(uuid, text) FROM PUBLIC;
+
 -- Queues event `p_type` of tenant `p_tenant` with `p_data` (the resource as the API
--- returns it) for every enabled endpoint that subscribes to it: the exact type, its
--- resource's wildcard (`contact.*`) or `*`. Owner only: the trigger functions call it.
-CREATE FUNCTION app.webhooks_emit(p_tenant uuid, p_type text, p_data jsonb) RETURNS void
+-- returns it) for `p_endpoints` (app.webhook_subscribers): one event id and one body
+-- for all of them. Owner only: the trigger functions call it.
+CREATE FUNCTION app.webhooks_emit(p_tenant uuid, p_endpoints uuid[], p_type text, p_data jsonb)
+RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, public, pg_temp
 AS $$
 DECLARE
     v_id uuid := gen_random_uuid();
+    v_body text := jsonb_build_object('id', v_id, 'type', p_type,
+                                      'timestamp', app.api_timestamp(clock_timestamp()),
+                                      'data', p_data)::text;
 BEGIN
     INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body)
-    SELECT e.tenant_id, e.id, v_id, p_type,
-           jsonb_build_object('id', v_id, 'type', p_type,
-                              'timestamp', app.api_timestamp(clock_timestamp()),
-                              'data', p_data)::text
-    FROM webhook_endpoints e
-    WHERE e.tenant_id = p_tenant AND e.enabled
-      AND e.event_types && ARRAY[p_type, split_part(p_type, '.', 1) || '.*', '*'];
+    SELECT p_tenant, endpoint, v_id, p_type, v_body FROM unnest(p_endpoints) AS endpoint;
 END
 $$;
-REVOKE ALL ON FUNCTION app.webhooks_emit(uuid, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app.webhooks_emit(uuid, uuid[], text, jsonb) FROM PUBLIC;
 
 -- A contact as the API returns it (GET /contacts/{id}: absent fields are left out).
 CREATE FUNCTION app.contact_resource(c contacts) RETURNS jsonb
@@ -151,13 +170,16 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp
 AS $$
+DECLARE
+    v_row contacts := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    v_type text := 'contact.' || CASE TG_OP WHEN 'INSERT' THEN 'created'
+                                            WHEN 'UPDATE' THEN 'updated'
+                                            ELSE 'deleted' END;
+    v_endpoints uuid[] := app.webhook_subscribers(v_row.tenant_id, v_type);
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM app.webhooks_emit(OLD.tenant_id, 'contact.deleted', app.contact_resource(OLD));
-    ELSE
-        PERFORM app.webhooks_emit(NEW.tenant_id,
-            CASE TG_OP WHEN 'INSERT' THEN 'contact.created' ELSE 'contact.updated' END,
-            app.contact_resource(NEW));
+    IF v_endpoints IS NOT NULL THEN
+        PERFORM app.webhooks_emit(v_row.tenant_id, v_endpoints, v_type,
+                                  app.contact_resource(v_row));
     END IF;
     RETURN NULL;
 END
