@@ -1,7 +1,9 @@
 //! THE list of modules. Adding one (the clinic, say) = its folder, its `mod` line, and
 //! its lines here: in [`ALL`] and, if it has an API, in [`Apis`] and [`apis`].
 
-use crate::platform::{config::ModuleSelection, module::ModuleInfo, state::SharedState};
+use crate::platform::{
+    config::ModuleSelection, events::Catalogue, module::ModuleInfo, state::SharedState,
+};
 
 use super::{
     crm::{self, companies::CompaniesApi, contacts::ContactsApi, deals::DealsApi},
@@ -48,9 +50,21 @@ pub fn apis(state: &SharedState) -> Apis {
         CompaniesApi::new(state.clone()),
         DealsApi::new(state.clone()),
         TenantModulesApi::new(state.clone()),
-        WebhooksApi::new(state.clone()),
+        WebhooksApi::new(state.clone(), events(state)),
         Mounted::new(state, &real_estate::MODULE, real_estate::api),
     )
+}
+
+/// The event kinds of the modules this deployment serves: every module that cannot be
+/// switched off, and the switchable ones `CRM_MODULES` names.
+fn events(state: &SharedState) -> Catalogue {
+    Catalogue::of(ALL.iter().copied().filter(|module| {
+        !module.switchable
+            || state
+                .modules
+                .iter()
+                .any(|served| served.name == module.name)
+    }))
 }
 
 /// The switchable modules `selection` names (all of them by default), or a message

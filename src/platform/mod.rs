@@ -8,7 +8,10 @@
 //!   access token ([`auth`]) or from what a reviewed database function vouched for
 //!   ([`db::PreTenant`]); it cannot be built from a request body.
 //! - [`module`]: what a module declares ([`module::ModuleInfo`]): name, title, whether a
-//!   tenant may switch it, what its constraints mean to a client, its migrations.
+//!   tenant may switch it, what its constraints mean to a client, its event kinds, its
+//!   migrations.
+//! - [`events`]: the kinds of event modules emit, and the [`events::Catalogue`] of a
+//!   deployment.
 //! - [`db`]: the pool and its doors: [`db::Db::tx`] (the tenant door, the only way to
 //!   tenant data) and [`db::Db::pre_tenant`] (the few definer functions that run before
 //!   a tenant is known); [`db::DbError`]; set-up, audit, migrations.
@@ -32,6 +35,7 @@ pub mod contract;
 pub mod db;
 pub mod deadline;
 pub mod error;
+pub mod events;
 pub mod lane;
 pub mod limits;
 pub mod list;

@@ -1,6 +1,9 @@
 //! What a module declares about itself, in one value its folder owns: its name, whether
-//! a tenant may switch it off, what its named constraints mean to a client, and its
-//! migrations. `crate::modules::registry` lists every module's [`ModuleInfo`].
+//! a tenant may switch it off, what its named constraints mean to a client, the kinds
+//! of event it emits, and its migrations. `crate::modules::registry` lists every
+//! module's [`ModuleInfo`].
+
+use crate::platform::events::EventKind;
 
 /// A feature module.
 #[derive(Debug)]
@@ -14,6 +17,8 @@ pub struct ModuleInfo {
     pub switchable: bool,
     /// What its named constraints mean to a client.
     pub constraints: &'static [Constraint],
+    /// The events its migrations' triggers emit (see [`crate::platform::events`]).
+    pub events: &'static [EventKind],
     /// Its refinery migrations, applied in one global version order with every other
     /// module's (the names and SQL are those of the files, so checksums never change).
     pub migrations: &'static [Migration],

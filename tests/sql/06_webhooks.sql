@@ -1,4 +1,4 @@
--- Webhooks (migration V15), as a DBA sees them: a tenant's endpoints are its own; a
+-- Webhooks (migrations V15 to V19), as a DBA sees them: a tenant's endpoints are its own; a
 -- signing secret can be written and never read back; messages are written by the
 -- owner's triggers only, for the tenant of the change and the endpoints that subscribe
 -- to it; claiming them is the worker's door, with its caps.
@@ -19,7 +19,7 @@ INSERT INTO webhook_secrets (tenant_id, endpoint_id, id, secret, created_at, ove
     (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('1', 43) || '=', now() - interval '2 hours', '0'),
     (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('2', 43) || '=', now() - interval '90 minutes', '1 hour'),
     (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('3', 43) || '=', now() - interval '10 minutes', '70 minutes');
-SELECT plan(20);
+SELECT plan(24);
 \ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 SELECT role FROM app.enter(:'claim_b') \g /dev/null
@@ -39,11 +39,8 @@ SELECT throws_ok($$ SELECT count(*) FROM webhook_messages $$, '42501', NULL,
 SELECT throws_ok(format($$ INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body)
                            VALUES (%L, %L, gen_random_uuid(), 'contact.created', '{}') $$, :'B', :'EB'),
                  '42501', NULL, 'no message can be forged');
-SELECT throws_ok(format($$ SELECT app.webhooks_emit(%L, ARRAY[%L]::uuid[], 'contact.created', '{}') $$,
-                        :'B', :'EB'),
+SELECT throws_ok($$ SELECT app.emit_event('contact.created', c) FROM contacts c $$,
                  '42501', NULL, 'nor emitted by hand');
-SELECT throws_ok(format($$ SELECT app.webhook_subscribers(%L, 'contact.created') $$, :'A'),
-                 '42501', NULL, 'nor can another tenant''s subscribers be listed');
 SELECT throws_ok($$ SELECT * FROM app.claim_webhooks(10) $$, '42501', NULL,
                  'claiming is the worker''s door');
 SELECT throws_ok($$ SELECT app.webhook_delivered(gen_random_uuid(), 200) $$, '42501', NULL,
@@ -54,12 +51,29 @@ SELECT lives_ok($$ INSERT INTO contacts (id, first_name, last_name)
                 'B creates a contact');
 SELECT lives_ok($$ UPDATE contacts SET phone = '+1 555 0100' WHERE id = '00000000-0000-0000-0000-0000000000b9' $$,
                 'and changes it (B''s endpoint does not subscribe to contact.updated)');
+SELECT lives_ok(format($$ UPDATE webhook_endpoints SET event_types = '{contact.created,deal.*}'
+                          WHERE id = %L $$, :'EB'),
+                'B''s endpoint subscribes to deals too');
+SELECT lives_ok($$ INSERT INTO deals (id, title) VALUES ('00000000-0000-0000-0000-0000000000d9', 'Bid') $$,
+                'B opens a deal');
+SELECT lives_ok($$ UPDATE deals SET stage = 'NEGOTIATION' WHERE id = '00000000-0000-0000-0000-0000000000d9' $$,
+                'and moves it on');
 RESET ROLE;
 SELECT results_eq(
     $$ SELECT tenant_id, endpoint_id, event_type, body::jsonb #>> '{data,first_name}'
-       FROM webhook_messages $$,
+       FROM webhook_messages WHERE event_type LIKE 'contact.%' $$,
     format($$ VALUES (%L::uuid, %L::uuid, 'contact.created'::text, 'Bea'::text) $$, :'B', :'EB'),
-    'one message: B''s creation, for B''s endpoint; nothing for A');
+    'one contact message: B''s creation, for B''s endpoint; nothing for A');
+SELECT results_eq(
+    $$ SELECT tenant_id, endpoint_id, event_type FROM webhook_messages
+       WHERE event_type LIKE 'deal.%' ORDER BY event_type $$,
+    format($$ VALUES (%1$L::uuid, %2$L::uuid, 'deal.created'::text),
+                     (%1$L, %2$L, 'deal.stage_changed'), (%1$L, %2$L, 'deal.updated') $$, :'B', :'EB'),
+    'the deal''s creation, its stage change and its update, for B''s endpoint');
+SELECT is((SELECT (body::jsonb -> 'data') - 'changed_at'::text - 'deal'::text FROM webhook_messages
+           WHERE event_type = 'deal.stage_changed'),
+          jsonb_build_object('from_stage', 'NEW', 'to_stage', 'NEGOTIATION', 'changed_by', '00000000-0000-0000-0000-0000000000b1'::uuid),
+          'the stage change says from which stage to which, and who moved it');
 
 -- The claim decides its caps: 4 of one endpoint, 100 in all.
 INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body)
@@ -74,8 +88,8 @@ SELECT is(:'secrets_a', 'whsec_' || repeat('3', 43) || '= whsec_' || repeat('2',
           'it signs with the secrets still valid, newest first');
 SELECT is((SELECT count(*) FROM webhook_messages
            WHERE claim IS NOT NULL AND attempts = 1 AND next_attempt_at = now() + interval '2 minutes'),
-          5::bigint, 'each claimed message has a token, one attempt more and a two-minute lease');
-SELECT is((SELECT count(DISTINCT claim) FROM webhook_messages), 5::bigint, 'every claim token is its own');
+          8::bigint, 'each claimed message has a token, one attempt more and a two-minute lease');
+SELECT is((SELECT count(DISTINCT claim) FROM webhook_messages), 8::bigint, 'every claim token is its own');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -7,7 +7,10 @@ pub mod companies;
 pub mod contacts;
 pub mod deals;
 
-use crate::platform::module::{Constraint, Meaning, Migration, ModuleInfo};
+use crate::platform::{
+    events::EventKind,
+    module::{Constraint, Meaning, Migration, ModuleInfo},
+};
 
 pub const MODULE: ModuleInfo = ModuleInfo {
     name: "crm",
@@ -42,6 +45,48 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             },
         },
     ],
+    events: &[
+        EventKind {
+            name: "contact.created",
+            description: "A contact was created; `data` is the contact as `GET /contacts/{id}` returns it.",
+        },
+        EventKind {
+            name: "contact.updated",
+            description: "A contact changed; `data` is the contact as it now is.",
+        },
+        EventKind {
+            name: "contact.deleted",
+            description: "A contact was deleted; `data` is the contact as it was.",
+        },
+        EventKind {
+            name: "company.created",
+            description: "A company was created; `data` is the company as `GET /companies/{id}` returns it.",
+        },
+        EventKind {
+            name: "company.updated",
+            description: "A company changed; `data` is the company as it now is.",
+        },
+        EventKind {
+            name: "company.deleted",
+            description: "A company was deleted; `data` is the company as it was.",
+        },
+        EventKind {
+            name: "deal.created",
+            description: "A deal was created; `data` is the deal as `GET /deals/{id}` returns it.",
+        },
+        EventKind {
+            name: "deal.updated",
+            description: "A deal changed; `data` is the deal as it now is.",
+        },
+        EventKind {
+            name: "deal.deleted",
+            description: "A deal was deleted; `data` is the deal as it was.",
+        },
+        EventKind {
+            name: "deal.stage_changed",
+            description: "A deal moved to another stage; `data` is the change as `GET /deals/{id}/history` lists it (`from_stage`, `to_stage`, `changed_by`, `changed_at`) and the `deal` as it now is.",
+        },
+    ],
     migrations: &[
         Migration {
             name: "V2__contacts_companies_deals",
@@ -54,6 +99,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         Migration {
             name: "V10__deal_history_written_by_its_trigger",
             sql: include_str!("migrations/V10__deal_history_written_by_its_trigger.sql"),
+        },
+        Migration {
+            name: "V17__crm_events",
+            sql: include_str!("migrations/V17__crm_events.sql"),
         },
     ],
 };

@@ -18,7 +18,10 @@ mod messages;
 pub mod sessions;
 pub mod users;
 
-use crate::platform::module::{Constraint, Meaning, Migration, ModuleInfo};
+use crate::platform::{
+    events::EventKind,
+    module::{Constraint, Meaning, Migration, ModuleInfo},
+};
 
 pub const MODULE: ModuleInfo = ModuleInfo {
     name: "identity",
@@ -38,6 +41,20 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             meaning: Meaning::NotFound,
         },
     ],
+    events: &[
+        EventKind {
+            name: "member.created",
+            description: "Someone joined the tenant (signed it up, or accepted an invitation); `data` is the member as `GET /users/{id}` returns it.",
+        },
+        EventKind {
+            name: "member.updated",
+            description: "A member's role, activation, email or name changed; `data` is the member as it now is.",
+        },
+        EventKind {
+            name: "member.deleted",
+            description: "A membership was removed; `data` is the member as it was.",
+        },
+    ],
     migrations: &[
         Migration {
             name: "V5__membership_authority",
@@ -46,6 +63,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         Migration {
             name: "V7__invitations_and_verified_signups",
             sql: include_str!("migrations/V7__invitations_and_verified_signups.sql"),
+        },
+        Migration {
+            name: "V19__member_events",
+            sql: include_str!("migrations/V19__member_events.sql"),
         },
     ],
 };

@@ -14,6 +14,7 @@ pub const MODULE: ModuleInfo = ModuleInfo {
     title: "Tenant settings",
     switchable: false,
     constraints: &[],
+    events: &[],
     migrations: &[Migration {
         name: "V3__tenant_modules",
         sql: include_str!("migrations/V3__tenant_modules.sql"),

@@ -48,6 +48,7 @@ pub const MODULE: ModuleInfo = ModuleInfo {
     title: "Mail",
     switchable: false,
     constraints: &[],
+    events: &[],
     migrations: &[
         Migration {
             name: "V6__mail_outbox",

@@ -9,13 +9,14 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{
-    CreatedEndpoint, EVENT_TYPES, Endpoint, EndpointList, EndpointPatch, EndpointPatchBody,
-    EventType, EventTypeList, MODULE, NewEndpoint, NewEndpointBody, RotatedSecret, store,
+    CreatedEndpoint, Endpoint, EndpointList, EndpointPatch, EndpointPatchBody, EventType,
+    EventTypeList, MODULE, NewEndpoint, NewEndpointBody, RotatedSecret, store,
 };
 use crate::platform::{
     auth::Auth,
     contract::Body,
     error::{ApiError, problems},
+    events::Catalogue,
     state::SharedState,
     webhooks::new_secret,
 };
@@ -72,11 +73,13 @@ const MANAGERS_ONLY: &str = "Only owners and admins manage webhooks.";
 
 pub struct WebhooksApi {
     state: SharedState,
+    /// What endpoints may subscribe to.
+    events: Catalogue,
 }
 
 impl WebhooksApi {
-    pub fn new(state: SharedState) -> Self {
-        Self { state }
+    pub fn new(state: SharedState, events: Catalogue) -> Self {
+        Self { state, events }
     }
 }
 
@@ -99,7 +102,7 @@ impl WebhooksApi {
         body: Body<NewEndpointBody>,
     ) -> Result<EndpointCreated, problems::Write> {
         let context = auth.manager_or(MANAGERS_ONLY)?;
-        let new = NewEndpoint::check(body.into_inner()?, &self.state.webhooks)?;
+        let new = NewEndpoint::check(body.into_inner()?, &self.state.webhooks, &self.events)?;
         let secret = new_secret().map_err(ApiError::internal)?;
         let endpoint =
             store::create(self.state.db.tx(context, &MODULE).await?, &new, &secret).await?;
@@ -177,7 +180,7 @@ impl WebhooksApi {
         body: Body<EndpointPatchBody>,
     ) -> Result<EndpointResponse, problems::Write> {
         let context = auth.manager_or(MANAGERS_ONLY)?;
-        let patch = EndpointPatch::check(body.into_inner()?, &self.state.webhooks)?;
+        let patch = EndpointPatch::check(body.into_inner()?, &self.state.webhooks, &self.events)?;
         Ok(EndpointResponse::Ok(Json(
             store::update(self.state.db.tx(context, &MODULE).await?, id.0, &patch).await?,
         )))
@@ -245,11 +248,13 @@ impl WebhooksApi {
     )]
     async fn event_types(&self, _auth: Auth) -> Result<EventTypesResponse, problems::ReadOne> {
         Ok(EventTypesResponse::Ok(Json(EventTypeList {
-            items: EVENT_TYPES
+            items: self
+                .events
+                .kinds()
                 .iter()
-                .map(|(name, description)| EventType {
-                    name: (*name).to_owned(),
-                    description: (*description).to_owned(),
+                .map(|kind| EventType {
+                    name: kind.name.to_owned(),
+                    description: kind.description.to_owned(),
                 })
                 .collect(),
         })))

@@ -2,19 +2,21 @@
 //! of record becomes a message to each subscribed endpoint, written in the transaction
 //! of the change, and the worker host delivers it, signed the Standard Webhooks way.
 //!
-//! Tables and functions: `migrations/V15__webhooks.sql` in this folder.
+//! Tables and functions: `migrations/V15__webhooks.sql` in this folder, and
+//! `V16__events_of_every_module.sql`: the interface every module's triggers emit their
+//! events through ([`crate::platform::events`]).
 //!
 //! - **Endpoints** (`webhook_endpoints`): URL, event-type filter (`contact.created`,
 //!   `contact.*`, `*`), description, enabled flag; owners and admins only, under the
 //!   tenant guard. The URL is checked when it is saved (http or https, no credentials,
 //!   no address literal webhooks may not reach) and again, after DNS, at every delivery
-//!   ([`Guard`]).
+//!   ([`Guard`]). The event types are checked against the deployment's
+//!   [`Catalogue`]: every event kind its modules declare.
 //! - **Secrets** (`webhook_secrets`): made here ([`new_secret`]), shown once in the answer
 //!   that creates the endpoint, never readable again by the application role.
 //! - **Messages** (`webhook_messages`): written by the owner's triggers only, so an event
 //!   exists if and only if its change committed, and the application role cannot forge
-//!   one. Today the contacts' events: `contact.created`, `contact.updated`,
-//!   `contact.deleted`, whose `data` is the contact as `GET /contacts/{id}` returns it.
+//!   one. Their `data` is the record as the API returns it.
 //! - **Delivery**: the worker's webhook job claims due messages across tenants through
 //!   the dispatcher door, delivers and settles them; retries, give-up and 410 are the
 //!   database's decisions (see the migration's reading guide).
@@ -23,11 +25,9 @@
 //! [`new_secret`]: crate::platform::webhooks::new_secret
 
 mod api;
-mod catalogue;
 mod store;
 
 pub use api::WebhooksApi;
-pub use catalogue::EVENT_TYPES;
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Object, types::Example};
@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use crate::platform::{
     error::ApiError,
+    events::Catalogue,
     module::{Constraint, Meaning, Migration, ModuleInfo},
     validation::Fields,
     webhooks::Guard,
@@ -49,10 +50,17 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         name: "webhook_secrets_endpoint_fkey",
         meaning: Meaning::NotFound,
     }],
-    migrations: &[Migration {
-        name: "V15__webhooks",
-        sql: include_str!("migrations/V15__webhooks.sql"),
-    }],
+    events: &[],
+    migrations: &[
+        Migration {
+            name: "V15__webhooks",
+            sql: include_str!("migrations/V15__webhooks.sql"),
+        },
+        Migration {
+            name: "V16__events_of_every_module",
+            sql: include_str!("migrations/V16__events_of_every_module.sql"),
+        },
+    ],
 };
 
 /// A receiver of the tenant's events.
@@ -188,14 +196,18 @@ pub struct EndpointPatch {
 
 impl EndpointPatch {
     /// Checks the fields present as [`NewEndpoint::check`] does.
-    pub fn check(body: EndpointPatchBody, guard: &Guard) -> Result<Self, ApiError> {
+    pub fn check(
+        body: EndpointPatchBody,
+        guard: &Guard,
+        events: &Catalogue,
+    ) -> Result<Self, ApiError> {
         let mut fields = Fields::new();
         let url = body.url.map(|url| checked_url(&mut fields, guard, &url));
         let description = body
             .description
             .map(|text| checked_description(&mut fields, Some(&text)));
         if let Some(types) = &body.event_types {
-            check_event_types(&mut fields, types);
+            check_event_types(&mut fields, types, events);
         }
         fields.finish()?;
         Ok(Self {
@@ -225,9 +237,9 @@ fn checked_description(fields: &mut Fields, text: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-fn check_event_types(fields: &mut Fields, types: &[String]) {
+fn check_event_types(fields: &mut Fields, types: &[String], events: &Catalogue) {
     for (index, name) in types.iter().enumerate() {
-        if !catalogue::subscribable(name) {
+        if !events.subscribable(name) {
             fields.error(
                 &format!("event_types[{index}]"),
                 "is not an event type (see GET /webhooks/event-types), `<resource>.*` or `*`",
@@ -245,12 +257,16 @@ pub struct NewEndpoint {
 }
 
 impl NewEndpoint {
-    /// Checks the event types against the catalogue and the URL against `guard`.
-    pub fn check(body: NewEndpointBody, guard: &Guard) -> Result<Self, ApiError> {
+    /// Checks the event types against `events` and the URL against `guard`.
+    pub fn check(
+        body: NewEndpointBody,
+        guard: &Guard,
+        events: &Catalogue,
+    ) -> Result<Self, ApiError> {
         let mut fields = Fields::new();
         let description = checked_description(&mut fields, body.description.as_deref());
         let url = checked_url(&mut fields, guard, &body.url);
-        check_event_types(&mut fields, &body.event_types);
+        check_event_types(&mut fields, &body.event_types, events);
         fields.finish()?;
         Ok(Self {
             url,

@@ -26,6 +26,7 @@ use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use crate::platform::{
     db::TenantTx,
     error::ApiError,
+    events::EventKind,
     module::{Constraint, Meaning, Migration, ModuleInfo},
     state::SharedState,
     tenancy::TenantContext,
@@ -85,6 +86,44 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             },
         },
     ],
+    events: &[
+        EventKind {
+            name: "property.created",
+            description: "A property was created; `data` is the property as `GET /properties/{id}` returns it.",
+        },
+        EventKind {
+            name: "property.updated",
+            description: "A property changed; `data` is the property as it now is.",
+        },
+        EventKind {
+            name: "property.deleted",
+            description: "A property was deleted; `data` is the property as it was.",
+        },
+        EventKind {
+            name: "viewing.booked",
+            description: "A viewing was booked; `data` is the viewing as `GET /viewings/{id}` returns it.",
+        },
+        EventKind {
+            name: "viewing.rescheduled",
+            description: "A viewing's time or length changed; `data` is the viewing as it now is.",
+        },
+        EventKind {
+            name: "viewing.cancelled",
+            description: "A viewing was cancelled; `data` is the viewing as it now is.",
+        },
+        EventKind {
+            name: "viewing.completed",
+            description: "A viewing took place; `data` is the viewing as it now is, with the feedback when it was given.",
+        },
+        EventKind {
+            name: "viewing.no_show",
+            description: "The buyer did not come to a viewing; `data` is the viewing as it now is.",
+        },
+        EventKind {
+            name: "viewing.updated",
+            description: "Anything else about a viewing changed (its notes or its feedback); `data` is the viewing as it now is.",
+        },
+    ],
     migrations: &[
         Migration {
             name: "V4__real_estate",
@@ -93,6 +132,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         Migration {
             name: "V11__city_key",
             sql: include_str!("migrations/V11__city_key.sql"),
+        },
+        Migration {
+            name: "V18__real_estate_events",
+            sql: include_str!("migrations/V18__real_estate_events.sql"),
         },
     ],
 };
