@@ -91,12 +91,17 @@ pub struct Samples {
     pub micros: Vec<u32>,
     pub errors: u64,
     pub first_error: Option<String>,
+    /// Successful requests of the whole run, warm-up and the last in flight included
+    /// ([`run_between`] counts them: a webhook benchmark awaits one event for each
+    /// contact created).
+    pub succeeded: u64,
 }
 
 impl Samples {
     pub(crate) fn merge(&mut self, other: Self) {
         self.micros.extend(other.micros);
         self.errors += other.errors;
+        self.succeeded += other.succeeded;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -301,6 +306,14 @@ impl Connection {
 
     /// Sends `request` and reads the whole response; Err names what went wrong.
     pub async fn send(&mut self, request: Request<Full<Bytes>>) -> std::result::Result<(), String> {
+        self.exchange(request).await.map(drop)
+    }
+
+    /// Sends `request` and answers the body of a 2xx response; Err names what went wrong.
+    pub async fn exchange(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> std::result::Result<Bytes, String> {
         self.sender
             .ready()
             .await
@@ -318,7 +331,7 @@ impl Connection {
             .map_err(|err| format!("body: {err}"))?
             .to_bytes();
         if status.is_success() {
-            Ok(())
+            Ok(body)
         } else {
             Err(status_error(status, &body))
         }
@@ -339,9 +352,22 @@ pub async fn run(
     warmup: Duration,
     duration: Duration,
 ) -> Result<Summary> {
+    let measure_from = Instant::now() + warmup;
+    let samples = run_between(target, dataset, scenario, conns, measure_from, duration).await?;
+    Ok(samples.summary(duration))
+}
+
+/// The closed loop of [`run`] from now until `measure_from + duration`, measuring from
+/// `measure_from` on; the samples also count every success of the whole run.
+pub async fn run_between(
+    target: &Target,
+    dataset: Arc<Dataset>,
+    scenario: Scenario,
+    conns: u64,
+    measure_from: Instant,
+    duration: Duration,
+) -> Result<Samples> {
     let nonce = nonce();
-    let started = Instant::now();
-    let measure_from = started + warmup;
     let end = measure_from + duration;
     let mut tasks = Vec::new();
     for index in 0..conns {
@@ -366,6 +392,7 @@ pub async fn run(
                 let sent = Instant::now();
                 let result = conn.send(request).await;
                 let done = Instant::now();
+                samples.succeeded += u64::from(result.is_ok());
                 if sent >= measure_from && done <= end {
                     match result {
                         Ok(()) => samples.micros.push(micros(done - sent)),
@@ -383,7 +410,7 @@ pub async fn run(
     for task in tasks {
         all.merge(task.await?);
     }
-    Ok(all.summary(duration))
+    Ok(all)
 }
 
 pub(crate) fn micros(elapsed: Duration) -> u32 {

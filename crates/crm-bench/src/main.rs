@@ -10,6 +10,8 @@
 //!   server's memory; `logins`: GET by id while clients log in continuously;
 //!   `neighbours`: one tenant's GET by id alone, then while another tenant runs the
 //!   heaviest searches it may (the noisy neighbour of issue 12).
+//! - `webhooks`: create contact while every tenant's `contact.*` endpoint delivers to
+//!   a receiver in `crm-bench`, then the drain of the backlog (issue 13).
 //! - `report`: the markdown of a results file (BENCHMARKS.md).
 //!
 //! Results are printed one line each and appended as JSON lines to `--results`.
@@ -23,6 +25,7 @@ mod neighbours;
 mod pgbench;
 mod report;
 mod seed;
+mod webhooks;
 
 use std::{
     io::Write,
@@ -172,6 +175,24 @@ enum Command {
         #[arg(long, default_value_t = 40)]
         noisy_conns: u64,
     },
+    /// Create contact with one `contact.*` endpoint per tenant delivering to a receiver
+    /// in this process (the server needs CRM_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8), then
+    /// the drain of what is still queued; the endpoints are deleted at the end.
+    Webhooks {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        timing: Timing,
+        #[arg(long, default_value_t = 64)]
+        conns: u64,
+        /// Seconds the drain may wait, after the load, for the last event.
+        #[arg(long, default_value_t = 120)]
+        drain_timeout: u64,
+        /// No drain: the create rate alone (the write path, against a server run with
+        /// CRM_RUN_WORKER=false).
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Write the markdown report of a results file.
     Report {
         #[arg(long)]
@@ -221,6 +242,10 @@ pub enum Record {
     Neighbours {
         dataset: String,
         summary: neighbours::NeighbourSummary,
+    },
+    Webhooks {
+        dataset: String,
+        summary: webhooks::WebhookSummary,
     },
 }
 
@@ -480,6 +505,33 @@ async fn run(cli: Cli) -> Result<()> {
             record(
                 common.results.as_deref(),
                 &Record::Neighbours {
+                    dataset: dataset.name.clone(),
+                    summary,
+                },
+            )?;
+        }
+        Command::Webhooks {
+            common,
+            timing,
+            conns,
+            drain_timeout,
+            no_wait,
+        } => {
+            let dataset = Arc::new(Dataset::load(&common.data)?);
+            let target = Target {
+                addr: common.server,
+            };
+            let options = webhooks::Options {
+                conns,
+                warmup: Duration::from_secs(timing.warmup),
+                duration: Duration::from_secs(timing.duration),
+                drain_timeout: (!no_wait).then(|| Duration::from_secs(drain_timeout)),
+            };
+            let summary = webhooks::run(&target, Arc::clone(&dataset), options).await?;
+            println!("{summary}");
+            record(
+                common.results.as_deref(),
+                &Record::Webhooks {
                     dataset: dataset.name.clone(),
                     summary,
                 },

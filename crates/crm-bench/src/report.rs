@@ -1,9 +1,14 @@
 //! BENCHMARKS.md from a results file: the main table (API beside pgbench), scaling
-//! from the small to the large data set, connections held, logins, and the machine.
+//! from the small to the large data set, connections held, logins, the noisy
+//! neighbour, webhooks under load, and the machine.
 
 use std::{fmt::Write as _, path::Path};
 
-use crate::{Record, Result, load::Scenario, pgbench::Form};
+use crate::{
+    Record, Result,
+    load::{Scenario, Summary},
+    pgbench::Form,
+};
 
 pub async fn render(results: &Path, command: &str, main: &str, notes: &[String]) -> Result<String> {
     let records: Vec<Record> = std::fs::read_to_string(results)?
@@ -220,6 +225,7 @@ pub async fn render(results: &Path, command: &str, main: &str, notes: &[String])
             _ => {}
         }
     }
+    webhooks(&mut md, &records)?;
     if !notes.is_empty() {
         writeln!(md, "## Notes\n")?;
         for note in notes {
@@ -227,6 +233,121 @@ pub async fn render(results: &Path, command: &str, main: &str, notes: &[String])
         }
     }
     Ok(md)
+}
+
+/// The "Webhooks" section: each `webhooks` run beside its baseline, the latest
+/// create-contact run on the same data set at the same connections before it in the
+/// results file (bench/run runs one just before, with no endpoint).
+fn webhooks(md: &mut String, records: &[Record]) -> std::fmt::Result {
+    let runs: Vec<_> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(at, record)| match record {
+            Record::Webhooks { dataset, summary } => Some((
+                dataset,
+                summary,
+                baseline(&records[..at], dataset, summary.conns),
+            )),
+            _ => None,
+        })
+        .collect();
+    if runs.is_empty() {
+        return Ok(());
+    }
+    writeln!(md, "## Webhooks (issue 13)\n")?;
+    writeln!(
+        md,
+        "Create contact with one `contact.*` endpoint per tenant, delivered to a receiver in \
+         `crm-bench` on the same machine, beside the same load with no endpoint just before \
+         (goal: subscribed ≥ 0.85x). End-to-end latency: the receiver's arrival minus the \
+         event's `timestamp`, written in the contact's transaction (one wall clock). \
+         Deliveries/s and latencies are those of the measured window of the load.\n"
+    )?;
+    writeln!(
+        md,
+        "| data set | run | conns | endpoints | create req/s, no endpoint | create req/s, subscribed | ratio | create p99 ms | errors | deliveries/s | e2e p50 ms | e2e p99 ms |"
+    )?;
+    writeln!(
+        md,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )?;
+    for (dataset, w, base) in &runs {
+        let run = if w.delivered.requests == 0 {
+            "subscribed, nothing delivered"
+        } else {
+            "subscribed, delivering"
+        };
+        let (base_rps, ratio) = base.map_or(("–".to_owned(), "–".to_owned()), |b| {
+            (
+                format!("{:.0}", b.rps),
+                format!("{:.2}x", w.create.rps / b.rps.max(f64::MIN_POSITIVE)),
+            )
+        });
+        let d = &w.delivered;
+        let delivered = if d.requests == 0 {
+            "0 | – | –".to_owned()
+        } else {
+            format!("{:.0} | {:.0} | {:.0}", d.rps, d.p50_ms, d.p99_ms)
+        };
+        writeln!(
+            md,
+            "| {dataset} | {run} | {} | {} | {base_rps} | {:.0} | {ratio} | {:.2} | {} | {delivered} |",
+            w.conns, w.endpoints, w.create.rps, w.create.p99_ms, w.create.errors,
+        )?;
+    }
+    if runs.iter().all(|(_, w, _)| w.drain.is_none()) {
+        return writeln!(md);
+    }
+    writeln!(
+        md,
+        "\nThe drain: from the end of the load until every contact created (warm-up \
+         included) has arrived.\n"
+    )?;
+    writeln!(
+        md,
+        "| data set | conns | created | received | missing | duplicates | malformed | drain s | drained events/s | e2e p50 ms | e2e p99 ms | per tenant |"
+    )?;
+    writeln!(
+        md,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    )?;
+    for (dataset, w, _) in &runs {
+        let Some(d) = &w.drain else { continue };
+        let missing = match w.missing() {
+            Some(0) | None => "0".to_owned(),
+            Some(n) => format!("**{n} (MISMATCH)**"),
+        };
+        writeln!(
+            md,
+            "| {dataset} | {} | {} | {} | {missing} | {} | {} | {:.1}{} | {:.0} | {:.0} | {:.0} | {}–{} |",
+            w.conns,
+            w.created,
+            d.received,
+            d.duplicates,
+            w.malformed,
+            d.seconds,
+            if d.timed_out { " (timed out)" } else { "" },
+            d.delivered.rps,
+            d.delivered.p50_ms,
+            d.delivered.p99_ms,
+            d.per_tenant_min,
+            d.per_tenant_max
+        )?;
+    }
+    writeln!(md)
+}
+
+/// The create-contact summary of the last API record of `dataset` at `conns`.
+fn baseline<'a>(records: &'a [Record], dataset: &str, conns: u64) -> Option<&'a Summary> {
+    records.iter().rev().find_map(|record| match record {
+        Record::Api {
+            dataset: d,
+            scenario: Scenario::Create,
+            conns: c,
+            summary,
+        } if d == dataset && *c == conns => Some(summary),
+        _ => None,
+    })
 }
 
 async fn machine() -> String {
