@@ -66,6 +66,9 @@ allowed_definers (signature) AS (
            ('app.rotate_refresh_token(text)'),
            ('app.end_session(uuid,text)'),
            -- (The mail outbox's claim and settlement are the worker role's since V13.)
+           -- Webhooks (V20): a manager requeues or pings the context tenant's endpoints.
+           ('app.redeliver_webhooks(uuid,uuid,timestamp with time zone)'),
+           ('app.ping_webhook_endpoint(uuid)'),
            -- Deal history (V10): the trigger that alone writes deal_stage_changes.
            ('app.deals_record_stage_change()')
 ),

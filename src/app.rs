@@ -13,7 +13,11 @@ use poem_openapi::OpenApiService;
 
 use crate::{
     http,
-    jobs::{JobHost, mail::MailJob, webhooks::WebhookJob},
+    jobs::{
+        JobHost,
+        mail::MailJob,
+        webhooks::{WebhookJob, WebhookUpkeepJob},
+    },
     modules::registry::{self, Apis},
     platform::{
         auth::{JwtKeys, PasswordHasher, Peppers},
@@ -120,12 +124,14 @@ async fn build_state(config: &Config) -> Result<SharedState, StartError> {
     }))
 }
 
-/// Every module's jobs: the sender of the mail outbox, the deliverer of webhooks.
+/// Every module's jobs: the sender of the mail outbox, the deliverer of webhooks and
+/// their upkeep.
 fn job_host(config: &Config, state: &SharedState) -> Result<JobHost, StartError> {
     let mail = MailJob::new(state.db.clone(), Mailer::new(config)?);
     let webhooks = WebhookJob::new(state.db.clone(), state.webhooks.clone());
+    let upkeep = WebhookUpkeepJob::new(state.db.clone(), config.webhooks.retention);
     Ok(JobHost::new(
-        vec![Arc::new(mail), Arc::new(webhooks)],
+        vec![Arc::new(mail), Arc::new(webhooks), Arc::new(upkeep)],
         config.http.shutdown_timeout,
     ))
 }

@@ -1,18 +1,28 @@
-//! The webhook job: claims due messages of every tenant through the dispatcher door,
-//! delivers them with the platform's [`Guard`] (Standard Webhooks signature, SSRF
-//! guard, timeouts), a few at a time, and settles each claim: delivered, or handed back
-//! for the retry schedule the database keeps. When the host stops, the batch in hand is
-//! finished and no other is claimed. A message whose lease ran out meanwhile may be
-//! delivered twice, under the same `webhook-id`; never zero times.
+//! The webhook jobs.
+//!
+//! - [`WebhookJob`] claims due messages of every tenant through the dispatcher door,
+//!   delivers them with the platform's [`Guard`] (Standard Webhooks signature, SSRF
+//!   guard, timeouts), a few at a time, and settles each claim with what the attempt
+//!   came to (for the delivery log): delivered, or handed back for the retry schedule
+//!   the database keeps. When the host stops, the batch in hand is finished and no
+//!   other is claimed. A message whose lease ran out meanwhile may be delivered twice,
+//!   under the same `webhook-id`; never zero times.
+//! - [`WebhookUpkeepJob`] prunes messages settled longer ago than the retention, and
+//!   sets the queue's gauges for `/metrics`.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream};
 
 use super::{Job, JobError, Stop};
 use crate::platform::{
     db::{ClaimedWebhook, Db},
-    metrics::WEBHOOK_DELIVERIES,
+    metrics::{
+        WEBHOOK_DELIVERIES, WEBHOOK_FAILING_ENDPOINTS, WEBHOOK_MESSAGES, WEBHOOK_OLDEST_DUE,
+    },
     webhooks::{Guard, Outcome},
 };
 
@@ -70,14 +80,18 @@ impl Job for WebhookJob {
 /// Delivers one claimed message and settles its claim.
 async fn deliver(db: &Db, guard: &Guard, message: ClaimedWebhook) -> Result<(), JobError> {
     let id = message.message_id.to_string();
+    let started = Instant::now();
     let outcome = guard
         .deliver(&message.url, &id, &message.body, &message.secrets)
         .await;
+    let took = started.elapsed();
     let dispatcher = db.dispatcher();
     let settled = match outcome {
-        Outcome::Accepted { status } => {
+        Outcome::Accepted { status, excerpt } => {
             WEBHOOK_DELIVERIES.with_label_values(&["delivered"]).inc();
-            dispatcher.webhook_delivered(message.claim, status).await?
+            dispatcher
+                .webhook_delivered(message.claim, status, took, &excerpt)
+                .await?
         }
         Outcome::Refused {
             status,
@@ -92,9 +106,8 @@ async fn deliver(db: &Db, guard: &Guard, message: ClaimedWebhook) -> Result<(), 
                 status,
                 "webhook refused by its receiver"
             );
-            let error = format!("HTTP {status}: {excerpt}");
             dispatcher
-                .webhook_failed(message.claim, Some(status), &error, retry_after)
+                .webhook_failed(message.claim, Some(status), &excerpt, retry_after, took)
                 .await?
         }
         Outcome::Unreachable(why) => {
@@ -107,7 +120,7 @@ async fn deliver(db: &Db, guard: &Guard, message: ClaimedWebhook) -> Result<(), 
                 "webhook receiver unreachable"
             );
             dispatcher
-                .webhook_failed(message.claim, None, &why, None)
+                .webhook_failed(message.claim, None, &why, None, took)
                 .await?
         }
     };
@@ -118,4 +131,49 @@ async fn deliver(db: &Db, guard: &Guard, message: ClaimedWebhook) -> Result<(), 
         );
     }
     Ok(())
+}
+
+/// Settled messages pruned per call.
+const PRUNE_BATCH: i32 = 5_000;
+
+/// Keeps the webhook tables to their retention and the queue's gauges current.
+pub struct WebhookUpkeepJob {
+    db: Db,
+    retention: Duration,
+}
+
+impl WebhookUpkeepJob {
+    pub fn new(db: Db, retention: Duration) -> Self {
+        Self { db, retention }
+    }
+}
+
+impl Job for WebhookUpkeepJob {
+    fn name(&self) -> &'static str {
+        "webhook-upkeep"
+    }
+
+    fn every(&self) -> Duration {
+        Duration::from_secs(15)
+    }
+
+    fn run(&self, stop: Stop) -> BoxFuture<'static, Result<(), JobError>> {
+        let (db, retention) = (self.db.clone(), self.retention);
+        async move {
+            let dispatcher = db.dispatcher();
+            while !stop.is_set()
+                && dispatcher.prune_webhooks(retention, PRUNE_BATCH).await?
+                    == i64::from(PRUNE_BATCH)
+            {}
+            let queue = dispatcher.webhook_queue().await?;
+            WEBHOOK_MESSAGES
+                .with_label_values(&["pending"])
+                .set(queue.pending);
+            WEBHOOK_MESSAGES.with_label_values(&["due"]).set(queue.due);
+            WEBHOOK_OLDEST_DUE.set(queue.oldest_due_seconds);
+            WEBHOOK_FAILING_ENDPOINTS.set(queue.failing_endpoints);
+            Ok(())
+        }
+        .boxed()
+    }
 }

@@ -138,6 +138,9 @@ pub struct WebhookConfig {
     pub connect_timeout: Duration,
     /// How long a whole delivery may take (`CRM_WEBHOOK_TIMEOUT_MS`, 15 s).
     pub timeout: Duration,
+    /// How long delivered and given-up messages, and their delivery log, are kept
+    /// (`CRM_WEBHOOK_RETENTION_DAYS`, 30; at least 1).
+    pub retention: Duration,
 }
 
 /// Outbound mail.
@@ -574,6 +577,18 @@ fn millis(
     Ok(Duration::from_millis(parse(var, name, default)?))
 }
 
+/// Whole days, at least one.
+fn days(
+    var: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    match parse::<u64>(var, name, default)? {
+        0 => Err(invalid(name, "must be at least 1 (day)")),
+        days => Ok(Duration::from_secs(days.saturating_mul(86_400))),
+    }
+}
+
 fn http_config(
     var: &impl Fn(&'static str) -> Option<String>,
     production: bool,
@@ -642,6 +657,7 @@ fn webhook_config(
         allowed_networks,
         connect_timeout: millis(var, "CRM_WEBHOOK_CONNECT_TIMEOUT_MS", "5000")?,
         timeout: millis(var, "CRM_WEBHOOK_TIMEOUT_MS", "15000")?,
+        retention: days(var, "CRM_WEBHOOK_RETENTION_DAYS", "30")?,
     })
 }
 

@@ -7,8 +7,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// Database errors by SQLSTATE class, counted where errors are converted
@@ -58,6 +58,39 @@ pub static WEBHOOK_DELIVERIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
             "Webhook delivery attempts, by outcome (delivered, refused, unreachable).",
         ),
         &["outcome"],
+    )
+    .unwrap_or_else(|err| panic!("static metric definition: {err}"))
+});
+
+/// The webhook queue across tenants (`pending`: neither delivered nor given up; `due`:
+/// of those, due now), set by the worker's webhook upkeep job: one per process,
+/// registered in every registry, so the process that runs the job host shows them.
+pub static WEBHOOK_MESSAGES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    IntGaugeVec::new(
+        Opts::new(
+            "crm_webhook_messages",
+            "Webhook messages across tenants, by state (pending, due).",
+        ),
+        &["state"],
+    )
+    .unwrap_or_else(|err| panic!("static metric definition: {err}"))
+});
+
+/// How long the oldest due webhook message has waited since it was written.
+pub static WEBHOOK_OLDEST_DUE: LazyLock<Gauge> = LazyLock::new(|| {
+    Gauge::new(
+        "crm_webhook_oldest_due_seconds",
+        "Age of the oldest webhook message due for delivery (0 when none is).",
+    )
+    .unwrap_or_else(|err| panic!("static metric definition: {err}"))
+});
+
+/// Enabled webhook endpoints whose last attempt failed (each endpoint's streak is in
+/// the API: `failing_since`, `consecutive_failures`).
+pub static WEBHOOK_FAILING_ENDPOINTS: LazyLock<IntGauge> = LazyLock::new(|| {
+    IntGauge::new(
+        "crm_webhook_failing_endpoints",
+        "Enabled webhook endpoints whose last delivery attempt failed.",
     )
     .unwrap_or_else(|err| panic!("static metric definition: {err}"))
 });
@@ -159,6 +192,9 @@ impl Metrics {
         registry.register(Box::new(RATE_LIMIT_STORE_ERRORS.clone()))?;
         registry.register(Box::new(MAIL_DELIVERIES.clone()))?;
         registry.register(Box::new(WEBHOOK_DELIVERIES.clone()))?;
+        registry.register(Box::new(WEBHOOK_MESSAGES.clone()))?;
+        registry.register(Box::new(WEBHOOK_OLDEST_DUE.clone()))?;
+        registry.register(Box::new(WEBHOOK_FAILING_ENDPOINTS.clone()))?;
         Ok(Self {
             registry,
             requests,

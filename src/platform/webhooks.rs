@@ -38,8 +38,8 @@ use crate::platform::config::WebhookConfig;
 /// What a receiver answered, or why there was no answer worth the name.
 #[derive(Debug)]
 pub enum Outcome {
-    /// A 2xx.
-    Accepted { status: u16 },
+    /// A 2xx, with the start of its body.
+    Accepted { status: u16, excerpt: String },
     /// Any other status, with the wait the receiver asked for (`Retry-After`, seconds).
     Refused {
         status: u16,
@@ -108,7 +108,7 @@ impl Resolve for GuardedResolver {
     }
 }
 
-/// Characters of a refusal's body kept for the delivery log.
+/// Characters of an answer's body kept for the delivery log.
 const EXCERPT: usize = 500;
 
 impl Guard {
@@ -169,23 +169,42 @@ impl Guard {
             .body(body.to_owned())
             .send()
             .await;
-        match response {
-            Err(err) => Outcome::Unreachable(describe(&err)),
-            Ok(response) if response.status().is_success() => Outcome::Accepted {
-                status: response.status().as_u16(),
-            },
-            Ok(response) => {
-                let status = response.status();
-                let retry_after = retry_after(status, response.headers());
-                let text = response.text().await.unwrap_or_default();
-                Outcome::Refused {
-                    status: status.as_u16(),
-                    retry_after,
-                    excerpt: text.chars().take(EXCERPT).collect(),
-                }
+        let response = match response {
+            Err(err) => return Outcome::Unreachable(describe(&err)),
+            Ok(response) => response,
+        };
+        let status = response.status();
+        let retry_after = retry_after(status, response.headers());
+        let excerpt = excerpt(response).await;
+        if status.is_success() {
+            Outcome::Accepted {
+                status: status.as_u16(),
+                excerpt,
+            }
+        } else {
+            Outcome::Refused {
+                status: status.as_u16(),
+                retry_after,
+                excerpt,
             }
         }
     }
+}
+
+/// The first [`EXCERPT`] characters of the answer's body, reading no more of it than
+/// they need (a receiver cannot make the worker hold a large body).
+async fn excerpt(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < EXCERPT * 4 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .take(EXCERPT)
+        .collect()
 }
 
 /// The `webhook-signature` header: `v1,<signature>` under each secret, space-separated.
@@ -293,6 +312,7 @@ mod tests {
                 .collect(),
             connect_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
+            retention: Duration::from_secs(86_400),
         })
         .expect("a client")
     }

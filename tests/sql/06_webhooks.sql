@@ -19,7 +19,14 @@ INSERT INTO webhook_secrets (tenant_id, endpoint_id, id, secret, created_at, ove
     (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('1', 43) || '=', now() - interval '2 hours', '0'),
     (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('2', 43) || '=', now() - interval '90 minutes', '1 hour'),
     (:'A', :'EA', gen_random_uuid(), 'whsec_' || repeat('3', 43) || '=', now() - interval '10 minutes', '70 minutes');
-SELECT plan(24);
+-- A message of A's, delivered, with its log.
+INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body, next_attempt_at, delivered_at)
+VALUES (:'A', :'EA', '00000000-0000-0000-0000-0000000000a7', 'contact.created', '{}', NULL, now());
+INSERT INTO webhook_attempts (tenant_id, endpoint_id, message_id, attempt, event_type, status,
+                              duration_ms, response, outcome)
+VALUES (:'A', :'EA', '00000000-0000-0000-0000-0000000000a7', 1, 'contact.created', 200, 12, 'ok',
+        'delivered');
+SELECT plan(35);
 \ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 SELECT role FROM app.enter(:'claim_b') \g /dev/null
@@ -43,8 +50,16 @@ SELECT throws_ok($$ SELECT app.emit_event('contact.created', c) FROM contacts c 
                  '42501', NULL, 'nor emitted by hand');
 SELECT throws_ok($$ SELECT * FROM app.claim_webhooks(10) $$, '42501', NULL,
                  'claiming is the worker''s door');
-SELECT throws_ok($$ SELECT app.webhook_delivered(gen_random_uuid(), 200) $$, '42501', NULL,
+SELECT throws_ok($$ SELECT app.webhook_delivered(gen_random_uuid(), 200, 1, '') $$, '42501', NULL,
                  'and so is settling');
+SELECT throws_ok($$ SELECT * FROM app.webhook_queue() $$, '42501', NULL,
+                 'and reading the queue across tenants');
+SELECT throws_ok($$ SELECT app.prune_webhooks('1 day', 10) $$, '42501', NULL, 'and pruning');
+SELECT is((SELECT count(*) FROM webhook_attempts), 0::bigint, 'B reads no delivery log of A''s');
+SELECT is(app.redeliver_webhooks(:'EA', '00000000-0000-0000-0000-0000000000a7', NULL), 0::bigint,
+          'B cannot requeue A''s message: it does not exist for B');
+SELECT is(app.ping_webhook_endpoint(:'EA'), NULL, 'nor ping A''s endpoint');
+SELECT isnt(app.ping_webhook_endpoint(:'EB'), NULL, 'B pings its own');
 
 SELECT lives_ok($$ INSERT INTO contacts (id, first_name, last_name)
                    VALUES ('00000000-0000-0000-0000-0000000000b9', 'Bea', 'Fresh') $$,
@@ -61,9 +76,12 @@ SELECT lives_ok($$ UPDATE deals SET stage = 'NEGOTIATION' WHERE id = '00000000-0
 RESET ROLE;
 SELECT results_eq(
     $$ SELECT tenant_id, endpoint_id, event_type, body::jsonb #>> '{data,first_name}'
-       FROM webhook_messages WHERE event_type LIKE 'contact.%' $$,
+       FROM webhook_messages
+       WHERE event_type LIKE 'contact.%' AND id <> '00000000-0000-0000-0000-0000000000a7' $$,
     format($$ VALUES (%L::uuid, %L::uuid, 'contact.created'::text, 'Bea'::text) $$, :'B', :'EB'),
     'one contact message: B''s creation, for B''s endpoint; nothing for A');
+SELECT is((SELECT next_attempt_at FROM webhook_messages WHERE id = '00000000-0000-0000-0000-0000000000a7'),
+          NULL, 'A''s delivered message was not requeued');
 SELECT results_eq(
     $$ SELECT tenant_id, endpoint_id, event_type FROM webhook_messages
        WHERE event_type LIKE 'deal.%' ORDER BY event_type $$,
@@ -90,6 +108,28 @@ SELECT is((SELECT count(*) FROM webhook_messages
            WHERE claim IS NOT NULL AND attempts = 1 AND next_attempt_at = now() + interval '2 minutes'),
           8::bigint, 'each claimed message has a token, one attempt more and a two-minute lease');
 SELECT is((SELECT count(DISTINCT claim) FROM webhook_messages), 8::bigint, 'every claim token is its own');
+
+-- The queue's gauges: 15 messages pending (A's 10, B's 5), 7 due (the 8 claimed ones are
+-- leased), one endpoint failing.
+UPDATE webhook_endpoints SET consecutive_failures = 3, failing_since = now() WHERE id = :'EB';
+SET ROLE crm_job_host;
+SELECT pending, due, failing_endpoints FROM app.webhook_queue() \gset q_
+RESET ROLE;
+SELECT is(ARRAY[:q_pending, :q_due, :q_failing_endpoints]::bigint[], ARRAY[15, 7, 1]::bigint[],
+          'the gauges count pending and due messages, and failing endpoints');
+
+-- Pruning deletes what was settled before the retention, with its log, and nothing
+-- that is still to be delivered, however old.
+UPDATE webhook_messages SET created_at = now() - interval '40 days'
+WHERE id = '00000000-0000-0000-0000-0000000000a7'
+   OR id = (SELECT id FROM webhook_messages WHERE claim IS NULL AND next_attempt_at IS NOT NULL LIMIT 1);
+SET ROLE crm_job_host;
+SELECT app.prune_webhooks('30 days', 100) AS pruned \gset
+RESET ROLE;
+SELECT is(:pruned::bigint, 1::bigint, 'one settled message was older than the retention');
+SELECT is((SELECT count(*) FROM webhook_attempts), 0::bigint, 'its log went with it');
+SELECT is((SELECT count(*) FROM webhook_messages WHERE created_at < now() - interval '30 days'),
+          1::bigint, 'an undelivered message is kept, however old');
 
 SELECT * FROM finish();
 ROLLBACK;

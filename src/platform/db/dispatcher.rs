@@ -3,11 +3,14 @@
 //! migration V13, webhooks V15; the application role cannot make these calls). It holds
 //! only the calls of the reviewed SECURITY DEFINER functions of the mail module
 //! (`app.claim_mail`, `app.mail_sent`, `app.mail_failed`) and of the webhooks module
-//! (`app.claim_webhooks`, `app.webhook_delivered`, `app.webhook_failed`),
-//! which decide the lease, the backoff, the attempt limit and the batch cap
-//! themselves. A claim is settled by the token the claim returned, so a caller can
-//! settle only what it claimed; a lease that ran out (a worker that died) is claimed
-//! again, which makes delivery at least once.
+//! (`app.claim_webhooks`, `app.webhook_delivered`, `app.webhook_failed`,
+//! `app.webhook_queue`, `app.prune_webhooks`; V15 and V20), which decide the lease, the
+//! backoff, the attempt limit, the batch cap and what may be pruned themselves. A claim
+//! is settled by the token the claim returned, so a caller can settle only what it
+//! claimed; a lease that ran out (a worker that died) is claimed again, which makes
+//! delivery at least once.
+
+use std::time::Duration;
 
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -132,40 +135,93 @@ impl Dispatcher<'_> {
             .collect())
     }
 
-    /// The receiver accepted the message. False when the lease had already run out.
+    /// The receiver accepted the message after `took`, answering `response` (an
+    /// excerpt). False when the lease had already run out.
     pub async fn webhook_delivered(
         &self,
         claim: WebhookClaim,
         status: u16,
+        took: Duration,
+        response: &str,
     ) -> Result<bool, DbError> {
         let rows = self
             .call(
-                "SELECT app.webhook_delivered($1, $2)",
-                &[&claim.0, &i32::from(status)],
+                "SELECT app.webhook_delivered($1, $2, $3, $4)",
+                &[&claim.0, &i32::from(status), &millis(took), &response],
             )
             .await?;
         Ok(settled(&rows))
     }
 
-    /// The receiver did not accept it (`status` is `None` without an answer): retried
-    /// on the schedule, or given up. False when the lease had already run out.
+    /// The receiver did not accept it after `took` (`status` is `None` without an
+    /// answer; `error` is an excerpt of the answer or why there was none): retried on
+    /// the schedule, or given up. False when the lease had already run out.
     pub async fn webhook_failed(
         &self,
         claim: WebhookClaim,
         status: Option<u16>,
         error: &str,
-        retry_after: Option<std::time::Duration>,
+        retry_after: Option<Duration>,
+        took: Duration,
     ) -> Result<bool, DbError> {
         let status = status.map(i32::from);
         let retry_after = retry_after.map(|wait| wait.as_secs_f64());
         let rows = self
             .call(
-                "SELECT app.webhook_failed($1, $2, $3, make_interval(secs => $4))",
-                &[&claim.0, &status, &error, &retry_after],
+                "SELECT app.webhook_failed($1, $2, $3, make_interval(secs => $4), $5)",
+                &[&claim.0, &status, &error, &retry_after, &millis(took)],
             )
             .await?;
         Ok(settled(&rows))
     }
+
+    /// The webhook queue's gauges.
+    pub async fn webhook_queue(&self) -> Result<WebhookQueue, DbError> {
+        let rows = self
+            .call(
+                "SELECT pending, due, oldest_due_seconds, failing_endpoints \
+                 FROM app.webhook_queue()",
+                &[],
+            )
+            .await?;
+        let row = rows.first().ok_or(DbError::NotFound)?;
+        Ok(WebhookQueue {
+            pending: row.get("pending"),
+            due: row.get("due"),
+            oldest_due_seconds: row.get("oldest_due_seconds"),
+            failing_endpoints: row.get("failing_endpoints"),
+        })
+    }
+
+    /// Deletes up to `limit` messages settled more than `retention` ago (the function
+    /// keeps at least a day and caps `limit` at 10,000); answers how many.
+    pub async fn prune_webhooks(&self, retention: Duration, limit: i32) -> Result<i64, DbError> {
+        let rows = self
+            .call(
+                "SELECT app.prune_webhooks(make_interval(secs => $1), $2)",
+                &[&retention.as_secs_f64(), &limit],
+            )
+            .await?;
+        Ok(rows.first().map_or(0, |row| row.get(0)))
+    }
+}
+
+/// The webhook queue across tenants, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WebhookQueue {
+    /// Messages neither delivered nor given up.
+    pub pending: i64,
+    /// Those of them due now.
+    pub due: i64,
+    /// How long the oldest due message has waited since it was written (0 when none).
+    pub oldest_due_seconds: f64,
+    /// Enabled endpoints whose last attempt failed.
+    pub failing_endpoints: i64,
+}
+
+/// A duration in whole milliseconds, as the delivery log keeps it.
+fn millis(took: Duration) -> i32 {
+    i32::try_from(took.as_millis()).unwrap_or(i32::MAX)
 }
 
 fn claimed(row: &Row) -> ClaimedMail {

@@ -28,7 +28,9 @@ mod tenant_tx;
 
 pub use audit::{Finding, audit};
 pub use context::{ContextSigner, load_signer, retire_context_keys, rotate_context_key};
-pub use dispatcher::{ClaimedMail, ClaimedWebhook, Dispatcher, MailClaim, WebhookClaim};
+pub use dispatcher::{
+    ClaimedMail, ClaimedWebhook, Dispatcher, MailClaim, WebhookClaim, WebhookQueue,
+};
 pub use error::{DbError, Outage};
 pub use migrations::Migrations;
 use pool::TransactionPooler;

@@ -329,25 +329,58 @@ fn operations(spec: &Spec) -> Vec<Operation> {
     all
 }
 
-/// Why an operation cannot be exercised by this sweep, if it cannot.
-fn unsupported(operation: &Operation) -> Option<String> {
-    let params = operation.spec["parameters"]
+/// The operation's parameters.
+fn parameters(operation: &Operation) -> Vec<Value> {
+    operation.spec["parameters"]
         .as_array()
         .cloned()
-        .unwrap_or_default();
-    for param in params {
+        .unwrap_or_default()
+}
+
+/// Why an operation cannot be exercised by this sweep, if it cannot. Besides `id`, it
+/// fills path parameters that are uuids (naming nothing: a sub-resource of A's object
+/// that does not exist answers 404 as well) and required query parameters that are
+/// instants.
+fn unsupported(operation: &Operation) -> Option<String> {
+    for param in parameters(operation) {
         let name = param["name"].as_str().unwrap_or_default();
+        let format = param["schema"]["format"].as_str();
         match param["in"].as_str() {
-            Some("path") if name != "id" => {
+            Some("path") if name != "id" && format != Some("uuid") => {
                 return Some(format!("path parameter `{name}` besides `id`"));
             }
-            Some("query" | "header" | "cookie") if param["required"] == true => {
+            Some("query") if param["required"] == true && format != Some("date-time") => {
+                return Some(format!("required parameter `{name}`"));
+            }
+            Some("header" | "cookie") if param["required"] == true => {
                 return Some(format!("required parameter `{name}`"));
             }
             _ => {}
         }
     }
     None
+}
+
+/// `operation`'s path on object `id`, its other parameters filled as [`unsupported`]
+/// says (the same fresh uuids for every call, so two answers can be compared).
+fn target(operation: &Operation, id: &str, others: &str) -> String {
+    let mut path = with_id(&operation.path, id);
+    let mut query = Vec::new();
+    for param in parameters(operation) {
+        let name = param["name"].as_str().unwrap_or_default();
+        match param["in"].as_str() {
+            Some("path") if name != "id" => path = path.replace(&format!("{{{name}}}"), others),
+            Some("query") if param["required"] == true => {
+                query.push(format!("{name}=2020-01-01T00:00:00Z"));
+            }
+            _ => {}
+        }
+    }
+    if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
 }
 
 /// A failure of `operation`, as reported.
@@ -678,9 +711,10 @@ impl Sweep {
             Err(err) => return vec![failure(operation, err)],
         };
         let random = Uuid::now_v7().to_string();
+        let others = Uuid::now_v7().to_string();
         let mut answers = Vec::new();
-        for target in [id, random.as_str()] {
-            let path = with_id(&operation.path, target);
+        for object in [id, random.as_str()] {
+            let path = target(operation, object, &others);
             let response = self
                 .app
                 .call(operation.method.clone(), &path, &self.b, body.clone())
@@ -700,7 +734,7 @@ impl Sweep {
             ));
         }
         if operation.method == Method::GET {
-            let path = with_id(&operation.path, id);
+            let path = target(operation, id, &others);
             let status = self.hinted_get(&path).await.status();
             if status != StatusCode::NOT_FOUND {
                 failures.push(failure(

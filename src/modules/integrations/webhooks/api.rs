@@ -1,6 +1,7 @@
 //! `/webhooks`: the tenant's endpoints (owners and admins only) and the catalogue of
 //! event types.
 
+use chrono::{DateTime, Utc};
 use poem_openapi::{
     ApiResponse, OpenApi, Tags,
     param::{Path, Query},
@@ -9,8 +10,9 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{
-    CreatedEndpoint, Endpoint, EndpointList, EndpointPatch, EndpointPatchBody, EventType,
-    EventTypeList, MODULE, NewEndpoint, NewEndpointBody, RotatedSecret, store,
+    AttemptList, CreatedEndpoint, Endpoint, EndpointList, EndpointPatch, EndpointPatchBody,
+    EventType, EventTypeList, MODULE, NewEndpoint, NewEndpointBody, Ping, Redelivered, Redelivery,
+    RotatedSecret, store,
 };
 use crate::platform::{
     auth::Auth,
@@ -62,6 +64,26 @@ enum EndpointDeleted {
 }
 
 #[derive(ApiResponse)]
+enum AttemptListResponse {
+    #[oai(status = 200)]
+    Ok(Json<AttemptList>),
+}
+
+#[derive(ApiResponse)]
+enum RedeliveryAccepted {
+    /// Queued again; the worker sends them soon, signed and logged like any message.
+    #[oai(status = 202)]
+    Accepted(Json<Redelivered>),
+}
+
+#[derive(ApiResponse)]
+enum PingAccepted {
+    /// Queued; the worker sends it soon.
+    #[oai(status = 202)]
+    Accepted(Json<Ping>),
+}
+
+#[derive(ApiResponse)]
 enum EventTypesResponse {
     #[oai(status = 200)]
     Ok(Json<EventTypeList>),
@@ -80,6 +102,18 @@ pub struct WebhooksApi {
 impl WebhooksApi {
     pub fn new(state: SharedState, events: Catalogue) -> Self {
         Self { state, events }
+    }
+
+    async fn redeliver(
+        &self,
+        auth: Auth,
+        endpoint_id: Uuid,
+        what: Redelivery,
+    ) -> Result<RedeliveryAccepted, ApiError> {
+        let context = auth.manager_or(MANAGERS_ONLY)?;
+        let tx = self.state.db.tx(context, &MODULE).await?;
+        let requeued = store::redeliver(tx, endpoint_id, what).await?;
+        Ok(RedeliveryAccepted::Accepted(Json(Redelivered { requeued })))
     }
 }
 
@@ -234,6 +268,107 @@ impl WebhooksApi {
         let context = auth.manager_or(MANAGERS_ONLY)?;
         store::delete(self.state.db.tx(context, &MODULE).await?, id.0).await?;
         Ok(EndpointDeleted::Deleted)
+    }
+
+    /// An endpoint's delivery log
+    ///
+    /// Owners and admins only; newest first, keyset-paginated with `cursor`. One entry
+    /// per attempt: the message (`message_id` is its `webhook-id`), the receiver's status,
+    /// how long it took, the start of the answer, and what follows (`retrying` at
+    /// `next_attempt_at`, `delivered`, `given_up`). Kept for `CRM_WEBHOOK_RETENTION_DAYS`.
+    #[oai(
+        path = "/endpoints/:id/attempts",
+        method = "get",
+        operation_id = "listWebhookAttempts"
+    )]
+    async fn attempts(
+        &self,
+        auth: Auth,
+        /// The endpoint's id.
+        id: Path<Uuid>,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
+        cursor: Query<Option<String>>,
+    ) -> Result<AttemptListResponse, problems::ReadManaged> {
+        let context = auth.manager_or(MANAGERS_ONLY)?;
+        let query = store::attempts_query(id.0, cursor.0, limit.0)?;
+        let (items, next_cursor) =
+            store::attempts(self.state.db.tx(context, &MODULE).await?, id.0, query).await?;
+        Ok(AttemptListResponse::Ok(Json(AttemptList {
+            items,
+            next_cursor,
+        })))
+    }
+
+    /// Send a message again
+    ///
+    /// Owners and admins only. The message (`message_id` is its `webhook-id`, as the
+    /// delivery log shows it) goes out again under the same id, as one more attempt,
+    /// delivered or not; 404 while a worker is sending it. Nothing goes to a disabled
+    /// endpoint until it is enabled.
+    #[oai(
+        path = "/endpoints/:id/messages/:message_id/redeliver",
+        method = "post",
+        operation_id = "redeliverWebhookMessage"
+    )]
+    async fn redeliver_one(
+        &self,
+        auth: Auth,
+        /// The endpoint's id.
+        id: Path<Uuid>,
+        /// The message's id.
+        message_id: Path<Uuid>,
+    ) -> Result<RedeliveryAccepted, problems::Remove> {
+        Ok(self
+            .redeliver(auth, id.0, Redelivery::Message(message_id.0))
+            .await?)
+    }
+
+    /// Send messages again since a time
+    ///
+    /// Owners and admins only. Every message written to the endpoint since `since`,
+    /// delivered or not, goes out again under its own `webhook-id`, as one more attempt;
+    /// those a worker is sending right now are left alone.
+    #[oai(
+        path = "/endpoints/:id/redeliver",
+        method = "post",
+        operation_id = "redeliverWebhookMessagesSince"
+    )]
+    async fn redeliver_since(
+        &self,
+        auth: Auth,
+        /// The endpoint's id.
+        id: Path<Uuid>,
+        /// An RFC 3339 instant: the messages written since then.
+        since: Query<DateTime<Utc>>,
+    ) -> Result<RedeliveryAccepted, problems::Act> {
+        Ok(self
+            .redeliver(auth, id.0, Redelivery::Since(since.0))
+            .await?)
+    }
+
+    /// Send a test message
+    ///
+    /// Owners and admins only. Queues a `webhook.test` message whose `data` is
+    /// `{"endpoint_id"}`: signed, retried and logged like any other, so it shows whether
+    /// the receiver gets and verifies deliveries.
+    #[oai(
+        path = "/endpoints/:id/test",
+        method = "post",
+        operation_id = "testWebhookEndpoint"
+    )]
+    async fn test(
+        &self,
+        auth: Auth,
+        /// The endpoint's id.
+        id: Path<Uuid>,
+    ) -> Result<PingAccepted, problems::Remove> {
+        let context = auth.manager_or(MANAGERS_ONLY)?;
+        let message_id = store::ping(self.state.db.tx(context, &MODULE).await?, id.0).await?;
+        Ok(PingAccepted::Accepted(Json(Ping { message_id })))
     }
 
     /// List the event types

@@ -30,7 +30,7 @@ mod store;
 pub use api::WebhooksApi;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Object, types::Example};
+use poem_openapi::{Enum, Object, types::Example};
 use uuid::Uuid;
 
 use crate::platform::{
@@ -60,6 +60,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V16__events_of_every_module",
             sql: include_str!("migrations/V16__events_of_every_module.sql"),
         },
+        Migration {
+            name: "V20__webhook_health_and_log",
+            sql: include_str!("migrations/V20__webhook_health_and_log.sql"),
+        },
     ],
 };
 
@@ -77,8 +81,14 @@ pub struct Endpoint {
     pub event_types: Vec<String>,
     /// Whether events are sent to it.
     pub enabled: bool,
-    /// Why the platform disabled it (the receiver answered 410 Gone).
+    /// Why the platform disabled it: the receiver answered 410 Gone, or every delivery
+    /// failed for more than 5 days (the tenant's owners and admins were emailed).
     pub disabled_reason: Option<String>,
+    /// When its current failure streak began: the first failed attempt since the last
+    /// delivery. Absent while deliveries succeed.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Failed attempts since the last delivery.
+    pub consecutive_failures: i32,
     /// When the endpoint was created.
     pub created_at: DateTime<Utc>,
     /// When the endpoint last changed.
@@ -157,6 +167,74 @@ impl Example for EndpointPatchBody {
             enabled: Some(true),
         }
     }
+}
+
+/// What became of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// The receiver answered 2xx; the message is not sent again.
+    Delivered,
+    /// It is tried again at `next_attempt_at`.
+    Retrying,
+    /// No attempt follows (8 attempts, or a 410), unless it is redelivered.
+    GivenUp,
+}
+
+/// One delivery attempt, as the endpoint's log keeps it.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Attempt {
+    /// The attempt's id (the log's cursor names it).
+    pub id: Uuid,
+    /// The message's id: its `webhook-id`, the same on every attempt.
+    pub message_id: Uuid,
+    /// The message's event type.
+    pub event_type: String,
+    /// 1 for the first attempt of the message.
+    pub attempt: i32,
+    /// When it was made.
+    pub attempted_at: DateTime<Utc>,
+    /// The receiver's HTTP status; absent when it did not answer.
+    pub status: Option<i32>,
+    /// How long the attempt took, in milliseconds.
+    pub duration_ms: i32,
+    /// The start of the answer's body, or why there was no answer.
+    pub response: String,
+    /// What became of it.
+    pub outcome: AttemptOutcome,
+    /// When the message is tried again (outcome `retrying`).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// One page of an endpoint's delivery log.
+#[derive(Debug, Object)]
+pub struct AttemptList {
+    /// Newest first.
+    pub items: Vec<Attempt>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What to send again: one message, or every message written since a time.
+#[derive(Debug, Clone, Copy)]
+pub enum Redelivery {
+    Message(Uuid),
+    Since(DateTime<Utc>),
+}
+
+/// How many messages go out again.
+#[derive(Debug, Object)]
+pub struct Redelivered {
+    /// Messages queued again (those a worker is sending right now are left alone).
+    pub requeued: i64,
+}
+
+/// The test message queued for an endpoint.
+#[derive(Debug, Object)]
+pub struct Ping {
+    /// The message's id: the `webhook-id` it arrives with, and its id in the log.
+    pub message_id: Uuid,
 }
 
 /// A new signing secret, shown this once.

@@ -5,17 +5,18 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{Endpoint, EndpointPatch, NewEndpoint};
+use super::{Attempt, AttemptOutcome, Endpoint, EndpointPatch, NewEndpoint, Redelivery};
 use crate::platform::{
     db::{DbError, TenantTx},
     error::ApiError,
-    list::{ListQuery, OldestFirst, PageQuery},
+    list::{ListQuery, OldestFirst, PageQuery, SortOrder},
 };
 
 /// The columns every endpoint query returns.
 macro_rules! columns {
     () => {
-        "id, url, description, event_types, enabled, disabled_reason, created_at, updated_at"
+        "id, url, description, event_types, enabled, disabled_reason, failing_since, \
+         consecutive_failures, created_at, updated_at"
     };
 }
 
@@ -27,6 +28,8 @@ fn endpoint(row: &Row) -> Endpoint {
         event_types: row.get("event_types"),
         enabled: row.get("enabled"),
         disabled_reason: row.get("disabled_reason"),
+        failing_since: row.get("failing_since"),
+        consecutive_failures: row.get("consecutive_failures"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     }
@@ -72,7 +75,8 @@ pub async fn get(tx: TenantTx, id: Uuid) -> Result<Endpoint, DbError> {
 }
 
 /// Applies `patch`; answers the endpoint as it now is. Enabling it again clears the
-/// platform's reason for disabling it.
+/// platform's reason for disabling it and its failure streak (which would otherwise
+/// disable it again at the next failure).
 pub async fn update(tx: TenantTx, id: Uuid, patch: &EndpointPatch) -> Result<Endpoint, DbError> {
     let row = tx
         .query_opt_and_commit(
@@ -83,6 +87,8 @@ pub async fn update(tx: TenantTx, id: Uuid, patch: &EndpointPatch) -> Result<End
                  event_types = coalesce($4, event_types), \
                  enabled = coalesce($5, enabled), \
                  disabled_reason = CASE WHEN $5 THEN NULL ELSE disabled_reason END, \
+                 failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END, \
+                 consecutive_failures = CASE WHEN $5 THEN 0 ELSE consecutive_failures END, \
                  updated_at = now() \
                  WHERE id = $1 RETURNING ",
                 columns!()
@@ -145,4 +151,123 @@ pub async fn list(
     query: PageQuery<OldestFirst>,
 ) -> Result<(Vec<Endpoint>, Option<String>), DbError> {
     query.fetch(tx, endpoint).await
+}
+
+/// The delivery log's order: newest attempt first (`webhook_attempts_endpoint_idx`,
+/// read backwards).
+#[derive(Debug, Clone, Copy)]
+pub struct NewestAttemptFirst;
+
+impl SortOrder for NewestAttemptFirst {
+    fn name(self) -> &'static str {
+        "attempted_at"
+    }
+
+    fn expression(self) -> &'static str {
+        "attempted_at"
+    }
+
+    fn sql_type(self) -> &'static str {
+        "timestamptz"
+    }
+
+    fn descending(self) -> bool {
+        true
+    }
+}
+
+/// The statement [`attempts`] runs for this page of endpoint `endpoint_id`'s log;
+/// refuses a bad cursor or limit.
+pub fn attempts_query(
+    endpoint_id: Uuid,
+    cursor: Option<String>,
+    limit: Option<i64>,
+) -> Result<PageQuery<NewestAttemptFirst>, ApiError> {
+    let mut query = ListQuery::new(
+        "SELECT * FROM (SELECT id, endpoint_id, message_id, event_type, attempt, attempted_at, \
+         status, duration_ms, response, outcome, next_attempt_at, \
+         attempted_at::text AS sort_key FROM webhook_attempts) AS attempts",
+    );
+    query.filter("endpoint_id", "=", Some(endpoint_id));
+    query.page(NewestAttemptFirst, cursor, limit)
+}
+
+fn attempt(row: &Row) -> Attempt {
+    let outcome = match row.get::<_, &str>("outcome") {
+        "delivered" => AttemptOutcome::Delivered,
+        "retrying" => AttemptOutcome::Retrying,
+        _ => AttemptOutcome::GivenUp,
+    };
+    Attempt {
+        id: row.get("id"),
+        message_id: row.get("message_id"),
+        event_type: row.get("event_type"),
+        attempt: row.get("attempt"),
+        attempted_at: row.get("attempted_at"),
+        status: row.get("status"),
+        duration_ms: row.get("duration_ms"),
+        response: row.get("response"),
+        outcome,
+        next_attempt_at: row.get("next_attempt_at"),
+    }
+}
+
+/// Fails with `NotFound` unless the tenant has endpoint `id`.
+async fn require_endpoint(tx: &mut TenantTx, id: Uuid) -> Result<(), DbError> {
+    tx.query_opt("SELECT 1 FROM webhook_endpoints WHERE id = $1", &[&id])
+        .await?
+        .map(drop)
+        .ok_or(DbError::NotFound)
+}
+
+/// One page of the endpoint's delivery log and the cursor of the next; `NotFound`
+/// for no such endpoint of the tenant.
+pub async fn attempts(
+    mut tx: TenantTx,
+    endpoint_id: Uuid,
+    query: PageQuery<NewestAttemptFirst>,
+) -> Result<(Vec<Attempt>, Option<String>), DbError> {
+    require_endpoint(&mut tx, endpoint_id).await?;
+    query.fetch(tx, attempt).await
+}
+
+/// Queues the endpoint's messages `what` names again (`app.redeliver_webhooks`);
+/// answers how many. `NotFound` for no such endpoint of the tenant, or for a message id
+/// it has not (or that a worker is sending right now).
+pub async fn redeliver(
+    mut tx: TenantTx,
+    endpoint_id: Uuid,
+    what: Redelivery,
+) -> Result<i64, DbError> {
+    require_endpoint(&mut tx, endpoint_id).await?;
+    let (message, since) = match what {
+        Redelivery::Message(id) => (Some(id), None),
+        Redelivery::Since(since) => (None, Some(since)),
+    };
+    let row = tx
+        .query_opt_and_commit(
+            "SELECT app.redeliver_webhooks($1, $2, $3) AS requeued",
+            &[&endpoint_id, &message, &since],
+        )
+        .await?
+        .ok_or(DbError::NotFound)?;
+    let requeued: i64 = row.get("requeued");
+    if requeued == 0 && message.is_some() {
+        return Err(DbError::NotFound);
+    }
+    Ok(requeued)
+}
+
+/// Queues a `webhook.test` message for the endpoint (`app.ping_webhook_endpoint`);
+/// answers its id. `NotFound` for no such endpoint of the tenant.
+pub async fn ping(tx: TenantTx, endpoint_id: Uuid) -> Result<Uuid, DbError> {
+    let row = tx
+        .query_opt_and_commit(
+            "SELECT app.ping_webhook_endpoint($1) AS message_id",
+            &[&endpoint_id],
+        )
+        .await?
+        .ok_or(DbError::NotFound)?;
+    row.get::<_, Option<Uuid>>("message_id")
+        .ok_or(DbError::NotFound)
 }

@@ -690,7 +690,7 @@ async fn only_managers_manage_endpoints_and_the_app_role_can_neither_read_secret
         ("claim messages", "SELECT * FROM app.claim_webhooks(10)"),
         (
             "settle a message",
-            "SELECT app.webhook_delivered(gen_random_uuid(), 200)",
+            "SELECT app.webhook_delivered(gen_random_uuid(), 200, 1, '')",
         ),
     ] {
         sql.batch_execute("SAVEPOINT attempt")
@@ -711,4 +711,237 @@ async fn only_managers_manage_endpoints_and_the_app_role_can_neither_read_secret
     let response = hooks.delete(&path, &owner).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     expect_problem(hooks.get(&path, &owner).await, StatusCode::NOT_FOUND).await;
+}
+
+/// The endpoint's delivery log, once it holds at least `count` attempts, newest first.
+async fn log_of(app: &TestApp, user: &TestUser, endpoint: &str, count: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + ARRIVAL;
+    loop {
+        let log = expect_json(
+            app.get(&format!("/webhooks/endpoints/{endpoint}/attempts"), user)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let items = log["items"].as_array().expect("items").clone();
+        if items.len() >= count {
+            return items;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {count} attempts logged: {log}",
+            items.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_delivery_log_shows_every_attempt_and_messages_can_be_tested_and_sent_again() {
+    let (_app, app, user) = with_worker().await;
+    let receiver = Receiver::start().await;
+    let (endpoint, secret) = subscribe(&app, &user, &receiver.url(), &["contact.created"]).await;
+    let path = format!("/webhooks/endpoints/{endpoint}");
+
+    // A test message, signed like any other.
+    let ping = expect_json(
+        app.post(&format!("{path}/test"), &user, json!({})).await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let arrived = receiver.wait_for(1, ARRIVAL).await.remove(0);
+    assert_eq!(arrived.json()["type"], "webhook.test");
+    assert_eq!(arrived.json()["data"], json!({ "endpoint_id": endpoint }));
+    assert_eq!(json!(arrived.header("webhook-id")), ping["message_id"]);
+    assert!(verified_by_the_reference_library(&secret, &arrived).await);
+
+    // A refused delivery is logged as retrying, and the endpoint's failure streak begins.
+    receiver.answer(503);
+    app.create_contact(&user, "Ada").await;
+    let log = log_of(&app, &user, &endpoint, 2).await;
+    let (refused, delivered) = (&log[0], &log[1]);
+    assert_eq!(
+        (
+            &refused["event_type"],
+            &refused["status"],
+            &refused["outcome"]
+        ),
+        (&json!("contact.created"), &json!(503), &json!("retrying")),
+        "{refused}"
+    );
+    assert_eq!(refused["response"], "noted", "the start of the answer");
+    assert!(refused["next_attempt_at"].is_string(), "{refused}");
+    assert_eq!(
+        (
+            &delivered["message_id"],
+            &delivered["outcome"],
+            &delivered["status"]
+        ),
+        (&ping["message_id"], &json!("delivered"), &json!(200)),
+        "{delivered}"
+    );
+    assert!(delivered["duration_ms"].as_i64().is_some_and(|ms| ms >= 0));
+    let failing = expect_json(app.get(&path, &user).await, StatusCode::OK).await;
+    assert_eq!(failing["consecutive_failures"], 1, "{failing}");
+    assert!(failing["failing_since"].is_string(), "{failing}");
+
+    // The retry, 5 s later, is accepted: the streak ends.
+    receiver.answer(200);
+    let log = log_of(&app, &user, &endpoint, 3).await;
+    assert_eq!(
+        (&log[0]["attempt"], &log[0]["outcome"]),
+        (&json!(2), &json!("delivered")),
+        "{log:?}"
+    );
+    let healthy = expect_json(app.get(&path, &user).await, StatusCode::OK).await;
+    assert_eq!(healthy["consecutive_failures"], 0, "{healthy}");
+    assert!(healthy.get("failing_since").is_none(), "{healthy}");
+
+    // Sent again on request, under the same id; then everything since a time.
+    let message_id = ping["message_id"].as_str().expect("an id");
+    let again = expect_json(
+        app.post(
+            &format!("{path}/messages/{message_id}/redeliver"),
+            &user,
+            json!({}),
+        )
+        .await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(again["requeued"], 1);
+    log_of(&app, &user, &endpoint, 4).await;
+    let resent = receiver.wait_for(4, ARRIVAL).await.remove(3);
+    assert_eq!(json!(resent.header("webhook-id")), ping["message_id"]);
+    let since = format!("{path}/redeliver?since=2020-01-01T00:00:00Z");
+    let all = expect_json(
+        app.post(&since, &user, json!({})).await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(all["requeued"], 2, "the test message and the contact's");
+    expect_problem(
+        app.post(
+            &format!("{path}/redeliver?since=yesterday"),
+            &user,
+            json!({}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let unknown = uuid::Uuid::new_v4();
+    expect_problem(
+        app.post(
+            &format!("{path}/messages/{unknown}/redeliver"),
+            &user,
+            json!({}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // Another tenant's endpoint answers like one that does not exist.
+    let other = app.sign_up("Globex").await;
+    expect_problem(
+        app.get(&format!("{path}/attempts"), &other).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    expect_problem(
+        app.post(&format!("{path}/test"), &other, json!({})).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    expect_problem(
+        app.post(&since, &other, json!({})).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    expect_problem(
+        app.post(
+            &format!("{path}/messages/{message_id}/redeliver"),
+            &other,
+            json!({}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_days_is_disabled_and_its_managers_are_told() {
+    let (app, hooks, owner) = with_worker().await;
+    let admin = hooks.add_member(&owner, "admin").await;
+    let member = hooks.add_member(&owner, "member").await;
+    let receiver = Receiver::start().await;
+    receiver.answer(500);
+    let (endpoint, _) = subscribe(&hooks, &owner, &receiver.url(), &["contact.created"]).await;
+    // Days of failures, moved into the past: what counts is when the streak began.
+    let id: uuid::Uuid = endpoint.parse().expect("a uuid");
+    app.owner_sql()
+        .await
+        .execute(
+            "UPDATE webhook_endpoints \
+             SET failing_since = now() - interval '5 days 1 minute', consecutive_failures = 40 \
+             WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .expect("age the streak");
+
+    hooks.create_contact(&owner, "Ada").await;
+    let path = format!("/webhooks/endpoints/{endpoint}");
+    let deadline = std::time::Instant::now() + ARRIVAL;
+    let disabled = loop {
+        let read = expect_json(hooks.get(&path, &owner).await, StatusCode::OK).await;
+        if read["enabled"] == false {
+            break read;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never disabled: {read}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reason = disabled["disabled_reason"].as_str().expect("a reason");
+    assert!(
+        reason.contains("more than 5 days") && reason.contains("HTTP 500"),
+        "{reason}"
+    );
+    for manager in [&owner, &admin] {
+        let mail = app.last_tenant_mail(&manager.email).await;
+        assert!(
+            mail.contains(&endpoint) && mail.contains("\"enabled\": true"),
+            "{mail}"
+        );
+    }
+    let told_member: i64 = app
+        .owner_sql()
+        .await
+        .query_one(
+            "SELECT count(*) FROM mail_outbox WHERE lower(recipient) = lower($1) \
+             AND subject = 'A webhook endpoint was disabled'",
+            &[&member.email],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(told_member, 0, "a member who is not a manager is not told");
+
+    // Enabled again, it starts afresh.
+    let enabled = expect_json(
+        hooks.patch(&path, &owner, json!({ "enabled": true })).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (&enabled["enabled"], &enabled["consecutive_failures"]),
+        (&json!(true), &json!(0)),
+        "{enabled}"
+    );
+    assert!(enabled.get("failing_since").is_none(), "{enabled}");
+    assert!(enabled.get("disabled_reason").is_none(), "{enabled}");
 }
