@@ -1,6 +1,7 @@
 //! For the fault tests: a PostgreSQL cluster of the test's own (so restarting or
-//! killing it disturbs no other test), and the `crm` server as a real process (so it
-//! can be killed and signalled like a deployment's).
+//! killing it disturbs no other test), and the `crm` server or worker as a real process
+//! (so it can be killed and signalled like a deployment's), on such a cluster or on a
+//! test's own database of the shared one.
 //!
 //! The cluster is made with `initdb` from `pg_config --bindir`, listens on a free
 //! loopback port with its socket in its own directory, and is stopped and deleted when
@@ -17,7 +18,9 @@ use serde_json::json;
 use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
-use super::{APP_PASSWORD, JWT_SECRET, PASSWORD, expect_json, is_root, mail::free_port, token_in};
+use super::{
+    APP_PASSWORD, JWT_SECRET, PASSWORD, expect_json, is_root, mail::free_port, test_env, token_in,
+};
 
 pub struct Cluster {
     bin: PathBuf,
@@ -177,42 +180,80 @@ impl Drop for Cluster {
     }
 }
 
-/// The `crm` binary serving the database `crm` of a [`Cluster`], as a child process.
+/// The `crm` binary as a child process: `crm serve` answering on `port`, or `crm worker`
+/// (the job host alone, no HTTP), so it can be killed and signalled like a deployment's.
 pub struct Server {
     child: tokio::process::Child,
     pub port: u16,
-    database_url: String,
-    extra: Vec<(String, String)>,
+    command: &'static str,
+    env: Vec<(String, String)>,
+}
+
+/// What every test process runs with, after its database's environment: its own port,
+/// no job host in `crm serve`, limits no test's load reaches, and quiet logs.
+fn process_env(port: u16, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let fixed = [
+        ("CRM_BIND", format!("127.0.0.1:{port}")),
+        ("CRM_RUN_WORKER", "false".to_owned()),
+        ("CRM_RATE_LIMIT_IP", "1000000".to_owned()),
+        ("CRM_RATE_LIMIT_USER", "1000000".to_owned()),
+        ("CRM_RATE_LIMIT_TENANT", "1000000".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    fixed
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .chain(
+            extra
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        )
+        .collect()
 }
 
 impl Server {
-    /// Starts `crm serve` on a free port and waits until `/ready` answers 200.
+    /// Starts `crm serve` on the database `crm` of `cluster`, on a free port, and waits
+    /// until `/ready` answers 200.
     pub async fn start(cluster: &Cluster, extra: &[(&str, &str)]) -> Self {
-        let extra = extra
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect();
-        Self::spawn(cluster.url("crm"), free_port(), extra).await
+        let port = free_port();
+        let mut env: Vec<(String, String)> = [
+            ("DATABASE_URL", cluster.url("crm")),
+            ("CRM_JWT_SECRET", JWT_SECRET.to_owned()),
+            ("CRM_APP_PASSWORD", APP_PASSWORD.to_owned()),
+            ("CRM_POOL_SIZE", "8".to_owned()),
+            // One tenant's load, as a single-tenant deployment runs it.
+            ("CRM_TENANT_MAX_CONNECTIONS", "8".to_owned()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        env.extend(process_env(port, extra));
+        Self::spawn("serve", port, env).await
     }
 
-    async fn spawn(database_url: String, port: u16, extra: Vec<(String, String)>) -> Self {
+    /// Starts `crm serve` on a test's own `database` of the shared cluster, configured
+    /// as [`test_env`] configures an in-process server, and waits until it is ready.
+    pub async fn serve(database: &str, extra: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut env = test_env(database);
+        env.extend(process_env(port, extra));
+        Self::spawn("serve", port, env).await
+    }
+
+    /// Starts `crm worker` on a test's own `database` of the shared cluster (configured
+    /// as [`Self::serve`]); it has no readiness to wait for.
+    pub async fn worker(database: &str, extra: &[(&str, &str)]) -> Self {
+        let mut env = test_env(database);
+        env.extend(process_env(0, extra));
+        Self::spawn("worker", 0, env).await
+    }
+
+    async fn spawn(command: &'static str, port: u16, env: Vec<(String, String)>) -> Self {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_crm"))
-            .arg("serve")
+            .arg(command)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", &database_url)
-            .env("CRM_BIND", format!("127.0.0.1:{port}"))
-            .env("CRM_JWT_SECRET", JWT_SECRET)
-            .env("CRM_APP_PASSWORD", APP_PASSWORD)
-            .env("CRM_RUN_WORKER", "false")
-            .env("CRM_POOL_SIZE", "8")
-            // One tenant's load, as a single-tenant deployment runs it.
-            .env("CRM_TENANT_MAX_CONNECTIONS", "8")
-            .env("CRM_RATE_LIMIT_IP", "1000000")
-            .env("CRM_RATE_LIMIT_USER", "1000000")
-            .env("CRM_RATE_LIMIT_TENANT", "1000000")
-            .env("RUST_LOG", "warn")
-            .envs(extra.iter().cloned())
+            .envs(env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .kill_on_drop(true)
@@ -221,10 +262,12 @@ impl Server {
         let server = Self {
             child,
             port,
-            database_url,
-            extra,
+            command,
+            env,
         };
-        server.until_ready().await;
+        if command == "serve" {
+            server.until_ready().await;
+        }
         server
     }
 
@@ -243,6 +286,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the server never became ready");
+    }
+
+    /// Whether the process still runs (it did not exit, at start-up or later).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGKILL: the process dies at once, nothing is finished.
@@ -269,15 +317,12 @@ impl Server {
             .success()
     }
 
-    /// The same server again, on the same port (after a kill).
+    /// The same process again, with the same environment and port (after a kill).
     pub async fn restart(self) -> Self {
         let Self {
-            port,
-            database_url,
-            extra,
-            ..
+            port, command, env, ..
         } = self;
-        Self::spawn(database_url, port, extra).await
+        Self::spawn(command, port, env).await
     }
 
     /// Signs up a tenant as a person would (the link from the queued confirmation) and

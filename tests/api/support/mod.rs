@@ -119,6 +119,21 @@ async fn template() -> &'static str {
 }
 
 pub fn test_config(database: &str, customise: impl FnOnce(&mut Vec<(String, String)>)) -> Config {
+    let mut vars = test_env(database);
+    customise(&mut vars);
+    Config::from_lookup(|name| {
+        vars.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("test configuration")
+}
+
+/// The environment of a test server on `database` (later entries win): what
+/// [`test_config`] reads, and what a test's `crm` child process is started with
+/// ([`cluster::Server::serve`]), so both ask the same of the cluster-wide roles.
+pub fn test_env(database: &str) -> Vec<(String, String)> {
     let mut vars: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), format!("{OWNER_URL}/{database}")),
         ("CRM_BIND".into(), "127.0.0.1:0".into()),
@@ -138,14 +153,7 @@ pub fn test_config(database: &str, customise: impl FnOnce(&mut Vec<(String, Stri
         vars.push(("CRM_PGBOUNCER".into(), "true".into()));
         vars.push(("CRM_APP_DATABASE_URL".into(), url));
     }
-    customise(&mut vars);
-    Config::from_lookup(|name| {
-        vars.iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    })
-    .expect("test configuration")
+    vars
 }
 
 /// Opens a transaction on `sql` holding the contact's row locked (FOR UPDATE), so the

@@ -1,6 +1,7 @@
-//! A webhook receiver on loopback that records every request and answers the status
-//! the test sets, and the Standard Webhooks project's own verifier (`standardwebhooks`
-//! from PyPI, installed by tests/setup) to check a delivery's signature.
+//! A webhook receiver on loopback that records every request (when it arrived, when it
+//! was done with) and answers the status the test sets, a helper that subscribes an
+//! endpoint to it, and the Standard Webhooks project's own verifier
+//! (`standardwebhooks` from PyPI, installed by tests/setup) to check signatures.
 
 use std::{
     collections::HashMap,
@@ -18,14 +19,21 @@ use poem::{
     listener::{Acceptor, Listener, TcpListener},
     web::Data,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
+
+use super::{TestApp, TestUser, expect_json, id_of};
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
 pub struct Delivery {
     pub headers: HashMap<String, String>,
     pub body: String,
+    /// When the request arrived.
+    pub arrived: Instant,
+    /// When the receiver was done with it: answered, or dropped because the sender went
+    /// away; `None` while it is in hand.
+    pub finished: Option<Instant>,
 }
 
 impl Delivery {
@@ -63,11 +71,7 @@ async fn receive(req: &Request, body: String, record: Data<&Arc<Record>>) -> Res
             )
         })
         .collect();
-    record
-        .deliveries
-        .lock()
-        .expect("record")
-        .push(Delivery { headers, body });
+    let _in_hand = InHand::of(&record, headers, body);
     let delay = Duration::from_millis(record.delay_ms.load(Ordering::SeqCst));
     tokio::time::sleep(delay).await;
     let status = StatusCode::from_u16(record.status.load(Ordering::SeqCst)).expect("a status");
@@ -75,6 +79,37 @@ async fn receive(req: &Request, body: String, record: Data<&Arc<Record>>) -> Res
         .status(status)
         .header("retry-after", "0")
         .body("noted")
+}
+
+/// A delivery being handled: recorded when it arrives, marked finished when the handler
+/// ends, whether it answered or was dropped with its connection.
+struct InHand {
+    record: Arc<Record>,
+    index: usize,
+}
+
+impl InHand {
+    fn of(record: &Arc<Record>, headers: HashMap<String, String>, body: String) -> Self {
+        let mut deliveries = record.deliveries.lock().expect("record");
+        deliveries.push(Delivery {
+            headers,
+            body,
+            arrived: Instant::now(),
+            finished: None,
+        });
+        Self {
+            record: record.clone(),
+            index: deliveries.len() - 1,
+        }
+    }
+}
+
+impl Drop for InHand {
+    fn drop(&mut self) {
+        if let Ok(mut deliveries) = self.record.deliveries.lock() {
+            deliveries[self.index].finished = Some(Instant::now());
+        }
+    }
 }
 
 impl Receiver {
@@ -136,28 +171,74 @@ impl Receiver {
     }
 }
 
+/// Creates an endpoint for `url` and `types`; answers its id and secret.
+pub async fn subscribe(
+    app: &TestApp,
+    user: &TestUser,
+    url: &str,
+    types: &[&str],
+) -> (String, String) {
+    let created = expect_json(
+        app.post(
+            "/webhooks/endpoints",
+            user,
+            json!({ "url": url, "event_types": types, "description": "test receiver" }),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let secret = created["secret"].as_str().expect("a secret").to_owned();
+    assert!(secret.starts_with("whsec_"), "{created}");
+    (id_of(&created), secret)
+}
+
 /// Whether `standardwebhooks`' `Webhook(secret).verify(body, headers)` accepts the
 /// delivery (it checks the signature and that the timestamp is recent).
 pub async fn verified_by_the_reference_library(secret: &str, delivery: &Delivery) -> bool {
+    verdicts_of_the_reference_library(secret, std::slice::from_ref(delivery)).await[0]
+}
+
+/// For each of `deliveries`, whether the reference verifier accepts it, as
+/// [`verified_by_the_reference_library`] says, in one run of it for them all. Any
+/// failure but a refused verification fails the test, so a broken verifier cannot
+/// pass for one that accepts.
+pub async fn verdicts_of_the_reference_library(secret: &str, deliveries: &[Delivery]) -> Vec<bool> {
     let python = std::env::var("CARGO_TARGET_DIR")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target").to_owned())
         + "/webhooks-venv/bin/python";
     let script = "import json, sys\n\
-                  from standardwebhooks.webhooks import Webhook\n\
-                  Webhook(sys.argv[1]).verify(sys.stdin.read(), json.loads(sys.argv[2]))\n";
-    let headers = serde_json::to_string(&delivery.headers).expect("headers");
+                  from standardwebhooks.webhooks import Webhook, WebhookVerificationError\n\
+                  hook = Webhook(sys.argv[1])\n\
+                  for line in sys.stdin:\n\
+                  \x20   item = json.loads(line)\n\
+                  \x20   try:\n\
+                  \x20       hook.verify(item['body'], item['headers'])\n\
+                  \x20       print('accepted')\n\
+                  \x20   except WebhookVerificationError:\n\
+                  \x20       print('refused')\n";
     let mut child = tokio::process::Command::new(&python)
-        .args(["-c", script, secret, &headers])
+        .args(["-c", script, secret])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|err| panic!("{python} (run tests/setup): {err}"));
     let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(delivery.body.as_bytes())
-        .await
-        .expect("the body");
+    for delivery in deliveries {
+        let line = serde_json::json!({ "body": delivery.body, "headers": delivery.headers });
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("a delivery");
+    }
     drop(stdin);
-    child.wait().await.expect("the verifier ran").success()
+    let output = child.wait_with_output().await.expect("the verifier ran");
+    assert!(output.status.success(), "the verifier failed");
+    let verdicts: Vec<bool> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|verdict| verdict == "accepted")
+        .collect();
+    assert_eq!(verdicts.len(), deliveries.len(), "one verdict per delivery");
+    verdicts
 }

@@ -13,7 +13,7 @@ use tokio_postgres::error::SqlState;
 
 use crate::support::{
     TestApp, TestUser, expect_json, expect_problem, id_of, spawn_app, start_server,
-    webhooks::{Receiver, verified_by_the_reference_library},
+    webhooks::{Receiver, subscribe, verified_by_the_reference_library},
 };
 
 const ARRIVAL: Duration = Duration::from_secs(20);
@@ -31,23 +31,6 @@ async fn with_worker() -> (TestApp, TestApp, TestUser) {
     .await;
     let hooks = app.other_instance(address, db);
     (app, hooks, user)
-}
-
-/// Creates an endpoint for `url` and `types`; answers its id and secret.
-async fn subscribe(app: &TestApp, user: &TestUser, url: &str, types: &[&str]) -> (String, String) {
-    let created = expect_json(
-        app.post(
-            "/webhooks/endpoints",
-            user,
-            json!({ "url": url, "event_types": types, "description": "test receiver" }),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let secret = created["secret"].as_str().expect("a secret").to_owned();
-    assert!(secret.starts_with("whsec_"), "{created}");
-    (id_of(&created), secret)
 }
 
 /// The delivery whose body has `type`.
