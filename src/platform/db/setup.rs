@@ -31,7 +31,7 @@ pub enum SetupError {
         context: String,
         source: tokio_postgres::Error,
     },
-    #[error("database set-up failed ({context}): {source}")]
+    #[error("database set-up failed ({context}): {}", described(source))]
     Sql {
         context: &'static str,
         source: tokio_postgres::Error,
@@ -97,6 +97,15 @@ impl std::fmt::Display for LockHolder {
     }
 }
 
+/// PostgreSQL's own message and SQLSTATE where there is one (the error's `Display`
+/// alone says only "db error").
+fn described(err: &tokio_postgres::Error) -> String {
+    err.as_db_error().map_or_else(
+        || err.to_string(),
+        |db| format!("{} ({})", db.message(), db.code().code()),
+    )
+}
+
 fn sql(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> SetupError {
     move |source| SetupError::Sql { context, source }
 }
@@ -131,27 +140,15 @@ pub async fn prepare_database(config: &Config, modules: &[&ModuleInfo]) -> Resul
     create_database_if_missing(&owner).await?;
     let mut client = owner_connect(&owner).await?;
     let superuser = check_owner(&client).await?;
-    migrate(&mut client, &migrations, config.migration_lock_timeout).await?;
-    ensure_app_role(&client, &config.app_role, config.app_password.expose()).await?;
-    ensure_worker_role(
-        &client,
-        &config.worker_role,
-        config.worker_password.expose(),
-    )
-    .await?;
-    bound_app_role(&client, &config.app_role, config.app_role_bounds).await?;
-    revoke_public_powers(&client, superuser).await?;
-    // `/ready` compares the applied migrations with the binary's.
+    // Replicas starting at once each run all of this: one at a time, or their GRANTs
+    // collide ("tuple concurrently updated") and all but one fail to start.
+    take_migration_lock(&client, config.migration_lock_timeout).await?;
+    let prepared = migrate_and_grant(&mut client, config, &migrations, superuser).await;
     client
-        .batch_execute("GRANT SELECT ON refinery_schema_history TO crm_api")
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await
-        .map_err(sql("letting the app role read the migration history"))?;
-    client
-        .batch_execute(
-            "DO $$ BEGIN EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); END $$",
-        )
-        .await
-        .map_err(sql("revoking TEMPORARY from PUBLIC"))?;
+        .map_err(sql("releasing the migration lock"))?;
+    prepared?;
     let findings = audit(&client, Some(&config.app_role))
         .await
         .map_err(sql("auditing row-level security"))?;
@@ -164,6 +161,32 @@ pub async fn prepare_database(config: &Config, modules: &[&ModuleInfo]) -> Resul
     } else {
         Err(SetupError::AuditFailed(errors))
     }
+}
+
+/// The migrations, the roles and the grants; callers hold the migration lock.
+async fn migrate_and_grant(
+    client: &mut Client,
+    config: &Config,
+    migrations: &Migrations,
+    superuser: bool,
+) -> Result<(), SetupError> {
+    migrations.run(client).await?;
+    ensure_app_role(client, &config.app_role, config.app_password.expose()).await?;
+    ensure_worker_role(client, &config.worker_role, config.worker_password.expose()).await?;
+    bound_app_role(client, &config.app_role, config.app_role_bounds).await?;
+    revoke_public_powers(client, superuser).await?;
+    // `/ready` compares the applied migrations with the binary's.
+    client
+        .batch_execute("GRANT SELECT ON refinery_schema_history TO crm_api")
+        .await
+        .map_err(sql("letting the app role read the migration history"))?;
+    client
+        .batch_execute(
+            "DO $$ BEGIN EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); END $$",
+        )
+        .await
+        .map_err(sql("revoking TEMPORARY from PUBLIC"))?;
+    Ok(())
 }
 
 async fn create_database_if_missing(owner: &PgConfig) -> Result<(), SetupError> {
@@ -205,20 +228,6 @@ async fn check_owner(client: &Client) -> Result<bool, SetupError> {
     } else {
         Err(SetupError::OwnerCannotBypassRls(row.get(0)))
     }
-}
-
-async fn migrate(
-    client: &mut Client,
-    migrations: &Migrations,
-    lock_timeout: Duration,
-) -> Result<(), SetupError> {
-    take_migration_lock(client, lock_timeout).await?;
-    let result = migrations.run(client).await;
-    client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(sql("releasing the migration lock"))?;
-    Ok(result?)
 }
 
 /// Takes the migration lock, trying again until `timeout`; then names who holds it

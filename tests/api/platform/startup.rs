@@ -1,9 +1,14 @@
-//! The server refuses to start as a role that could bypass row-level security.
+//! The server refuses to start as a role that could bypass row-level security, and
+//! replicas starting at once all start.
 
-use crm::{Application, platform::config::Config};
+use crm::{
+    Application,
+    modules::registry,
+    platform::{config::Config, db},
+};
 use uuid::Uuid;
 
-use crate::support::{OWNER_URL, connect, fresh_database};
+use crate::support::{OWNER_URL, connect, fresh_database, test_config};
 
 /// Builds the app as a scratch role prepared by `grant` (run as superuser) and returns
 /// the start-up error.
@@ -99,4 +104,22 @@ async fn refuses_a_table_owner() {
         err.contains("owns, or is a member of the owner of, contacts"),
         "{err}"
     );
+}
+
+/// Replicas start at once on one database (a deployment rolls out several, or several
+/// workers): every one of them prepares it, and none fails on another's grants.
+#[tokio::test]
+async fn replicas_starting_at_once_all_prepare_the_database() {
+    let database = fresh_database().await;
+    for round in 0..10 {
+        let starts = (0..6).map(|_| {
+            let config = test_config(&database.name, |_| {});
+            async move { db::prepare_database(&config, registry::ALL).await }
+        });
+        for result in futures::future::join_all(starts).await {
+            if let Err(err) = result {
+                panic!("round {round}: a replica failed to start: {err}");
+            }
+        }
+    }
 }
