@@ -1,12 +1,15 @@
 //! The webhook jobs.
 //!
-//! - [`WebhookJob`] claims due messages of every tenant through the dispatcher door,
-//!   delivers them with the platform's [`Guard`] (Standard Webhooks signature, SSRF
-//!   guard, timeouts), a few at a time, and settles each claim with what the attempt
-//!   came to (for the delivery log): delivered, or handed back for the retry schedule
-//!   the database keeps. When the host stops, the batch in hand is finished and no
-//!   other is claimed. A message whose lease ran out meanwhile may be delivered twice,
-//!   under the same `webhook-id`; never zero times.
+//! - [`WebhookJob`] keeps up to [`CONCURRENCY`] deliveries in flight: it claims due
+//!   messages of every tenant through the dispatcher door whenever it has room,
+//!   delivers each with the platform's [`Guard`] (Standard Webhooks signature, SSRF
+//!   guard, timeouts), and settles the attempts that finished together, in one call,
+//!   with what each came to (for the delivery log): delivered, or handed back for the
+//!   retry schedule the database keeps. A slow receiver holds only its own slots; the
+//!   claim keeps any one endpoint and any one tenant to a few of them across every
+//!   worker. When the host stops, what is in flight is finished and settled and
+//!   nothing more is claimed. A message whose lease ran out meanwhile may be delivered
+//!   twice, under the same `webhook-id`; never zero times.
 //! - [`WebhookUpkeepJob`] prunes messages settled longer ago than the retention, and
 //!   sets the queue's gauges for `/metrics`.
 
@@ -15,22 +18,21 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::{FutureExt, StreamExt, future::BoxFuture, stream};
+use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 
 use super::{Job, JobError, Stop};
 use crate::platform::{
-    db::{ClaimedWebhook, Db},
+    db::{ClaimedWebhook, Db, WebhookAttempt},
     metrics::{
         WEBHOOK_DELIVERIES, WEBHOOK_FAILING_ENDPOINTS, WEBHOOK_MESSAGES, WEBHOOK_OLDEST_DUE,
     },
     webhooks::{Guard, Outcome},
 };
 
-/// Messages claimed per round trip.
-const BATCH: i32 = 50;
-/// Deliveries in flight at once (the claim already bounds one endpoint to 4 of them and
-/// one tenant to 16).
-const CONCURRENCY: usize = 16;
+/// Deliveries in flight at once, per worker.
+const CONCURRENCY: usize = 32;
+/// Claim more once this many slots are free (fewer round trips than one per slot).
+const CLAIM_AT: usize = 8;
 
 /// Delivers the webhook messages.
 pub struct WebhookJob {
@@ -59,45 +61,42 @@ impl Job for WebhookJob {
     fn run(&self, stop: Stop) -> BoxFuture<'static, Result<(), JobError>> {
         let (db, guard) = (self.db.clone(), self.guard.clone());
         async move {
-            while !stop.is_set() {
-                let claimed = db.dispatcher().claim_webhooks(BATCH).await?;
-                if claimed.is_empty() {
-                    break;
+            let dispatcher = db.dispatcher();
+            let mut in_flight = FuturesUnordered::new();
+            loop {
+                // After every settle, as what finished freed its endpoints' slots.
+                let room = CONCURRENCY - in_flight.len();
+                if !stop.is_set() && (room >= CLAIM_AT || in_flight.is_empty()) {
+                    let claimed = dispatcher.claim_webhooks(room as i32).await?;
+                    in_flight.extend(claimed.into_iter().map(|message| attempt(&guard, message)));
                 }
-                let results: Vec<Result<(), JobError>> = stream::iter(claimed)
-                    .map(|message| deliver(&db, &guard, message))
-                    .buffer_unordered(CONCURRENCY)
-                    .collect()
-                    .await;
-                results.into_iter().collect::<Result<(), _>>()?;
+                let Some(first) = in_flight.next().await else {
+                    return Ok(());
+                };
+                let mut finished = vec![first];
+                while let Some(Some(attempt)) = in_flight.next().now_or_never() {
+                    finished.push(attempt);
+                }
+                settle(&db, &finished).await?;
             }
-            Ok(())
         }
         .boxed()
     }
 }
 
-/// Delivers one claimed message and settles its claim.
-async fn deliver(db: &Db, guard: &Guard, message: ClaimedWebhook) -> Result<(), JobError> {
+/// Delivers one claimed message; what it came to, for [`settle`].
+async fn attempt(guard: &Guard, message: ClaimedWebhook) -> WebhookAttempt {
     let id = message.message_id.to_string();
     let started = Instant::now();
     let outcome = guard
         .deliver(&message.url, &id, &message.body, &message.secrets)
         .await;
     let took = started.elapsed();
-    let dispatcher = db.dispatcher();
-    let settled = match outcome {
-        Outcome::Accepted { status, excerpt } => {
+    match &outcome {
+        Outcome::Accepted { .. } => {
             WEBHOOK_DELIVERIES.with_label_values(&["delivered"]).inc();
-            dispatcher
-                .webhook_delivered(message.claim, status, took, &excerpt)
-                .await?
         }
-        Outcome::Refused {
-            status,
-            retry_after,
-            excerpt,
-        } => {
+        Outcome::Refused { status, .. } => {
             WEBHOOK_DELIVERIES.with_label_values(&["refused"]).inc();
             tracing::info!(
                 tenant_id = %message.tenant_id,
@@ -106,9 +105,6 @@ async fn deliver(db: &Db, guard: &Guard, message: ClaimedWebhook) -> Result<(), 
                 status,
                 "webhook refused by its receiver"
             );
-            dispatcher
-                .webhook_failed(message.claim, Some(status), &excerpt, retry_after, took)
-                .await?
         }
         Outcome::Unreachable(why) => {
             WEBHOOK_DELIVERIES.with_label_values(&["unreachable"]).inc();
@@ -119,15 +115,22 @@ async fn deliver(db: &Db, guard: &Guard, message: ClaimedWebhook) -> Result<(), 
                 error = %why,
                 "webhook receiver unreachable"
             );
-            dispatcher
-                .webhook_failed(message.claim, None, &why, None, took)
-                .await?
         }
-    };
-    if !settled {
+    }
+    WebhookAttempt {
+        claim: message.claim,
+        outcome,
+        took,
+    }
+}
+
+/// Settles the attempts that finished, in one call.
+async fn settle(db: &Db, finished: &[WebhookAttempt]) -> Result<(), JobError> {
+    let lapsed = db.dispatcher().settle_webhooks(finished).await?;
+    if !lapsed.is_empty() {
         tracing::warn!(
-            tenant_id = %message.tenant_id,
-            "a webhook lease ran out before the delivery was settled; it may go out again"
+            leases = lapsed.len(),
+            "webhook leases ran out before their deliveries were settled; they may go out again"
         );
     }
     Ok(())

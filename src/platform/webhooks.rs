@@ -192,7 +192,9 @@ impl Guard {
 }
 
 /// The first [`EXCERPT`] characters of the answer's body, reading no more of it than
-/// they need (a receiver cannot make the worker hold a large body).
+/// they need (a receiver cannot make the worker hold a large body), as text the
+/// delivery log can hold: invalid UTF-8 and NUL, which PostgreSQL's text refuses (and
+/// with it the whole batch of settlements), become U+FFFD.
 async fn excerpt(mut response: reqwest::Response) -> String {
     let mut bytes = Vec::new();
     while bytes.len() < EXCERPT * 4 {
@@ -204,6 +206,13 @@ async fn excerpt(mut response: reqwest::Response) -> String {
     String::from_utf8_lossy(&bytes)
         .chars()
         .take(EXCERPT)
+        .map(|c| {
+            if c == '\0' {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -315,6 +324,39 @@ mod tests {
             retention: Duration::from_secs(86_400),
         })
         .expect("a client")
+    }
+
+    /// A receiver's answer ends up in the delivery log, a text column: a NUL in it
+    /// would make PostgreSQL refuse the whole batch of settlements it is in.
+    #[tokio::test]
+    async fn an_answer_with_nul_bytes_is_kept_as_text_the_log_can_hold() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        let answer = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut socket, _) = listener.accept().await.expect("a delivery");
+            let mut request = [0_u8; 4096];
+            let _ = socket.read(&mut request).await.expect("the request");
+            socket
+                .write_all(b"HTTP/1.1 500 Oops\r\ncontent-length: 9\r\n\r\nbad\0\xffbody")
+                .await
+                .expect("the answer");
+        });
+        let outcome = guard(&["127.0.0.1/32"])
+            .deliver(&url, "msg", "{}", &[])
+            .await;
+        answer.await.expect("answered");
+        match outcome {
+            Outcome::Refused {
+                status, excerpt, ..
+            } => {
+                assert_eq!(status, 500);
+                assert_eq!(excerpt, "bad\u{fffd}\u{fffd}body");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -1,4 +1,4 @@
--- Webhooks (migrations V15 to V19), as a DBA sees them: a tenant's endpoints are its own; a
+-- Webhooks (migrations V15 to V21), as a DBA sees them: a tenant's endpoints are its own; a
 -- signing secret can be written and never read back; messages are written by the
 -- owner's triggers only, for the tenant of the change and the endpoints that subscribe
 -- to it; claiming them is the worker's door, with its caps.
@@ -26,7 +26,7 @@ INSERT INTO webhook_attempts (tenant_id, endpoint_id, message_id, attempt, event
                               duration_ms, response, outcome)
 VALUES (:'A', :'EA', '00000000-0000-0000-0000-0000000000a7', 1, 'contact.created', 200, 12, 'ok',
         'delivered');
-SELECT plan(35);
+SELECT plan(44);
 \ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 SELECT role FROM app.enter(:'claim_b') \g /dev/null
@@ -50,7 +50,8 @@ SELECT throws_ok($$ SELECT app.emit_event('contact.created', c) FROM contacts c 
                  '42501', NULL, 'nor emitted by hand');
 SELECT throws_ok($$ SELECT * FROM app.claim_webhooks(10) $$, '42501', NULL,
                  'claiming is the worker''s door');
-SELECT throws_ok($$ SELECT app.webhook_delivered(gen_random_uuid(), 200, 1, '') $$, '42501', NULL,
+SELECT throws_ok($$ SELECT app.webhooks_settled(ARRAY[gen_random_uuid()], '{t}', '{200}', '{ok}',
+                                                 '{NULL}', '{1}') $$, '42501', NULL,
                  'and so is settling');
 SELECT throws_ok($$ SELECT * FROM app.webhook_queue() $$, '42501', NULL,
                  'and reading the queue across tenants');
@@ -130,6 +131,64 @@ SELECT is(:pruned::bigint, 1::bigint, 'one settled message was older than the re
 SELECT is((SELECT count(*) FROM webhook_attempts), 0::bigint, 'its log went with it');
 SELECT is((SELECT count(*) FROM webhook_messages WHERE created_at < now() - interval '30 days'),
           1::bigint, 'an undelivered message is kept, however old');
+
+-- The caps hold across claims, as across workers: A's endpoint EA has 4 leased already,
+-- so a second claim takes none of it; A's four new endpoints have 4 due each, of which
+-- a claim takes only what keeps A at 16 leased; a third claim takes nothing of A's.
+INSERT INTO webhook_endpoints (tenant_id, id, url, event_types)
+SELECT :'A', ('00000000-0000-0000-0000-0000000001e' || n)::uuid, 'https://a.example.test/hook' || n, '{*}'
+FROM generate_series(1, 4) AS n;
+INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body)
+SELECT :'A', e.id, gen_random_uuid(), 'contact.created', '{}'
+FROM webhook_endpoints e CROSS JOIN generate_series(1, 4)
+WHERE e.tenant_id = :'A' AND e.id <> :'EA';
+SET ROLE crm_job_host;
+SELECT count(*) FILTER (WHERE endpoint_id = :'EA') AS ea, count(*) AS a
+FROM app.claim_webhooks(100) WHERE tenant_id = :'A' \gset second_
+SELECT count(*) AS a FROM app.claim_webhooks(100) WHERE tenant_id = :'A' \gset third_
+RESET ROLE;
+SELECT is(:second_ea::bigint, 0::bigint, 'a second claim takes nothing of an endpoint with 4 leased');
+SELECT is(:second_a::bigint, 12::bigint, 'nor more of a tenant than keeps it at 16 leased');
+SELECT is(:third_a::bigint, 0::bigint, 'and a third takes nothing of that tenant');
+
+-- Settling in one call: 6 delivered, 6 refused with a Retry-After of a minute, and a
+-- claim nobody holds, which is answered back as not settled.
+SELECT array_agg(claim ORDER BY id) AS held FROM webhook_messages
+WHERE tenant_id = :'A' AND endpoint_id <> :'EA' AND claim IS NOT NULL \gset
+SET ROLE crm_job_host;
+SELECT array_agg(lapsed) AS lapsed
+FROM (SELECT array_agg(c ORDER BY n) AS claims, array_agg(n <= 6 ORDER BY n) AS delivered,
+             array_agg(CASE WHEN n <= 6 THEN 200 ELSE 503 END ORDER BY n) AS statuses,
+             array_agg(CASE WHEN n <= 6 THEN 'ok' ELSE 'busy' END ORDER BY n) AS responses,
+             array_agg(CASE WHEN n > 6 THEN 60.0::float8 END ORDER BY n) AS waits,
+             array_agg(7 ORDER BY n) AS durations
+      FROM unnest(:'held'::uuid[] || '00000000-0000-0000-0000-00000000dead'::uuid)
+           WITH ORDINALITY AS a (c, n)) AS batch
+CROSS JOIN LATERAL app.webhooks_settled(batch.claims, batch.delivered, batch.statuses,
+                                        batch.responses, batch.waits, batch.durations) AS lapsed \gset
+SELECT throws_ok($$ SELECT app.webhooks_settled(ARRAY[gen_random_uuid()], '{t,f}', '{200}', '{ok}',
+                                                 '{NULL}', '{1}') $$, '22023', NULL,
+                 'a batch whose arrays differ in length is refused whole');
+SELECT throws_ok($$ SELECT app.webhook_delivered(gen_random_uuid(), 200, 1, '') $$, '42501', NULL,
+                 'the worker settles through the batch only');
+RESET ROLE;
+SELECT is(:'lapsed'::uuid[], '{00000000-0000-0000-0000-00000000dead}'::uuid[],
+          'only the claim nobody held is answered back');
+SELECT is((SELECT count(*) FROM webhook_messages
+           WHERE claim = ANY (:'held'::uuid[])), 0::bigint, 'every held claim is settled');
+SELECT is((SELECT count(*) FROM webhook_attempts l
+           JOIN webhook_messages m ON m.tenant_id = l.tenant_id AND m.endpoint_id = l.endpoint_id
+                                  AND m.id = l.message_id
+           WHERE l.tenant_id = :'A' AND l.outcome = 'delivered' AND l.status = 200
+             AND l.duration_ms = 7 AND l.response = 'ok'
+             AND m.delivered_at IS NOT NULL AND m.next_attempt_at IS NULL), 6::bigint,
+          'the delivered ones are delivered and logged');
+SELECT is((SELECT count(*) FROM webhook_attempts l
+           JOIN webhook_messages m ON m.tenant_id = l.tenant_id AND m.endpoint_id = l.endpoint_id
+                                  AND m.id = l.message_id
+           WHERE l.tenant_id = :'A' AND l.outcome = 'retrying' AND l.status = 503
+             AND l.response = 'busy' AND m.next_attempt_at = now() + interval '60 seconds'),
+          6::bigint, 'the refused ones wait as long as their receivers asked, and are logged');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -3,11 +3,11 @@
 //! migration V13, webhooks V15; the application role cannot make these calls). It holds
 //! only the calls of the reviewed SECURITY DEFINER functions of the mail module
 //! (`app.claim_mail`, `app.mail_sent`, `app.mail_failed`) and of the webhooks module
-//! (`app.claim_webhooks`, `app.webhook_delivered`, `app.webhook_failed`,
-//! `app.webhook_queue`, `app.prune_webhooks`; V15 and V20), which decide the lease, the
-//! backoff, the attempt limit, the batch cap and what may be pruned themselves. A claim
-//! is settled by the token the claim returned, so a caller can settle only what it
-//! claimed; a lease that ran out (a worker that died) is claimed again, which makes
+//! (`app.claim_webhooks`, `app.webhooks_settled`, `app.webhook_queue`,
+//! `app.prune_webhooks`; V15, V20 and V21), which decide the lease, the backoff, the
+//! attempt limit, the caps on what is in flight and what may be pruned themselves. A
+//! claim is settled by the token the claim returned, so a caller can settle only what
+//! it claimed; a lease that ran out (a worker that died) is claimed again, which makes
 //! delivery at least once.
 
 use std::time::Duration;
@@ -16,7 +16,10 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{Db, DbError};
-use crate::platform::mail::{Email, EmailError};
+use crate::platform::{
+    mail::{Email, EmailError},
+    webhooks::Outcome,
+};
 
 /// The cross-tenant door of the worker host.
 pub struct Dispatcher<'a> {
@@ -93,6 +96,14 @@ impl<'a> Dispatcher<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WebhookClaim(Uuid);
 
+/// What one delivery attempt of a claimed message came to, and how long it took.
+#[derive(Debug)]
+pub struct WebhookAttempt {
+    pub claim: WebhookClaim,
+    pub outcome: Outcome,
+    pub took: Duration,
+}
+
 /// A webhook message leased to this worker.
 #[derive(Debug)]
 pub struct ClaimedWebhook {
@@ -110,8 +121,9 @@ pub struct ClaimedWebhook {
 }
 
 impl Dispatcher<'_> {
-    /// Leases up to `limit` due webhook messages (the function caps it at 100, and at 4
-    /// of one endpoint and 16 of one tenant).
+    /// Leases up to `limit` due webhook messages (the function caps it at 100, and
+    /// keeps at most 4 of one endpoint and 16 of one tenant leased at once, counting
+    /// every worker's leases).
     pub async fn claim_webhooks(&self, limit: i32) -> Result<Vec<ClaimedWebhook>, DbError> {
         let rows = self
             .call(
@@ -135,44 +147,45 @@ impl Dispatcher<'_> {
             .collect())
     }
 
-    /// The receiver accepted the message after `took`, answering `response` (an
-    /// excerpt). False when the lease had already run out.
-    pub async fn webhook_delivered(
+    /// Settles finished attempts in one call: each is delivered, or handed back for
+    /// the retry schedule (or given up) with what its receiver answered. Answers the
+    /// claims whose lease had already run out (those messages may go out again).
+    pub async fn settle_webhooks(
         &self,
-        claim: WebhookClaim,
-        status: u16,
-        took: Duration,
-        response: &str,
-    ) -> Result<bool, DbError> {
+        attempts: &[WebhookAttempt],
+    ) -> Result<Vec<WebhookClaim>, DbError> {
+        let mut claims = Vec::with_capacity(attempts.len());
+        let mut delivered = Vec::with_capacity(attempts.len());
+        let mut statuses = Vec::with_capacity(attempts.len());
+        let mut responses = Vec::with_capacity(attempts.len());
+        let mut waits = Vec::with_capacity(attempts.len());
+        let mut durations = Vec::with_capacity(attempts.len());
+        for attempt in attempts {
+            let (accepted, status, response, wait) = match &attempt.outcome {
+                Outcome::Accepted { status, excerpt } => (true, Some(*status), excerpt, None),
+                Outcome::Refused {
+                    status,
+                    retry_after,
+                    excerpt,
+                } => (false, Some(*status), excerpt, *retry_after),
+                Outcome::Unreachable(why) => (false, None, why, None),
+            };
+            claims.push(attempt.claim.0);
+            delivered.push(accepted);
+            statuses.push(status.map(i32::from));
+            responses.push(response.as_str());
+            waits.push(wait.map(|wait| wait.as_secs_f64()));
+            durations.push(millis(attempt.took));
+        }
         let rows = self
             .call(
-                "SELECT app.webhook_delivered($1, $2, $3, $4)",
-                &[&claim.0, &i32::from(status), &millis(took), &response],
+                "SELECT app.webhooks_settled($1, $2, $3, $4, $5, $6)",
+                &[
+                    &claims, &delivered, &statuses, &responses, &waits, &durations,
+                ],
             )
             .await?;
-        Ok(settled(&rows))
-    }
-
-    /// The receiver did not accept it after `took` (`status` is `None` without an
-    /// answer; `error` is an excerpt of the answer or why there was none): retried on
-    /// the schedule, or given up. False when the lease had already run out.
-    pub async fn webhook_failed(
-        &self,
-        claim: WebhookClaim,
-        status: Option<u16>,
-        error: &str,
-        retry_after: Option<Duration>,
-        took: Duration,
-    ) -> Result<bool, DbError> {
-        let status = status.map(i32::from);
-        let retry_after = retry_after.map(|wait| wait.as_secs_f64());
-        let rows = self
-            .call(
-                "SELECT app.webhook_failed($1, $2, $3, make_interval(secs => $4), $5)",
-                &[&claim.0, &status, &error, &retry_after, &millis(took)],
-            )
-            .await?;
-        Ok(settled(&rows))
+        Ok(rows.iter().map(|row| WebhookClaim(row.get(0))).collect())
     }
 
     /// The webhook queue's gauges.

@@ -29,7 +29,7 @@ mod tenant_tx;
 pub use audit::{Finding, audit};
 pub use context::{ContextSigner, load_signer, retire_context_keys, rotate_context_key};
 pub use dispatcher::{
-    ClaimedMail, ClaimedWebhook, Dispatcher, MailClaim, WebhookClaim, WebhookQueue,
+    ClaimedMail, ClaimedWebhook, Dispatcher, MailClaim, WebhookAttempt, WebhookClaim, WebhookQueue,
 };
 pub use error::{DbError, Outage};
 pub use migrations::Migrations;

@@ -2,12 +2,13 @@
 //! deliveries in flight, the API server killed and restarted, then two workers at once.
 //! Every event written arrives at every endpoint subscribed, every arrival of an event
 //! has the same body and a signature the Standard Webhooks verifier accepts, and no
-//! event is ever in one receiver's hands twice at once. Repeats under the same
-//! webhook-id are allowed (at least once) and counted.
+//! event is ever in one receiver's hands twice at once, nor more than 4 events at once
+//! while two workers share the work. Repeats under the same webhook-id are allowed (at
+//! least once) and counted.
 //!
-//! Two tenants of three endpoints each make one claim (4 per endpoint) 24 messages,
-//! more than the deliverer sends at once (16): a kill can also find messages claimed
-//! and not yet sent, which a worker that settled before sending would lose.
+//! Two tenants of three endpoints each have at most 24 messages in flight (4 per
+//! endpoint), and the receivers answer slowly: a kill finds messages claimed and not
+//! yet answered, which a worker that settled before sending would lose.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -41,6 +42,8 @@ const KILL_AFTER: usize = 60;
 /// Requests in flight at once while creating contacts (the server's pool and tenant
 /// share).
 const WRITERS: usize = 8;
+/// Deliveries in flight to one endpoint at once, across every worker (V21's claim).
+const ENDPOINT_CAP: usize = 4;
 /// The bound of every wait: generous, for a loaded machine; never a speed assertion.
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -323,6 +326,7 @@ async fn check_arrivals(
         );
     }
     assert_never_in_hand_twice(&by_id);
+    assert_at_most_in_hand_at_once(&deliveries, ENDPOINT_CAP);
     assert_signed(&endpoint.secret, &deliveries).await;
     deliveries.len() - events.len()
 }
@@ -353,6 +357,22 @@ fn assert_never_in_hand_twice(by_id: &BTreeMap<&str, Vec<&Delivery>>) {
                 done - pair[1].arrived
             );
         }
+    }
+}
+
+/// The receiver never had more than `cap` deliveries in hand at once, whichever
+/// workers sent them.
+fn assert_at_most_in_hand_at_once(deliveries: &[Delivery], cap: usize) {
+    for delivery in deliveries {
+        let moment = delivery.arrived;
+        let in_hand = deliveries
+            .iter()
+            .filter(|d| d.arrived <= moment && d.finished.is_none_or(|done| done > moment))
+            .count();
+        assert!(
+            in_hand <= cap,
+            "{in_hand} deliveries in one receiver's hands at once (at most {cap})"
+        );
     }
 }
 

@@ -19,7 +19,8 @@
 //!   one. Their `data` is the record as the API returns it.
 //! - **Delivery**: the worker's webhook job claims due messages across tenants through
 //!   the dispatcher door, delivers and settles them; retries, give-up and 410 are the
-//!   database's decisions (see the migration's reading guide).
+//!   database's decisions (see the migration's reading guide), and so are the caps on
+//!   what is in flight to one endpoint and one tenant across every worker (V21).
 //!
 //! [`Guard`]: crate::platform::webhooks::Guard
 //! [`new_secret`]: crate::platform::webhooks::new_secret
@@ -63,6 +64,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         Migration {
             name: "V20__webhook_health_and_log",
             sql: include_str!("migrations/V20__webhook_health_and_log.sql"),
+        },
+        Migration {
+            name: "V21__deliveries_across_workers",
+            sql: include_str!("migrations/V21__deliveries_across_workers.sql"),
         },
     ],
 };
