@@ -46,6 +46,7 @@ mod faults {
     mod database;
     mod load;
     mod server;
+    mod webhook_receivers;
     mod webhook_workers;
 }
 

@@ -1,7 +1,9 @@
 //! A webhook receiver on loopback that records every request (when it arrived, when it
-//! was done with) and answers the status the test sets, a helper that subscribes an
-//! endpoint to it, and the Standard Webhooks project's own verifier
-//! (`standardwebhooks` from PyPI, installed by tests/setup) to check signatures.
+//! was done with) and answers the status the test sets, started at once or on a port
+//! that refused connections until then; a receiver that accepts connections and never
+//! answers, and a port that never completes one; the servers that deliver to them and
+//! a helper that subscribes an endpoint; and the Standard Webhooks project's own
+//! verifier (`standardwebhooks` from PyPI, installed by tests/setup) to check signatures.
 
 use std::{
     collections::HashMap,
@@ -16,13 +18,46 @@ use std::{
 use poem::{
     EndpointExt, Request, Response, Route, Server, handler,
     http::StatusCode,
-    listener::{Acceptor, Listener, TcpListener},
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     web::Data,
 };
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpSocket,
+};
 
-use super::{TestApp, TestUser, expect_json, id_of};
+use super::{TestApp, TestUser, expect_json, id_of, spawn_app, start_server};
+
+/// A server without a worker (whose mail the sign-up reads), a signed-up tenant, and a
+/// second instance on the same database running the worker, allowed to reach loopback.
+/// Tests talk to the second one.
+pub async fn with_worker() -> (TestApp, TestApp, TestUser) {
+    with_worker_configured(&[]).await
+}
+
+/// [`with_worker`] whose worker also has the environment variables `extra`.
+pub async fn with_worker_configured(extra: &[(&str, &str)]) -> (TestApp, TestApp, TestUser) {
+    let app = spawn_app().await;
+    let user = app.sign_up("Acme").await;
+    let (address, db) = start_server(&app.database, |vars| {
+        vars.push(("CRM_RUN_WORKER".into(), "true".into()));
+        vars.push(("CRM_WEBHOOK_ALLOWED_NETWORKS".into(), "127.0.0.1/32".into()));
+        vars.extend(
+            extra
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        );
+    })
+    .await;
+    let hooks = app.other_instance(address, db);
+    (app, hooks, user)
+}
+
+/// Where a receiver on loopback `port` is reached.
+fn hook_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/hook")
+}
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
@@ -115,12 +150,17 @@ impl Drop for InHand {
 impl Receiver {
     /// Starts answering 200 on a free loopback port.
     pub async fn start() -> Self {
-        let record = Arc::new(Record::default());
-        record.status.store(200, Ordering::SeqCst);
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
             .await
             .expect("a free port");
+        Self::serve(acceptor)
+    }
+
+    /// Answers 200 to every connection `acceptor` takes.
+    fn serve(acceptor: TcpAcceptor) -> Self {
+        let record = Arc::new(Record::default());
+        record.status.store(200, Ordering::SeqCst);
         let port = acceptor.local_addr()[0]
             .as_socket_addr()
             .expect("a TCP address")
@@ -131,7 +171,7 @@ impl Receiver {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.port)
+        hook_url(self.port)
     }
 
     pub fn port(&self) -> u16 {
@@ -171,6 +211,131 @@ impl Receiver {
     }
 }
 
+/// A loopback port bound with nothing listening on it: every connection to it is
+/// refused, and no other socket can take the port (the bound socket does not share
+/// it), until [`ClosedPort::listen`] starts a [`Receiver`] there.
+pub struct ClosedPort(TcpSocket);
+
+impl ClosedPort {
+    pub fn reserve() -> Self {
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(([127, 0, 0, 1], 0).into())
+            .expect("a free port");
+        Self(socket)
+    }
+
+    pub fn url(&self) -> String {
+        hook_url(self.0.local_addr().expect("a bound port").port())
+    }
+
+    /// A [`Receiver`] on this port, answering 200 from now on.
+    pub fn listen(self) -> Receiver {
+        let listener = self.0.listen(1024).expect("listen on the reserved port");
+        Receiver::serve(TcpAcceptor::from_tokio(listener).expect("an acceptor"))
+    }
+}
+
+/// A receiver that accepts every connection, reads whatever is sent, and never
+/// answers; it notes which connections the sender has not yet given up on.
+pub struct Silent {
+    port: u16,
+    /// One per connection taken: whether it is still open.
+    open: Arc<Mutex<Vec<bool>>>,
+}
+
+impl Silent {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let port = listener.local_addr().expect("a TCP address").port();
+        let open = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn(Self::hold(listener, open.clone()));
+        Self { port, open }
+    }
+
+    async fn hold(listener: tokio::net::TcpListener, open: Arc<Mutex<Vec<bool>>>) {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let index = {
+                let mut open = open.lock().expect("connections");
+                open.push(true);
+                open.len() - 1
+            };
+            let open = open.clone();
+            tokio::spawn(async move {
+                let mut discarded = [0; 4096];
+                while stream.read(&mut discarded).await.is_ok_and(|read| read > 0) {}
+                open.lock().expect("connections")[index] = false;
+            });
+        }
+    }
+
+    pub fn url(&self) -> String {
+        hook_url(self.port)
+    }
+
+    /// How many connections it has taken.
+    pub fn connections(&self) -> usize {
+        self.open.lock().expect("connections").len()
+    }
+
+    /// Waits until a connection is open (a delivery hangs on it).
+    pub async fn until_holding(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.open.lock().expect("connections").contains(&true) {
+            assert!(Instant::now() < deadline, "no delivery hangs");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// A loopback port whose listener never accepts and whose queue (of one) is full: the
+/// kernel drops every further connection's SYN, so a connect hangs, as it does to a
+/// host behind a firewall that drops packets, until the sender gives up.
+pub struct FullQueue {
+    port: u16,
+    _listener: tokio::net::TcpListener,
+    _queued: tokio::net::TcpStream,
+}
+
+impl FullQueue {
+    pub async fn start() -> Self {
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(([127, 0, 0, 1], 0).into())
+            .expect("a free port");
+        let listener = socket.listen(0).expect("listen");
+        let address = listener.local_addr().expect("a TCP address");
+        let queued = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("the one connection the queue holds");
+        Self {
+            port: address.port(),
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        hook_url(self.port)
+    }
+}
+
+/// Makes every message that failed its second attempt due now, on `owner` (a superuser
+/// connection): its third is 5 minutes on, too long for a test to wait for on a loaded
+/// machine where the receiver came up only after the second.
+pub async fn bring_late_retries_forward(owner: &tokio_postgres::Client) {
+    owner
+        .execute(
+            "UPDATE webhook_messages SET next_attempt_at = now() \
+             WHERE delivered_at IS NULL AND attempts >= 2 AND claim IS NULL",
+            &[],
+        )
+        .await
+        .expect("bring a late retry forward");
+}
+
 /// Creates an endpoint for `url` and `types`; answers its id and secret.
 pub async fn subscribe(
     app: &TestApp,
@@ -197,6 +362,14 @@ pub async fn subscribe(
 /// delivery (it checks the signature and that the timestamp is recent).
 pub async fn verified_by_the_reference_library(secret: &str, delivery: &Delivery) -> bool {
     verdicts_of_the_reference_library(secret, std::slice::from_ref(delivery)).await[0]
+}
+
+/// Whether the reference verifier accepts every one of `deliveries` (in one run of it).
+pub async fn all_verified_by_the_reference_library(secret: &str, deliveries: &[Delivery]) -> bool {
+    verdicts_of_the_reference_library(secret, deliveries)
+        .await
+        .into_iter()
+        .all(|verified| verified)
 }
 
 /// For each of `deliveries`, whether the reference verifier accepts it, as

@@ -14,26 +14,12 @@ use tokio_postgres::error::SqlState;
 use crate::support::{
     TestApp, TestUser, expect_json, expect_problem, id_of, spawn_app, start_server,
     webhooks::{
-        Receiver, subscribe, verdicts_of_the_reference_library, verified_by_the_reference_library,
+        Receiver, all_verified_by_the_reference_library, bring_late_retries_forward, subscribe,
+        verified_by_the_reference_library, with_worker,
     },
 };
 
 const ARRIVAL: Duration = Duration::from_secs(20);
-
-/// A server without a worker (whose mail the sign-up reads), a signed-up tenant, and a
-/// second instance on the same database running the worker, allowed to reach loopback.
-/// The tests talk to the second one.
-async fn with_worker() -> (TestApp, TestApp, TestUser) {
-    let app = spawn_app().await;
-    let user = app.sign_up("Acme").await;
-    let (address, db) = start_server(&app.database, |vars| {
-        vars.push(("CRM_RUN_WORKER".into(), "true".into()));
-        vars.push(("CRM_WEBHOOK_ALLOWED_NETWORKS".into(), "127.0.0.1/32".into()));
-    })
-    .await;
-    let hooks = app.other_instance(address, db);
-    (app, hooks, user)
-}
 
 /// The delivery whose body has `type`.
 fn of_type<'a>(
@@ -369,14 +355,7 @@ async fn a_receiver_that_was_down_gets_every_event_once_it_is_up_under_the_same_
         );
         // On a loaded machine a second attempt may have been refused too, and the third
         // is 5 minutes on: the test moves it to now rather than wait.
-        owner
-            .execute(
-                "UPDATE webhook_messages SET next_attempt_at = now() \
-                 WHERE delivered_at IS NULL AND attempts >= 2 AND claim IS NULL",
-                &[],
-            )
-            .await
-            .expect("bring a late retry forward");
+        bring_late_retries_forward(&owner).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let deliveries = receiver.deliveries();
@@ -389,10 +368,7 @@ async fn a_receiver_that_was_down_gets_every_event_once_it_is_up_under_the_same_
         "one id per event, the same on every retry"
     );
     assert!(
-        verdicts_of_the_reference_library(&secret, &deliveries)
-            .await
-            .into_iter()
-            .all(|verified| verified),
+        all_verified_by_the_reference_library(&secret, &deliveries).await,
         "every attempt is signed"
     );
 
