@@ -272,7 +272,8 @@ pub fn openapi(state: &SharedState) -> OpenApiService<Apis, ()> {
 }
 
 /// The document `/openapi.json` serves and request bodies are checked against: the
-/// framework's, finished, with the module names this deployment serves as a closed set.
+/// framework's, finished, with the module names this deployment serves as a closed set
+/// and the webhook messages of the modules it serves.
 pub fn contract(state: &SharedState) -> Result<Contract, ContractError> {
     let modules: Vec<&str> = state.modules.iter().map(|module| module.name).collect();
     let closed_sets = ["TenantModule", "TenantModuleSwitch"].map(|schema| ClosedSet {
@@ -280,7 +281,11 @@ pub fn contract(state: &SharedState) -> Result<Contract, ContractError> {
         property: "name",
         values: modules.clone(),
     });
-    Contract::new(&openapi(state).spec(), &closed_sets)
+    Contract::new(
+        &openapi(state).spec(),
+        &closed_sets,
+        &registry::messages(state),
+    )
 }
 
 fn routes(

@@ -2,7 +2,10 @@
 //! its lines here: in [`ALL`] and, if it has an API, in [`Apis`] and [`apis`].
 
 use crate::platform::{
-    config::ModuleSelection, events::Catalogue, module::ModuleInfo, state::SharedState,
+    config::ModuleSelection,
+    events::{Catalogue, EventKind},
+    module::ModuleInfo,
+    state::SharedState,
 };
 
 use super::{
@@ -65,6 +68,14 @@ fn events(state: &SharedState) -> Catalogue {
                 .iter()
                 .any(|served| served.name == module.name)
     }))
+}
+
+/// What the deployment's webhook endpoints may receive, as the OpenAPI document
+/// describes it: the kinds of its [`events`], and the test message.
+pub fn messages(state: &SharedState) -> Vec<&'static EventKind> {
+    let mut kinds = events(state).kinds().to_vec();
+    kinds.push(&webhooks::PING);
+    kinds
 }
 
 /// The switchable modules `selection` names (all of them by default), or a message

@@ -5,11 +5,14 @@
 //! falls short of what validators and generators accept (an OAuth2 flow without
 //! `scopes`, `allOf` wrappers that carry a second, description-only schema, the
 //! unknown format `naive-date`, input fields whose `null` the server accepts but the
-//! document does not admit) and adds the closed sets only the deployment knows. The
+//! document does not admit) and adds what only the deployment knows: closed sets, and
+//! the webhook messages of the event kinds it serves ([`events`]). The
 //! finished document is what `/openapi.json` serves **and** what [`Body`] checks
 //! bodies against, so the server refuses exactly what the document forbids, naming
 //! the field: a missing required field, a number where a string belongs, a string
 //! too long, a value outside its enum, a date past year 9999.
+
+mod events;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -23,7 +26,10 @@ use poem_openapi::{
 use regex::Regex;
 use serde_json::{Map, Value, json};
 
-use crate::platform::error::{ApiError, FieldError};
+use crate::platform::{
+    error::{ApiError, FieldError},
+    events::EventKind,
+};
 
 const SCHEMAS: &str = "#/components/schemas/";
 
@@ -44,10 +50,16 @@ pub struct ClosedSet<'a> {
 }
 
 impl Contract {
-    /// Finishes the document poem-openapi wrote (`spec`, JSON) and compiles its
-    /// patterns; fails on a pattern that is not a regular expression.
-    pub fn new(spec: &str, closed_sets: &[ClosedSet<'_>]) -> Result<Self, ContractError> {
+    /// Finishes the document poem-openapi wrote (`spec`, JSON), describes the messages
+    /// of the event kinds `events`, and compiles its patterns; fails on a pattern that
+    /// is not a regular expression.
+    pub fn new(
+        spec: &str,
+        closed_sets: &[ClosedSet<'_>],
+        events: &[&EventKind],
+    ) -> Result<Self, ContractError> {
         let mut document: Value = serde_json::from_str(spec)?;
+        events::describe(&mut document, events)?;
         finish(&mut document, closed_sets);
         let mut patterns = HashMap::new();
         collect_patterns(&document, &mut patterns)?;
@@ -577,7 +589,7 @@ mod tests {
                 "Kind": { "type": "string", "enum": ["A", "B"] }
             } }
         });
-        Contract::new(&spec.to_string(), &[]).expect("a valid document")
+        Contract::new(&spec.to_string(), &[], &[]).expect("a valid document")
     }
 
     fn fields(value: Value) -> Vec<String> {

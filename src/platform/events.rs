@@ -6,6 +6,15 @@
 //! module's `V16__events_of_every_module.sql`), so an event exists if and only if its
 //! change committed. The [`Catalogue`] is every declared kind of a deployment, which is
 //! what endpoints may subscribe to.
+//!
+//! Every message is `{"id", "type", "timestamp", "data"}`, and a kind names the schema
+//! of its `data` ([`DataSchema`]), so the OpenAPI document describes each kind's
+//! message from the same declaration (`crate::platform::contract`).
+
+use poem_openapi::{
+    registry::{MetaSchemaRef, Registry},
+    types::Type,
+};
 
 use crate::platform::module::ModuleInfo;
 
@@ -17,6 +26,35 @@ pub struct EventKind {
     pub name: &'static str,
     /// What it means, and what its `data` is.
     pub description: &'static str,
+    /// The schema of its `data`: the API's own for the resource it is about.
+    pub data: DataSchema,
+}
+
+/// The schema of an event's `data`, as the OpenAPI document names it.
+#[derive(Debug, Clone, Copy)]
+pub struct DataSchema {
+    register: fn(&mut Registry),
+    reference: fn() -> MetaSchemaRef,
+}
+
+impl DataSchema {
+    /// The schema of `T`, as the API writes it.
+    pub const fn of<T: Type>() -> Self {
+        Self {
+            register: T::register,
+            reference: T::schema_ref,
+        }
+    }
+
+    /// Adds the schema and every schema it refers to.
+    pub fn register(&self, registry: &mut Registry) {
+        (self.register)(registry);
+    }
+
+    /// The schema, or the reference to it.
+    pub fn reference(&self) -> MetaSchemaRef {
+        (self.reference)()
+    }
 }
 
 impl EventKind {
@@ -61,7 +99,7 @@ impl Catalogue {
 
 #[cfg(test)]
 mod tests {
-    use super::{Catalogue, EventKind};
+    use super::{Catalogue, DataSchema, EventKind};
     use crate::platform::module::ModuleInfo;
 
     const NOTES: ModuleInfo = ModuleInfo {
@@ -73,10 +111,12 @@ mod tests {
             EventKind {
                 name: "note.created",
                 description: "",
+                data: DataSchema::of::<String>(),
             },
             EventKind {
                 name: "note.pinned",
                 description: "",
+                data: DataSchema::of::<String>(),
             },
         ],
         migrations: &[],

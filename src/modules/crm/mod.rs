@@ -8,7 +8,7 @@ pub mod contacts;
 pub mod deals;
 
 use crate::platform::{
-    events::EventKind,
+    events::{DataSchema, EventKind},
     module::{Constraint, Meaning, Migration, ModuleInfo},
 };
 
@@ -49,42 +49,52 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         EventKind {
             name: "contact.created",
             description: "A contact was created; `data` is the contact as `GET /contacts/{id}` returns it.",
+            data: DataSchema::of::<contacts::Contact>(),
         },
         EventKind {
             name: "contact.updated",
             description: "A contact changed; `data` is the contact as it now is.",
+            data: DataSchema::of::<contacts::Contact>(),
         },
         EventKind {
             name: "contact.deleted",
             description: "A contact was deleted; `data` is the contact as it was.",
+            data: DataSchema::of::<contacts::Contact>(),
         },
         EventKind {
             name: "company.created",
             description: "A company was created; `data` is the company as `GET /companies/{id}` returns it.",
+            data: DataSchema::of::<companies::Company>(),
         },
         EventKind {
             name: "company.updated",
             description: "A company changed; `data` is the company as it now is.",
+            data: DataSchema::of::<companies::Company>(),
         },
         EventKind {
             name: "company.deleted",
             description: "A company was deleted; `data` is the company as it was.",
+            data: DataSchema::of::<companies::Company>(),
         },
         EventKind {
             name: "deal.created",
             description: "A deal was created; `data` is the deal as `GET /deals/{id}` returns it.",
+            data: DataSchema::of::<deals::Deal>(),
         },
         EventKind {
             name: "deal.updated",
             description: "A deal changed; `data` is the deal as it now is.",
+            data: DataSchema::of::<deals::Deal>(),
         },
         EventKind {
             name: "deal.deleted",
             description: "A deal was deleted; `data` is the deal as it was.",
+            data: DataSchema::of::<deals::Deal>(),
         },
         EventKind {
             name: "deal.stage_changed",
             description: "A deal moved to another stage; `data` is the change as `GET /deals/{id}/history` lists it (`from_stage`, `to_stage`, `changed_by`, `changed_at`) and the `deal` as it now is.",
+            data: DataSchema::of::<deals::DealStageChanged>(),
         },
     ],
     migrations: &[

@@ -19,7 +19,7 @@ pub mod sessions;
 pub mod users;
 
 use crate::platform::{
-    events::EventKind,
+    events::{DataSchema, EventKind},
     module::{Constraint, Meaning, Migration, ModuleInfo},
 };
 
@@ -45,14 +45,17 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         EventKind {
             name: "member.created",
             description: "Someone joined the tenant (signed it up, or accepted an invitation); `data` is the member as `GET /users/{id}` returns it.",
+            data: DataSchema::of::<users::Member>(),
         },
         EventKind {
             name: "member.updated",
             description: "A member's role, activation, email or name changed; `data` is the member as it now is.",
+            data: DataSchema::of::<users::Member>(),
         },
         EventKind {
             name: "member.deleted",
             description: "A membership was removed; `data` is the member as it was.",
+            data: DataSchema::of::<users::Member>(),
         },
     ],
     migrations: &[

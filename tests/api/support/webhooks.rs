@@ -2,8 +2,9 @@
 //! was done with) and answers the status the test sets, started at once or on a port
 //! that refused connections until then; a receiver that accepts connections and never
 //! answers, and a port that never completes one; the servers that deliver to them and
-//! a helper that subscribes an endpoint; and the Standard Webhooks project's own
-//! verifier (`standardwebhooks` from PyPI, installed by tests/setup) to check signatures.
+//! a helper that subscribes an endpoint; the Standard Webhooks project's own verifier
+//! (`standardwebhooks` from PyPI, installed by tests/setup) to check signatures; and
+//! the served document's message schemas to hold deliveries against.
 
 use std::{
     collections::HashMap,
@@ -15,12 +16,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crm::platform::contract::Contract;
 use poem::{
     EndpointExt, Request, Response, Route, Server, handler,
     http::StatusCode,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     web::Data,
 };
+use poem_openapi::registry::MetaSchemaRef;
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -78,6 +81,91 @@ impl Delivery {
 
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("a JSON body")
+    }
+}
+
+/// What the served `/openapi.json` says each kind of message is.
+pub struct Documented {
+    document: Value,
+    contract: Contract,
+}
+
+impl Documented {
+    pub async fn of(app: &TestApp) -> Self {
+        let text = app
+            .get_raw("/openapi.json")
+            .await
+            .text()
+            .await
+            .expect("the document");
+        Self {
+            document: serde_json::from_str(&text).expect("JSON"),
+            contract: Contract::new(&text, &[], &[]).expect("the served document finishes again"),
+        }
+    }
+
+    /// The kinds of message the document describes (`x-webhooks`).
+    pub fn kinds(&self) -> Vec<&str> {
+        let deliveries = self.document["x-webhooks"].as_object();
+        deliveries
+            .into_iter()
+            .flatten()
+            .map(|(kind, _)| kind.as_str())
+            .collect()
+    }
+
+    /// Panics unless the document describes the message `body`, as generated types
+    /// read it: its `type` is documented, it passes the schema of its kind as the
+    /// server checks request bodies, and it has no field the schema leaves out.
+    pub fn assert_describes(&self, body: &Value) {
+        let kind = body["type"].as_str().expect("a type");
+        let schema = &self.document["x-webhooks"][kind]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"]["$ref"];
+        let name = schema
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .unwrap_or_else(|| panic!("{kind} is not in the document's x-webhooks"));
+        let verdict = self
+            .contract
+            .check(&MetaSchemaRef::Reference(name.to_owned()), body);
+        assert!(verdict.is_ok(), "{kind} breaks {name}: {verdict:?}\n{body}");
+        let mut undocumented = Vec::new();
+        self.undocumented(&json!({ "$ref": schema }), body, kind, &mut undocumented);
+        assert!(
+            undocumented.is_empty(),
+            "{name} does not describe {undocumented:?}\n{body}"
+        );
+    }
+
+    /// The fields of `value` (under `path`) that `schema` does not describe.
+    fn undocumented(&self, schema: &Value, value: &Value, path: &str, found: &mut Vec<String>) {
+        let schema = match schema["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference.trim_start_matches("#/components/schemas/");
+                &self.document["components"]["schemas"][name]
+            }
+            None => schema,
+        };
+        if let Some(part) = schema["allOf"].get(0) {
+            return self.undocumented(part, value, path, found);
+        }
+        match value {
+            Value::Object(fields) => {
+                for (field, value) in fields {
+                    let path = format!("{path}.{field}");
+                    match schema["properties"].get(field) {
+                        Some(property) => self.undocumented(property, value, &path, found),
+                        None => found.push(path),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    self.undocumented(&schema["items"], item, &format!("{path}[{index}]"), found);
+                }
+            }
+            _ => {}
+        }
     }
 }
 

@@ -6,12 +6,15 @@ from the served /openapi.json (package `crm_client`, on PYTHONPATH).
 Signs up, logs in (JSON and the OAuth2 form), creates a company and a contact linked to
 it, moves a deal NEW -> NEGOTIATION -> CLOSED_WON, reads its history and the summary,
 searches and pages through more than two pages, books a viewing of a property, sees a
-double booking refused with 409, and sees a second tenant get 404 for the first
-tenant's contact. Every answer is parsed by the generated models, so a response that
-breaks the document fails here. Exits non-zero on the first failure.
+double booking refused with 409, sees a second tenant get 404 for the first
+tenant's contact, and reads webhook messages about the contact and the deal (as the
+API's answers make them) with the generated event models. Every answer is parsed by
+the generated models, so a response that breaks the document fails here. Exits
+non-zero on the first failure.
 """
 
 import datetime
+import json
 import os
 import re
 import sys
@@ -27,6 +30,10 @@ from crm_client.api.real_estate import create_property, create_viewing
 from crm_client.models import (
     Address,
     ConfirmBody,
+    Contact,
+    ContactCreatedEvent,
+    Deal,
+    DealStageChangedEvent,
     DealPatchBody,
     DealStage,
     ListingType,
@@ -80,6 +87,19 @@ def signed_up(tenant):
     return email, AuthenticatedClient(BASE_URL, token=tokens.access_token)
 
 
+def received(model, kind, data):
+    """A webhook message of `kind` about `data`, read by the generated model of its kind."""
+    body = {
+        "id": str(uuid.uuid4()),
+        "type": kind,
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "data": data,
+    }
+    message = model.from_dict(body)
+    assert message.type_.value == kind and str(message.id) == body["id"], message
+    return message
+
+
 def main():
     email, api = signed_up("Acme")
     anonymous = Client(BASE_URL)
@@ -98,13 +118,11 @@ def main():
     company = expect(
         create_company.sync_detailed(client=api, body=NewCompanyBody(name="Engines Ltd")), 201
     )
-    contact = expect(
-        create_contact.sync_detailed(
-            client=api,
-            body=NewContactBody(first_name="Ada", last_name="Lovelace", company_id=company.id),
-        ),
-        201,
+    created = create_contact.sync_detailed(
+        client=api,
+        body=NewContactBody(first_name="Ada", last_name="Lovelace", company_id=company.id),
     )
+    contact = expect(created, 201)
     assert contact.company_id == company.id and contact.email is UNSET, contact
 
     deal = expect(
@@ -127,12 +145,23 @@ def main():
             update_deal.sync_detailed(deal.id, client=api, body=DealPatchBody(stage=stage)), 200
         )
     assert deal.stage == DealStage.CLOSED_WON, deal
-    history = expect(get_deal_history.sync_detailed(deal.id, client=api), 200)
+    read = get_deal_history.sync_detailed(deal.id, client=api)
+    history = expect(read, 200)
     assert [change.to_stage for change in history.items] == [
         DealStage.NEW,
         DealStage.NEGOTIATION,
         DealStage.CLOSED_WON,
     ], history
+    # What an endpoint receives about them: `data` is the resource as the API returns it.
+    message = received(ContactCreatedEvent, "contact.created", json.loads(created.content))
+    assert isinstance(message.data, Contact) and message.data.id == contact.id, message
+    change = json.loads(read.content)["items"][2] | {"deal": deal.to_dict()}
+    message = received(DealStageChangedEvent, "deal.stage_changed", change)
+    assert isinstance(message.data.deal, Deal), message
+    assert (message.data.from_stage, message.data.deal.stage) == (
+        DealStage.NEGOTIATION,
+        DealStage.CLOSED_WON,
+    ), message
     summary = expect(get_deal_summary.sync_detailed(client=api), 200)
     won = next(stage for stage in summary.stages if stage.stage == DealStage.CLOSED_WON)
     assert [(a.currency, a.amount_minor) for a in won.amounts] == [("EUR", "125000")], won

@@ -7,14 +7,16 @@
 // Signs up, logs in (JSON and the OAuth2 form), creates a company and a contact linked to
 // it, moves a deal NEW -> NEGOTIATION -> CLOSED_WON, reads its history and the summary,
 // searches and pages through more than two pages, books a viewing of a property, sees a
-// double booking refused with 409, and sees a second tenant get 404 for the first
-// tenant's contact. Exits non-zero on the first failure.
+// double booking refused with 409, sees a second tenant get 404 for the first tenant's
+// contact, and reads webhook messages about the contact and the deal, narrowed by their
+// `type`. Exits non-zero on the first failure.
 
 import { readFileSync } from "node:fs";
 import createClient from "openapi-fetch";
 import type { components, paths } from "./generated/schema.js";
 
 type Problem = components["schemas"]["Problem"];
+type WebhookEvent = components["schemas"]["WebhookEvent"];
 
 const baseUrl = process.env.CRM_API_URL ?? "";
 // The server's log: without an SMTP server it writes each message, link included, there.
@@ -84,6 +86,18 @@ async function signedUp(tenant: string): Promise<{ email: string; token: string 
   return { email, token: tokens.access_token };
 }
 
+/** The record a webhook message is about: tsc narrows `data` by the message's `type`. */
+function subject(message: WebhookEvent): string {
+  switch (message.type) {
+    case "deal.stage_changed":
+      return message.data.deal.id;
+    case "webhook.test":
+      return message.data.endpoint_id;
+    default:
+      return message.data.id;
+  }
+}
+
 async function main(): Promise<void> {
   const { email } = await signedUp("Acme");
   const anonymous = client();
@@ -139,6 +153,17 @@ async function main(): Promise<void> {
     history.items.map((change) => change.to_stage).join() === "NEW,NEGOTIATION,CLOSED_WON",
     JSON.stringify(history),
   );
+  const timestamp = new Date().toISOString();
+  const messages: WebhookEvent[] = [
+    { id: "0190c5b2-0000-7000-8000-000000000001", type: "contact.created", timestamp, data: contact },
+    {
+      id: "0190c5b2-0000-7000-8000-000000000002",
+      type: "deal.stage_changed",
+      timestamp,
+      data: { from_stage: "NEGOTIATION", to_stage: "CLOSED_WON", changed_at: timestamp, deal },
+    },
+  ];
+  check(messages.map(subject).join() === `${contact.id},${deal.id}`, "webhook messages");
   const summary = ok(await api.GET("/deals/summary"), 200);
   const won = summary.stages.find((stage) => stage.stage === "CLOSED_WON");
   const totals = won?.amounts.map((amount) => `${amount.currency} ${amount.amount_minor}`);

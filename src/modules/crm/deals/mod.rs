@@ -5,7 +5,7 @@ mod stages;
 mod store;
 
 pub use api::DealsApi;
-pub use stages::DealStage;
+pub use stages::{DealStage, DealStageChanged};
 /// The SQL the store runs, for the query-plan test and the benchmark's pgbench scripts.
 pub use store::{UPDATE_SQL, list_query};
 

@@ -1,4 +1,5 @@
-//! The deal pipeline: its stages, the summary per stage and a deal's stage history.
+//! The deal pipeline: its stages, the summary per stage, a deal's stage history and
+//! the `data` of its `deal.stage_changed` events.
 //!
 //! Which stage may follow which is the database's rule (`deals_check_stage_transition`),
 //! so it holds for every writer; the API only reports a refusal as a 422 on `stage`.
@@ -10,6 +11,8 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
+
+use super::Deal;
 
 /// A stage of the pipeline: NEW -> NEGOTIATION -> CLOSED_WON | CLOSED_LOST. A new deal
 /// may also be lost at once, a negotiation may step back to NEW, and a closed deal may
@@ -125,4 +128,21 @@ pub struct DealStageChange {
     pub changed_by: Option<Uuid>,
     /// When it was made.
     pub changed_at: DateTime<Utc>,
+}
+
+/// The `data` of a `deal.stage_changed` event: the change as the deal's history lists
+/// it, and the deal as it now is.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct DealStageChanged {
+    /// The stage before.
+    pub from_stage: DealStage,
+    /// The stage after.
+    pub to_stage: DealStage,
+    /// The user who made the change.
+    pub changed_by: Option<Uuid>,
+    /// When it was made.
+    pub changed_at: DateTime<Utc>,
+    /// The deal, in its new stage.
+    pub deal: Deal,
 }

@@ -16,7 +16,8 @@
 //!   that creates the endpoint, never readable again by the application role.
 //! - **Messages** (`webhook_messages`): written by the owner's triggers only, so an event
 //!   exists if and only if its change committed, and the application role cannot forge
-//!   one. Their `data` is the record as the API returns it.
+//!   one. Their `data` is the record as the API returns it; the OpenAPI document
+//!   describes each kind's message from the schema its kind declares.
 //! - **Delivery**: the worker's webhook job claims due messages across tenants through
 //!   the dispatcher door, delivers and settles them; retries, give-up and 410 are the
 //!   database's decisions (see the migration's reading guide), and so are the caps on
@@ -36,7 +37,7 @@ use uuid::Uuid;
 
 use crate::platform::{
     error::ApiError,
-    events::Catalogue,
+    events::{Catalogue, DataSchema, EventKind},
     module::{Constraint, Meaning, Migration, ModuleInfo},
     validation::Fields,
     webhooks::Guard,
@@ -71,6 +72,21 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         },
     ],
 };
+
+/// The test message (`POST /webhooks/endpoints/{id}/test`): sent to one endpoint on a
+/// manager's request, whatever it subscribes to, so it is no kind of the [`Catalogue`].
+pub const PING: EventKind = EventKind {
+    name: "webhook.test",
+    description: "A manager asked for a test message (`POST /webhooks/endpoints/{id}/test`); `data` names the endpoint. Sent whatever the endpoint subscribes to.",
+    data: DataSchema::of::<WebhookTest>(),
+};
+
+/// The `data` of a `webhook.test` message.
+#[derive(Debug, Object)]
+pub struct WebhookTest {
+    /// The endpoint it was sent to.
+    pub endpoint_id: Uuid,
+}
 
 /// A receiver of the tenant's events.
 #[derive(Debug, Clone, Object)]

@@ -26,7 +26,7 @@ use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use crate::platform::{
     db::TenantTx,
     error::ApiError,
-    events::EventKind,
+    events::{DataSchema, EventKind},
     module::{Constraint, Meaning, Migration, ModuleInfo},
     state::SharedState,
     tenancy::TenantContext,
@@ -90,38 +90,47 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         EventKind {
             name: "property.created",
             description: "A property was created; `data` is the property as `GET /properties/{id}` returns it.",
+            data: DataSchema::of::<properties::Property>(),
         },
         EventKind {
             name: "property.updated",
             description: "A property changed; `data` is the property as it now is.",
+            data: DataSchema::of::<properties::Property>(),
         },
         EventKind {
             name: "property.deleted",
             description: "A property was deleted; `data` is the property as it was.",
+            data: DataSchema::of::<properties::Property>(),
         },
         EventKind {
             name: "viewing.booked",
             description: "A viewing was booked; `data` is the viewing as `GET /viewings/{id}` returns it.",
+            data: DataSchema::of::<viewings::Viewing>(),
         },
         EventKind {
             name: "viewing.rescheduled",
             description: "A viewing's time or length changed; `data` is the viewing as it now is.",
+            data: DataSchema::of::<viewings::Viewing>(),
         },
         EventKind {
             name: "viewing.cancelled",
             description: "A viewing was cancelled; `data` is the viewing as it now is.",
+            data: DataSchema::of::<viewings::Viewing>(),
         },
         EventKind {
             name: "viewing.completed",
             description: "A viewing took place; `data` is the viewing as it now is, with the feedback when it was given.",
+            data: DataSchema::of::<viewings::Viewing>(),
         },
         EventKind {
             name: "viewing.no_show",
             description: "The buyer did not come to a viewing; `data` is the viewing as it now is.",
+            data: DataSchema::of::<viewings::Viewing>(),
         },
         EventKind {
             name: "viewing.updated",
             description: "Anything else about a viewing changed (its notes or its feedback); `data` is the viewing as it now is.",
+            data: DataSchema::of::<viewings::Viewing>(),
         },
     ],
     migrations: &[

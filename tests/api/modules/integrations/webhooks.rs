@@ -14,8 +14,8 @@ use tokio_postgres::error::SqlState;
 use crate::support::{
     TestApp, TestUser, expect_json, expect_problem, id_of, spawn_app, start_server,
     webhooks::{
-        Receiver, all_verified_by_the_reference_library, bring_late_retries_forward, subscribe,
-        verified_by_the_reference_library, with_worker,
+        Documented, Receiver, all_verified_by_the_reference_library, bring_late_retries_forward,
+        subscribe, verified_by_the_reference_library, with_worker,
     },
 };
 
@@ -51,6 +51,7 @@ async fn each_change_of_a_contact_arrives_as_the_api_returns_it_signed_the_stand
 
     let deliveries = receiver.wait_for(3, ARRIVAL).await;
     assert_eq!(deliveries.len(), 3, "{deliveries:?}");
+    let documented = Documented::of(&app).await;
     for (kind, resource) in [
         ("contact.created", &created),
         ("contact.updated", &updated),
@@ -62,6 +63,7 @@ async fn each_change_of_a_contact_arrives_as_the_api_returns_it_signed_the_stand
             &body["data"], resource,
             "{kind}: data is the API's resource"
         );
+        documented.assert_describes(&body);
         assert_eq!(delivery.header("webhook-id"), body["id"], "{kind}");
         assert!(body["timestamp"].is_string(), "{body}");
         assert_eq!(delivery.header("content-type"), "application/json");
@@ -194,6 +196,11 @@ async fn every_modules_events_arrive_with_the_record_as_the_api_returns_it() {
     // company, deal (created, updated, stage_changed, deleted), property, two viewings
     // booked, completed, rescheduled, cancelled, and the member.
     let deliveries = receiver.wait_for(12, ARRIVAL).await;
+    // Each as the document describes its kind, to the last field.
+    let documented = Documented::of(&app).await;
+    for delivery in &deliveries {
+        documented.assert_describes(&delivery.json());
+    }
     for (kind, record) in [
         ("company.created", &company),
         ("deal.created", &deal),
@@ -250,6 +257,13 @@ async fn every_modules_events_arrive_with_the_record_as_the_api_returns_it() {
     for kind in ["deal.stage_changed", "viewing.no_show", "member.deleted"] {
         assert!(listed.contains(&&json!(kind)), "{kind} in {catalogue}");
     }
+    // The document describes exactly the catalogue's kinds, and the test message.
+    let mut expected: Vec<&str> = listed.iter().filter_map(|kind| kind.as_str()).collect();
+    expected.push("webhook.test");
+    expected.sort_unstable();
+    let mut described = documented.kinds();
+    described.sort_unstable();
+    assert_eq!(described, expected);
 }
 
 #[tokio::test]
@@ -738,6 +752,7 @@ async fn the_delivery_log_shows_every_attempt_and_messages_can_be_tested_and_sen
     let arrived = receiver.wait_for(1, ARRIVAL).await.remove(0);
     assert_eq!(arrived.json()["type"], "webhook.test");
     assert_eq!(arrived.json()["data"], json!({ "endpoint_id": endpoint }));
+    Documented::of(&app).await.assert_describes(&arrived.json());
     assert_eq!(json!(arrived.header("webhook-id")), ping["message_id"]);
     assert!(verified_by_the_reference_library(&secret, &arrived).await);
 

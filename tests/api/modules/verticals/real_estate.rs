@@ -553,6 +553,27 @@ async fn a_deployment_without_real_estate_has_no_such_routes() {
     let modules = expect_json(app.get("/tenant/modules", &owner).await, StatusCode::OK).await;
     assert_eq!(modules, json!({ "modules": [] }));
     expect_json(app.get("/contacts", &owner).await, StatusCode::OK).await;
+
+    // Nor does its document describe the vertical's events.
+    let document = expect_json(app.get_raw("/openapi.json").await, StatusCode::OK).await;
+    let kinds: Vec<&String> = document["x-webhooks"]
+        .as_object()
+        .expect("x-webhooks")
+        .keys()
+        .collect();
+    assert!(
+        kinds.iter().any(|kind| *kind == "contact.created"),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds
+            .iter()
+            .any(|kind| kind.starts_with("property.") || kind.starts_with("viewing.")),
+        "{kinds:?}"
+    );
+    let schemas = &document["components"]["schemas"];
+    assert!(schemas.get("ContactCreatedEvent").is_some());
+    assert!(schemas.get("ViewingBookedEvent").is_none());
 }
 
 #[tokio::test]
