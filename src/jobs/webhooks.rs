@@ -33,6 +33,8 @@ use crate::platform::{
 const CONCURRENCY: usize = 32;
 /// Claim more once this many slots are free (fewer round trips than one per slot).
 const CLAIM_AT: usize = 8;
+/// How often to look for new messages while nothing in flight finishes.
+const POLL: Duration = Duration::from_millis(500);
 
 /// Delivers the webhook messages.
 pub struct WebhookJob {
@@ -55,7 +57,7 @@ impl Job for WebhookJob {
     }
 
     fn every(&self) -> Duration {
-        Duration::from_millis(500)
+        POLL
     }
 
     fn run(&self, stop: Stop) -> BoxFuture<'static, Result<(), JobError>> {
@@ -64,14 +66,19 @@ impl Job for WebhookJob {
             let dispatcher = db.dispatcher();
             let mut in_flight = FuturesUnordered::new();
             loop {
-                // After every settle, as what finished freed its endpoints' slots.
+                // After every settle (what finished freed its endpoints' slots) and
+                // every POLL.
                 let room = CONCURRENCY - in_flight.len();
                 if !stop.is_set() && (room >= CLAIM_AT || in_flight.is_empty()) {
                     let claimed = dispatcher.claim_webhooks(room as i32).await?;
                     in_flight.extend(claimed.into_iter().map(|message| attempt(&guard, message)));
                 }
-                let Some(first) = in_flight.next().await else {
-                    return Ok(());
+                // Deliveries hanging to their timeout must not keep new messages waiting:
+                // look for more every POLL meanwhile.
+                let first = match tokio::time::timeout(POLL, in_flight.next()).await {
+                    Ok(Some(first)) => first,
+                    Ok(None) => return Ok(()),
+                    Err(_) => continue,
                 };
                 let mut finished = vec![first];
                 while let Some(Some(attempt)) = in_flight.next().now_or_never() {

@@ -134,9 +134,11 @@ pub struct WebhookConfig {
     /// (`CRM_WEBHOOK_ALLOWED_NETWORKS`, comma-separated CIDRs or addresses; default
     /// none): on-premise receivers, and the tests' loopback receivers.
     pub allowed_networks: Vec<ipnet::IpNet>,
-    /// How long a delivery may take to connect (`CRM_WEBHOOK_CONNECT_TIMEOUT_MS`, 5 s).
+    /// How long a delivery may take to connect (`CRM_WEBHOOK_CONNECT_TIMEOUT_MS`, 5 s;
+    /// at most the whole delivery's).
     pub connect_timeout: Duration,
-    /// How long a whole delivery may take (`CRM_WEBHOOK_TIMEOUT_MS`, 15 s).
+    /// How long a whole delivery may take (`CRM_WEBHOOK_TIMEOUT_MS`, 15 s; at most 60 s,
+    /// well within the claim's lease).
     pub timeout: Duration,
     /// How long delivered and given-up messages, and their delivery log, are kept
     /// (`CRM_WEBHOOK_RETENTION_DAYS`, 30; at least 1).
@@ -653,13 +655,31 @@ fn webhook_config(
                 })
         })
         .collect::<Result<_, _>>()?;
+    let connect_timeout = millis(var, "CRM_WEBHOOK_CONNECT_TIMEOUT_MS", "5000")?;
+    let timeout = millis(var, "CRM_WEBHOOK_TIMEOUT_MS", "15000")?;
+    if timeout.is_zero() || timeout > MAX_WEBHOOK_TIMEOUT {
+        return Err(invalid(
+            "CRM_WEBHOOK_TIMEOUT_MS",
+            "must be 1 to 60000: a delivery must end well within the claim's 2-minute \
+             lease, or another worker sends the message at the same time",
+        ));
+    }
+    if connect_timeout.is_zero() || connect_timeout > timeout {
+        return Err(invalid(
+            "CRM_WEBHOOK_CONNECT_TIMEOUT_MS",
+            "must be at least 1 and at most CRM_WEBHOOK_TIMEOUT_MS",
+        ));
+    }
     Ok(WebhookConfig {
         allowed_networks,
-        connect_timeout: millis(var, "CRM_WEBHOOK_CONNECT_TIMEOUT_MS", "5000")?,
-        timeout: millis(var, "CRM_WEBHOOK_TIMEOUT_MS", "15000")?,
+        connect_timeout,
+        timeout,
         retention: days(var, "CRM_WEBHOOK_RETENTION_DAYS", "30")?,
     })
 }
+
+/// The longest a whole delivery may take: half the claim's lease (webhooks V15).
+const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -768,6 +788,37 @@ mod tests {
             ("CRM_STATEMENT_TIMEOUT_MS", "5000"),
         ];
         config(&direct).expect("a direct pool cancels at the deadline");
+    }
+
+    #[test]
+    fn webhook_timeouts_end_a_delivery_within_its_lease() {
+        let webhooks = config(&[]).expect("defaults").webhooks;
+        assert_eq!(
+            (webhooks.connect_timeout, webhooks.timeout),
+            (Duration::from_secs(5), Duration::from_secs(15))
+        );
+        for (vars, named) in [
+            (
+                &[("CRM_WEBHOOK_TIMEOUT_MS", "0")][..],
+                "CRM_WEBHOOK_TIMEOUT_MS",
+            ),
+            (
+                &[("CRM_WEBHOOK_TIMEOUT_MS", "120000")],
+                "CRM_WEBHOOK_TIMEOUT_MS",
+            ),
+            (
+                &[("CRM_WEBHOOK_CONNECT_TIMEOUT_MS", "0")],
+                "CRM_WEBHOOK_CONNECT_TIMEOUT_MS",
+            ),
+            (
+                &[("CRM_WEBHOOK_CONNECT_TIMEOUT_MS", "20000")],
+                "CRM_WEBHOOK_CONNECT_TIMEOUT_MS",
+            ),
+        ] {
+            let err = config(vars).expect_err(named);
+            assert!(err.to_string().contains(named), "{err}");
+        }
+        config(&[("CRM_WEBHOOK_TIMEOUT_MS", "60000")]).expect("at the bound");
     }
 
     #[test]

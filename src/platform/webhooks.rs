@@ -259,10 +259,12 @@ fn retry_after(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
 /// Why a request got no answer, with the innermost cause (a refused address, a DNS
 /// failure, a refused connection).
 fn describe(err: &reqwest::Error) -> String {
-    let what = if err.is_timeout() {
-        "the receiver did not answer in time"
+    let what = if err.is_connect() && err.is_timeout() {
+        "cannot connect to the receiver in time"
     } else if err.is_connect() {
         "cannot connect to the receiver"
+    } else if err.is_timeout() {
+        "the receiver did not answer in time"
     } else {
         "the request failed"
     };

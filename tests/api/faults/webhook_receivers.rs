@@ -3,9 +3,9 @@
 //! never answers, and one that never completes a connection. Each attempt is in the
 //! endpoint's delivery log with no status and why, retrying 5 s on; nothing is lost,
 //! every arrival is signed, repeats of an event keep its `webhook-id`, a hung receiver
-//! holds up another tenant's events by no more than the whole-request timeout
-//! (`CRM_WEBHOOK_TIMEOUT_MS`), and a connection is given up on after
-//! `CRM_WEBHOOK_CONNECT_TIMEOUT_MS`.
+//! does not hold up another tenant's events (they arrive well within the whole-request
+//! timeout, `CRM_WEBHOOK_TIMEOUT_MS`, that the hung deliveries run to), and a connection
+//! is given up on after `CRM_WEBHOOK_CONNECT_TIMEOUT_MS`.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -20,17 +20,14 @@ use serde_json::{Value, json};
 use crate::support::{
     TestApp, TestUser, expect_json,
     webhooks::{
-        ClosedPort, FullQueue, Receiver, Silent, all_verified_by_the_reference_library,
-        bring_late_retries_forward, subscribe, with_worker_configured,
+        ClosedPort, FullQueue, PATIENT_TENANTS, Receiver, Silent,
+        all_verified_by_the_reference_library, bring_late_retries_forward, subscribe,
+        with_worker_configured,
     },
 };
 
 /// The bound of every wait: generous, for a loaded machine; never a speed assertion.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-/// A burst of one tenant's requests waits for the tenant's share of the pool rather
-/// than being refused (429) after the default 250 ms, which a loaded machine exceeds.
-const PATIENT_TENANTS: (&str, &str) = ("CRM_TENANT_QUEUE_MS", "20000");
 
 /// An endpoint's delivery log, newest first (one page of up to 200 attempts).
 async fn delivery_log(app: &TestApp, user: &TestUser, endpoint: &str) -> Vec<Value> {
@@ -167,14 +164,17 @@ async fn events_sent_while_nothing_listens_all_arrive_once_a_receiver_does_each_
     );
 }
 
-/// The whole-request timeout of the test's worker, short.
+/// The connect timeout of the test's worker, short.
 const TIMEOUT: Duration = Duration::from_millis(1_000);
-/// What a loaded machine may add to the timeout.
+/// The whole-request timeout while a receiver hangs: long beside [`SLACK`], so an event
+/// that waited for a hanging delivery to time out shows.
+const HANGING: Duration = Duration::from_millis(6_000);
+/// What a loaded machine may add to a wait.
 const SLACK: Duration = Duration::from_millis(1_500);
 
 #[tokio::test]
 async fn a_receiver_that_never_answers_times_out_in_the_log_while_another_tenant_still_hears() {
-    let timeout_ms = TIMEOUT.as_millis().to_string();
+    let timeout_ms = HANGING.as_millis().to_string();
     let (_app, hooks, a) =
         with_worker_configured(&[PATIENT_TENANTS, ("CRM_WEBHOOK_TIMEOUT_MS", &timeout_ms)]).await;
     let b = hooks.sign_up("Globex").await;
@@ -187,13 +187,13 @@ async fn a_receiver_that_never_answers_times_out_in_the_log_while_another_tenant
     let held: Vec<String> = (0..BACKLOG).map(|n| format!("Held {n}")).collect();
     join_all(held.iter().map(|name| hooks.create_contact(&a, name))).await;
 
-    // While a delivery to A hangs, each of B's events arrives once the batch in hand is
-    // done, within the timeout (and the slack, and as much again for the next claim).
+    // While deliveries to A hang, each of B's events arrives without waiting for them
+    // to time out: well within the timeout.
     for n in 0..3 {
         silent.until_holding(PATIENCE).await;
         let name = format!("Heard {n}");
         hooks.create_contact(&b, &name).await;
-        let arrived = heard.wait_for(n + 1, TIMEOUT + 2 * SLACK).await.remove(n);
+        let arrived = heard.wait_for(n + 1, 2 * SLACK).await.remove(n);
         assert_eq!(arrived.json()["data"]["first_name"], name);
     }
 
@@ -210,7 +210,7 @@ async fn a_receiver_that_never_answers_times_out_in_the_log_while_another_tenant
         assert_unanswered(attempt, "the receiver did not answer in time");
         let took = attempt["duration_ms"].as_u64().expect("a duration");
         assert!(
-            (TIMEOUT..TIMEOUT + SLACK).contains(&Duration::from_millis(took)),
+            (HANGING..HANGING + SLACK).contains(&Duration::from_millis(took)),
             "about the timeout: {attempt}"
         );
     }
@@ -239,7 +239,7 @@ async fn a_receiver_that_never_completes_a_connection_is_given_up_on_after_the_c
             .ok_or_else(|| "nothing yet".to_owned())
     })
     .await;
-    assert_unanswered(&attempt, "in time");
+    assert_unanswered(&attempt, "cannot connect to the receiver in time");
     let took = attempt["duration_ms"].as_u64().expect("a duration");
     assert!(
         (TIMEOUT..TIMEOUT + SLACK).contains(&Duration::from_millis(took)),

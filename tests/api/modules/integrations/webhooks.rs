@@ -14,8 +14,9 @@ use tokio_postgres::error::SqlState;
 use crate::support::{
     TestApp, TestUser, expect_json, expect_problem, id_of, spawn_app, start_server,
     webhooks::{
-        Documented, Receiver, all_verified_by_the_reference_library, bring_late_retries_forward,
-        subscribe, verified_by_the_reference_library, with_worker,
+        Documented, PATIENT_TENANTS, Receiver, all_verified_by_the_reference_library,
+        bring_late_retries_forward, subscribe, verified_by_the_reference_library, with_worker,
+        with_worker_configured,
     },
 };
 
@@ -320,7 +321,7 @@ async fn a_rolled_back_change_sends_nothing_and_another_tenant_hears_nothing() {
 
 #[tokio::test]
 async fn a_receiver_that_was_down_gets_every_event_once_it_is_up_under_the_same_ids() {
-    let (app, hooks, user) = with_worker().await;
+    let (app, hooks, user) = with_worker_configured(&[PATIENT_TENANTS]).await;
     let receiver = Receiver::start().await;
     receiver.answer(503);
     let (_, secret) = subscribe(&hooks, &user, &receiver.url(), &["contact.created"]).await;
@@ -732,7 +733,7 @@ async fn log_of(app: &TestApp, user: &TestUser, endpoint: &str, count: usize) ->
             "{} of {count} attempts logged: {log}",
             items.len()
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
