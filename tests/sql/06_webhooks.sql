@@ -26,7 +26,7 @@ INSERT INTO webhook_attempts (tenant_id, endpoint_id, message_id, attempt, event
                               duration_ms, response, outcome)
 VALUES (:'A', :'EA', '00000000-0000-0000-0000-0000000000a7', 1, 'contact.created', 200, 12, 'ok',
         'delivered');
-SELECT plan(44);
+SELECT plan(45);
 \ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 SELECT role FROM app.enter(:'claim_b') \g /dev/null
@@ -189,6 +189,9 @@ SELECT is((SELECT count(*) FROM webhook_attempts l
            WHERE l.tenant_id = :'A' AND l.outcome = 'retrying' AND l.status = 503
              AND l.response = 'busy' AND m.next_attempt_at = now() + interval '60 seconds'),
           6::bigint, 'the refused ones wait as long as their receivers asked, and are logged');
+SELECT is((SELECT count(*) FROM webhook_attempts
+           WHERE tenant_id = :'A' AND attempted_at = now() - interval '7 milliseconds'),
+          12::bigint, 'each is logged as made when it began: its duration before it was settled');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -74,7 +74,9 @@ fn assert_unanswered(attempt: &Value, error: &str) {
             .and_then(|at| at.parse::<DateTime<Utc>>().ok())
             .unwrap_or_else(|| panic!("{field} of {attempt}"))
     };
-    let wait = (time("next_attempt_at") - time("attempted_at")).num_milliseconds();
+    // The schedule counts from the attempt's end: it began `duration_ms` before.
+    let took = attempt["duration_ms"].as_i64().expect("a duration");
+    let wait = (time("next_attempt_at") - time("attempted_at")).num_milliseconds() - took;
     assert!(
         (4_500..=5_500).contains(&wait),
         "retried {wait} ms on: {attempt}"

@@ -214,7 +214,7 @@ pub struct Attempt {
     pub event_type: String,
     /// 1 for the first attempt of the message.
     pub attempt: i32,
-    /// When it was made.
+    /// When it began (it ended `duration_ms` later).
     pub attempted_at: DateTime<Utc>,
     /// The receiver's HTTP status; absent when it did not answer.
     pub status: Option<i32>,

@@ -354,7 +354,8 @@ async fn a_receiver_that_was_down_gets_every_event_once_it_is_up_under_the_same_
     until(
         "SELECT count(*) FROM webhook_attempts WHERE attempt = 1 AND status = 503 \
          AND outcome = 'retrying' \
-         AND next_attempt_at - attempted_at BETWEEN interval '4.5 seconds' AND interval '5.5 seconds'",
+         AND next_attempt_at - (attempted_at + duration_ms * interval '1 millisecond') \
+             BETWEEN interval '4.5 seconds' AND interval '5.5 seconds'",
         "not every first attempt was refused and scheduled 5 s on",
     )
     .await;

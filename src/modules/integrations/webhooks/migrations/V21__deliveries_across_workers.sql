@@ -16,6 +16,8 @@
 --     one round trip, in the order of the messages' keys (so two workers settling at
 --     once lock endpoints in the same order). The worker role now calls only this: the
 --     single-claim functions are the owner's building blocks.
+--   * webhook_attempts.attempted_at is when an attempt began, no longer when it was
+--     settled (the two differ by the attempt's duration, up to the delivery timeout).
 
 -- Leases up to p_limit (at most 100) due messages, each endpoint's oldest first and the
 -- endpoints whose oldest is oldest first, skipping rows another worker holds and
@@ -87,6 +89,102 @@ BEGIN
                     WHERE v.valid_until IS NULL OR v.valid_until > now()
                     ORDER BY v.created_at DESC),
               m.id, m.body, m.attempts;
+END
+$$;
+
+-- As in V20, except that the delivery log's `attempted_at` is when the attempt began
+-- (its settlement less its duration), not when it was settled: a delivery that ran to
+-- its timeout is logged when it was made.
+-- The receiver accepted the claimed message (2xx) after `p_duration_ms`, answering
+-- `p_response` (an excerpt): it is never sent again, and its endpoint's failure
+-- streak ends. False when the claim is unknown or its lease ran out.
+CREATE OR REPLACE FUNCTION app.webhook_delivered(p_claim uuid, p_status integer, p_duration_ms integer,
+                                      p_response text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+    v_message webhook_messages%ROWTYPE;
+BEGIN
+    UPDATE webhook_messages m
+    SET delivered_at = now(), next_attempt_at = NULL, claim = NULL,
+        last_status = p_status, last_error = NULL
+    WHERE m.claim = p_claim
+    RETURNING m.* INTO v_message;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO webhook_attempts (tenant_id, endpoint_id, message_id, attempt, event_type,
+                                  attempted_at, status, duration_ms, response, outcome)
+    VALUES (v_message.tenant_id, v_message.endpoint_id, v_message.id, v_message.attempts,
+            v_message.event_type, now() - make_interval(secs => p_duration_ms / 1000.0),
+            p_status, p_duration_ms, left(coalesce(p_response, ''), 1000), 'delivered');
+    -- Only an endpoint that was failing is written: a healthy one's row stays untouched.
+    UPDATE webhook_endpoints e
+    SET failing_since = NULL, consecutive_failures = 0
+    WHERE e.tenant_id = v_message.tenant_id AND e.id = v_message.endpoint_id
+      AND e.consecutive_failures > 0;
+    RETURN true;
+END
+$$;
+
+-- The claimed message was not accepted: `p_status` is the receiver's answer (NULL when
+-- there was none), `p_error` the start of its body or why there was none, `p_retry_after`
+-- how long it asked to wait. Retried on the schedule of V15; given up after the 8th
+-- attempt. 410 Gone gives up and disables the endpoint; so does a failure streak of
+-- 5 days. False when the claim is unknown or its lease ran out.
+CREATE OR REPLACE FUNCTION app.webhook_failed(p_claim uuid, p_status integer, p_error text,
+                                   p_retry_after interval, p_duration_ms integer)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+    v_schedule constant interval[] := ARRAY[interval '5 seconds', interval '5 minutes',
+        interval '30 minutes', interval '2 hours', interval '5 hours', interval '10 hours',
+        interval '10 hours'];
+    v_message webhook_messages%ROWTYPE;
+    v_wait interval;
+    v_next timestamptz;
+    v_failing_since timestamptz;
+BEGIN
+    SELECT * INTO v_message FROM webhook_messages m WHERE m.claim = p_claim FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    v_wait := v_schedule[v_message.attempts] * (0.9 + random() * 0.2);
+    v_wait := greatest(v_wait, least(coalesce(p_retry_after, interval '0'), interval '10 hours'));
+    v_next := CASE WHEN p_status = 410 OR v_message.attempts >= 8 THEN NULL
+                   ELSE now() + v_wait END;
+    UPDATE webhook_messages m
+    SET claim = NULL, last_status = p_status, last_error = left(coalesce(p_error, ''), 1000),
+        next_attempt_at = v_next
+    WHERE m.tenant_id = v_message.tenant_id AND m.endpoint_id = v_message.endpoint_id
+      AND m.id = v_message.id;
+    INSERT INTO webhook_attempts (tenant_id, endpoint_id, message_id, attempt, event_type,
+                                  attempted_at, status, duration_ms, response, outcome,
+                                  next_attempt_at)
+    VALUES (v_message.tenant_id, v_message.endpoint_id, v_message.id, v_message.attempts,
+            v_message.event_type, now() - make_interval(secs => p_duration_ms / 1000.0),
+            p_status, p_duration_ms, left(coalesce(p_error, ''), 1000),
+            CASE WHEN v_next IS NULL THEN 'given_up' ELSE 'retrying' END, v_next);
+    UPDATE webhook_endpoints e
+    SET failing_since = coalesce(e.failing_since, now()),
+        consecutive_failures = e.consecutive_failures + 1
+    WHERE e.tenant_id = v_message.tenant_id AND e.id = v_message.endpoint_id
+    RETURNING e.failing_since INTO v_failing_since;
+    IF p_status = 410 THEN
+        PERFORM app.disable_webhook_endpoint(v_message.tenant_id, v_message.endpoint_id,
+                                             'The receiver answered 410 Gone.');
+    ELSIF v_failing_since <= now() - interval '5 days' THEN
+        PERFORM app.disable_webhook_endpoint(v_message.tenant_id, v_message.endpoint_id,
+            'Every delivery has failed since ' || to_char(v_failing_since AT TIME ZONE 'UTC',
+                                                          'YYYY-MM-DD HH24:MI "UTC"')
+            || ', for more than 5 days; the last attempt: '
+            || coalesce('HTTP ' || p_status || ' ', '') || left(coalesce(p_error, ''), 200));
+    END IF;
+    RETURN true;
 END
 $$;
 
