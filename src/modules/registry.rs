@@ -13,6 +13,7 @@ use super::{
     identity::{self, invitations::InvitationsApi, sessions::AuthApi, users::UsersApi},
     integrations::{
         mail,
+        notifications::{self, NotificationsApi},
         webhooks::{self, WebhooksApi},
     },
     tenancy::{self, TenantModulesApi},
@@ -27,6 +28,7 @@ pub const ALL: &[&ModuleInfo] = &[
     &tenancy::MODULE,
     &mail::MODULE,
     &webhooks::MODULE,
+    &notifications::MODULE,
     &real_estate::MODULE,
 ];
 
@@ -40,6 +42,7 @@ pub type Apis = (
     DealsApi,
     TenantModulesApi,
     WebhooksApi,
+    NotificationsApi,
     Mounted<real_estate::Api>,
 );
 
@@ -54,6 +57,7 @@ pub fn apis(state: &SharedState) -> Apis {
         DealsApi::new(state.clone()),
         TenantModulesApi::new(state.clone()),
         WebhooksApi::new(state.clone(), events(state)),
+        NotificationsApi::new(state.clone()),
         Mounted::new(state, &real_estate::MODULE, real_estate::api),
     )
 }

@@ -284,6 +284,9 @@ pub mod problems {
     pub type Act = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNPROCESSABLE }>;
     /// Deleting a resource, or acting on one without a body.
     pub type Remove = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND }>;
+    /// Computing an answer from a body without changing anything (a template
+    /// preview): any member may, so no 403; the body may name a missing resource.
+    pub type Compute = Problems<{ ALWAYS | UNAUTHORIZED | NOT_FOUND | BODY }>;
     /// Asking to sign up (no token yet; the same answer for every email).
     pub type SignUp = Problems<{ ALWAYS | BODY }>;
     /// Following an invitation's link (no bearer token: the link is the proof).
