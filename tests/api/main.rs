@@ -63,6 +63,7 @@ mod modules {
     }
     mod integrations {
         mod mail;
+        mod notifications;
         mod webhooks;
     }
     mod crm {
