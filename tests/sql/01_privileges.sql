@@ -4,7 +4,7 @@
 \set QUIET 1
 BEGIN;
 \ir fixtures/two_tenants.sql
-SELECT plan(101);
+SELECT plan(105);
 \ir fixtures/act_as_app_role.sql
 
 -- The suite covers every table that has row-level security (a new tenant table must
@@ -14,7 +14,8 @@ SELECT is(
      JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relrowsecurity AND n.nspname = 'public'),
     ARRAY['buyer_requirements', 'companies', 'contacts', 'deal_stage_changes', 'deals',
-          'invitations', 'mail_outbox', 'memberships', 'properties', 'refresh_tokens',
+          'invitations', 'mail_outbox', 'memberships', 'notification_templates',
+          'properties', 'refresh_tokens',
           'tenant_modules', 'tenants', 'user_tenants', 'users', 'viewings',
           'webhook_attempts', 'webhook_endpoints', 'webhook_messages', 'webhook_secrets'],
     'the tables under row-level security are the ones this suite covers');
@@ -25,7 +26,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
                   'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
                   'mail_outbox', 'invitations',
-                  'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts']) AS t;
+                  'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts',
+                  'notification_templates']) AS t;
 
 -- COPY FROM a file or a program on the server.
 SELECT throws_ok($$ COPY contacts FROM '/etc/hostname' $$, '42501', NULL, 'COPY FROM a server file is refused');
@@ -38,21 +40,24 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
                   'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
                   'mail_outbox', 'invitations',
-                  'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts']) AS t;
+                  'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts',
+                  'notification_templates']) AS t;
 SELECT throws_ok(format('ALTER TABLE %I NO FORCE ROW LEVEL SECURITY', t), '42501', NULL,
                  'ALTER TABLE ' || t || ' NO FORCE ROW LEVEL SECURITY is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
                   'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
                   'mail_outbox', 'invitations',
-                  'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts']) AS t;
+                  'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts',
+                  'notification_templates']) AS t;
 SELECT throws_ok(format('DROP POLICY tenant_guard ON %I', t), '42501', NULL,
                  'DROP POLICY tenant_guard ON ' || t || ' is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'companies', 'contacts', 'deals', 'deal_stage_changes',
                   'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
                   'mail_outbox', 'invitations',
-                  'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts']) AS t;
+                  'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts',
+                  'notification_templates']) AS t;
 SELECT throws_ok($$ CREATE POLICY open ON contacts FOR SELECT TO crm_api USING (true) $$,
                  '42501', NULL, 'CREATE POLICY is refused');
 SELECT throws_ok($$ ALTER POLICY tenant_guard ON contacts USING (true) $$,
@@ -99,7 +104,7 @@ SELECT is_empty($$
       AND tablename IN ('tenants', 'users', 'memberships', 'refresh_tokens',
                         'companies', 'contacts', 'deals', 'deal_stage_changes',
                         'tenant_modules', 'properties', 'viewings', 'buyer_requirements',
-                        'invitations', 'pending_signups')
+                        'invitations', 'pending_signups', 'notification_templates')
 $$, 'pg_stats shows no planner statistics (most common values) of tenant tables');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
