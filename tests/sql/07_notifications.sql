@@ -1,4 +1,4 @@
--- Notification templates (migration V22), as a DBA sees them: a tenant's versions are
+-- Notification templates (migration V23), as a DBA sees them: a tenant's versions are
 -- its own, readable by every member; only owners and admins add one, only ever for
 -- their tenant; no version is ever changed or deleted by the application role; and
 -- without a context nothing is visible.

@@ -1,7 +1,8 @@
 //! Tenancy: the tenant's own settings, today the switchboard of its industry modules
 //! (`/tenant/modules`, table `tenant_modules`, checked by the tenant door in the first
-//! round trip of every request to a switchable module). Tables:
-//! `migrations/V3__tenant_modules.sql` in this folder.
+//! round trip of every request to a switchable module), and its time zone
+//! (`tenants.time_zone`, which notification templates format instants in). Tables:
+//! `migrations/V3__tenant_modules.sql` and `V22__tenant_time_zone.sql` in this folder.
 
 mod api;
 
@@ -15,8 +16,14 @@ pub const MODULE: ModuleInfo = ModuleInfo {
     switchable: false,
     constraints: &[],
     events: &[],
-    migrations: &[Migration {
-        name: "V3__tenant_modules",
-        sql: include_str!("migrations/V3__tenant_modules.sql"),
-    }],
+    migrations: &[
+        Migration {
+            name: "V3__tenant_modules",
+            sql: include_str!("migrations/V3__tenant_modules.sql"),
+        },
+        Migration {
+            name: "V22__tenant_time_zone",
+            sql: include_str!("migrations/V22__tenant_time_zone.sql"),
+        },
+    ],
 };

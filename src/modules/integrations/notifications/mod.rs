@@ -8,7 +8,7 @@
 //! - **Sandbox** ([`render`]): minijinja with strict undefined variables, no loader,
 //!   a fuel budget, HTML escaping in the HTML part, size caps, and a `datetime` filter
 //!   that formats an instant in an IANA time zone (the tenant's `tz` by default).
-//! - **Versions** (`notification_templates`, `migrations/V22__notification_templates.sql`):
+//! - **Versions** (`notification_templates`, `migrations/V23__notification_templates.sql`):
 //!   saving a (key, channel, locale) again adds the next version; the newest is in
 //!   force. Every member reads and previews; owners and admins save (the policy
 //!   checks the membership's role again). Rows are never changed or deleted.
@@ -50,8 +50,8 @@ pub const MODULE: ModuleInfo = ModuleInfo {
     }],
     events: &[],
     migrations: &[Migration {
-        name: "V22__notification_templates",
-        sql: include_str!("migrations/V22__notification_templates.sql"),
+        name: "V23__notification_templates",
+        sql: include_str!("migrations/V23__notification_templates.sql"),
     }],
 };
 

@@ -13,12 +13,8 @@
 --     row must hold whatever the server does: known keys and channels, a BCP 47-shaped
 --     locale, an email's subject, no HTML part on an SMS, at most 20,000 characters per
 --     part.
---   * tenants.time_zone: the tenant's IANA time zone (`Europe/Zurich`), 'UTC' until
---     the tenant says otherwise; templates format instants in it.
-
-ALTER TABLE tenants ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC'
-    CONSTRAINT tenants_time_zone_format
-    CHECK (char_length(time_zone) <= 64 AND time_zone ~ '^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$');
+--   * Templates format instants in the tenant's time zone (tenancy V22,
+--     tenants.time_zone).
 
 CREATE TABLE notification_templates (
     tenant_id  uuid        NOT NULL DEFAULT app.current_tenant_id(),
