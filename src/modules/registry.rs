@@ -16,7 +16,7 @@ use super::{
         notifications::{self, NotificationsApi},
         webhooks::{self, WebhooksApi},
     },
-    tenancy::{self, TenantModulesApi},
+    tenancy::{self, TenantModulesApi, TenantSettingsApi},
     verticals::{Mounted, real_estate},
 };
 
@@ -41,6 +41,7 @@ pub type Apis = (
     CompaniesApi,
     DealsApi,
     TenantModulesApi,
+    TenantSettingsApi,
     WebhooksApi,
     NotificationsApi,
     Mounted<real_estate::Api>,
@@ -56,6 +57,7 @@ pub fn apis(state: &SharedState) -> Apis {
         CompaniesApi::new(state.clone()),
         DealsApi::new(state.clone()),
         TenantModulesApi::new(state.clone()),
+        TenantSettingsApi::new(state.clone()),
         WebhooksApi::new(state.clone(), events(state)),
         NotificationsApi::new(state.clone()),
         Mounted::new(state, &real_estate::MODULE, real_estate::api),

@@ -277,6 +277,8 @@ pub mod problems {
     pub type ReadMany = Problems<{ ALWAYS | UNAUTHORIZED | NOT_FOUND | UNPROCESSABLE }>;
     /// Creating or changing a resource.
     pub type Write = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | CONFLICT | BODY }>;
+    /// Changing a setting of the tenant: nothing it could conflict with.
+    pub type Configure = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | BODY }>;
     /// Reading a list only managers may read.
     pub type ReadManaged =
         Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNPROCESSABLE }>;

@@ -66,6 +66,9 @@ mod modules {
         mod notifications;
         mod webhooks;
     }
+    mod tenancy {
+        mod settings;
+    }
     mod crm {
         mod companies;
         mod contacts;

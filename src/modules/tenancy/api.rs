@@ -12,8 +12,8 @@ use crate::platform::{
 };
 
 #[derive(Tags)]
-enum TenantTags {
-    /// Settings of the caller's tenant: the industry modules it uses.
+pub(super) enum TenantTags {
+    /// Settings of the caller's tenant: the industry modules it uses and its time zone.
     Tenant,
 }
 
