@@ -5,7 +5,8 @@
 -- `crm audit` prints it (exit 1 on any 'error').
 --
 -- "Tenant tables" are ordinary or partitioned tables outside the system schemas with a
--- tenant_id column. "API roles" are the login roles that are members of crm_api: the
+-- tenant_id column. The table `tenants` (one row per tenant, keyed by `id`) needs the
+-- same row-level security, guard and all, and is audited with them (RLS001-RLS003). "API roles" are the login roles that are members of crm_api: the
 -- roles requests run as (the server narrows this to its own role by setting
 -- crm.audit_role in the audit's transaction). One row per finding; no rows means clean.
 
@@ -35,6 +36,15 @@ tenant_tables AS (
     FROM user_tables t
     JOIN pg_attribute a ON a.attrelid = t.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
 ),
+-- The tables whose rows each belong to one tenant, and the column that names it.
+guarded_tables AS (
+    SELECT t.oid, t.name, t.relrowsecurity, t.relforcerowsecurity, 'tenant_id' AS tenant_key
+    FROM tenant_tables t
+    UNION ALL
+    SELECT t.oid, t.name, t.relrowsecurity, t.relforcerowsecurity, 'id'
+    FROM user_tables t
+    WHERE t.name = 'tenants'
+),
 policies AS (
     SELECT p.polrelid, p.polname, p.polpermissive, p.polcmd, p.polroles,
            pg_get_expr(p.polqual, p.polrelid) AS using_expr,
@@ -47,9 +57,10 @@ policies AS (
 guarded AS (
     SELECT DISTINCT p.polrelid
     FROM policies p
+    JOIN guarded_tables t ON t.oid = p.polrelid
     WHERE NOT p.polpermissive AND p.polcmd = '*'
-      AND p.using_expr = '(tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))'
-      AND p.check_expr = '(tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))'
+      AND p.using_expr = format('(%s = ( SELECT app.current_tenant_id() AS current_tenant_id))', t.tenant_key)
+      AND p.check_expr = format('(%s = ( SELECT app.current_tenant_id() AS current_tenant_id))', t.tenant_key)
 ),
 allowed_definers (signature) AS (
     -- The reviewed SECURITY DEFINER functions the API may execute.
@@ -108,15 +119,21 @@ public_powers AS (
 findings (rule, severity, object, finding, fix) AS (
     SELECT 'RLS001', 'error', name, 'row-level security is not enabled',
            format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY;', name)
-    FROM tenant_tables WHERE NOT relrowsecurity
+    FROM guarded_tables WHERE NOT relrowsecurity
     UNION ALL
     SELECT 'RLS002', 'error', name, 'row-level security is not forced (the owner bypasses it)',
            format('ALTER TABLE %s FORCE ROW LEVEL SECURITY;', name)
-    FROM tenant_tables WHERE NOT relforcerowsecurity
+    FROM guarded_tables WHERE NOT relforcerowsecurity
     UNION ALL
     SELECT 'RLS003', 'error', name, 'no restrictive tenant_guard policy',
-           format('CALL app.enable_tenant_guard(%L);', name)
-    FROM tenant_tables t WHERE NOT EXISTS (SELECT 1 FROM guarded g WHERE g.polrelid = t.oid)
+           CASE t.tenant_key
+               WHEN 'tenant_id' THEN format('CALL app.enable_tenant_guard(%L);', t.name)
+               ELSE format('CREATE POLICY tenant_guard ON %s AS RESTRICTIVE FOR ALL TO crm_api '
+                           'USING (%2$I = (SELECT app.current_tenant_id())) '
+                           'WITH CHECK (%2$I = (SELECT app.current_tenant_id()));',
+                           t.name, t.tenant_key)
+           END
+    FROM guarded_tables t WHERE NOT EXISTS (SELECT 1 FROM guarded g WHERE g.polrelid = t.oid)
     UNION ALL
     SELECT 'RLS004', 'error', t.name || ' / ' || p.polname, 'policy on a table whose RLS is disabled (it does nothing)',
            format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY;', t.name)

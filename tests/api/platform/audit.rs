@@ -88,6 +88,21 @@ const FAULTS: &[Fault] = &[
          USING (tenant_id = (SELECT app.current_tenant_id()) OR true) \
          WITH CHECK (tenant_id = (SELECT app.current_tenant_id()) OR true)",
     ),
+    // The table of tenants is guarded by its `id` (it has no tenant_id).
+    fault(
+        "RLS002",
+        "error",
+        "tenants",
+        "ALTER TABLE tenants NO FORCE ROW LEVEL SECURITY",
+    ),
+    fault(
+        "RLS003",
+        "error",
+        "tenants",
+        "DROP POLICY tenant_guard ON tenants; \
+         CREATE POLICY tenant_guard ON tenants AS RESTRICTIVE FOR SELECT TO crm_api \
+         USING (id = (SELECT app.current_tenant_id()))",
+    ),
     fault(
         "RLS004",
         "error",
