@@ -128,7 +128,11 @@ async fn build_state(config: &Config) -> Result<SharedState, StartError> {
 /// their upkeep.
 fn job_host(config: &Config, state: &SharedState) -> Result<JobHost, StartError> {
     let mail = MailJob::new(state.db.clone(), Mailer::new(config)?);
-    let webhooks = WebhookJob::new(state.db.clone(), state.webhooks.clone());
+    let webhooks = WebhookJob::new(
+        state.db.clone(),
+        state.webhooks.clone(),
+        config.webhooks.concurrency,
+    );
     let upkeep = WebhookUpkeepJob::new(state.db.clone(), config.webhooks.retention);
     Ok(JobHost::new(
         vec![Arc::new(mail), Arc::new(webhooks), Arc::new(upkeep)],

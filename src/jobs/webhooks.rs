@@ -1,7 +1,8 @@
 //! The webhook jobs.
 //!
-//! - [`WebhookJob`] keeps up to [`CONCURRENCY`] deliveries in flight: it claims due
-//!   messages of every tenant through the dispatcher door whenever it has room,
+//! - [`WebhookJob`] keeps up to `CRM_WEBHOOK_CONCURRENCY` deliveries in flight: it
+//!   claims due messages of every tenant through the dispatcher door whenever a
+//!   quarter of its slots are free,
 //!   delivers each with the platform's [`Guard`] (Standard Webhooks signature, SSRF
 //!   guard, timeouts), and settles the attempts that finished together, in one call,
 //!   with what each came to (for the delivery log): delivered, or handed back for the
@@ -29,10 +30,6 @@ use crate::platform::{
     webhooks::{Guard, Outcome},
 };
 
-/// Deliveries in flight at once, per worker.
-const CONCURRENCY: usize = 32;
-/// Claim more once this many slots are free (fewer round trips than one per slot).
-const CLAIM_AT: usize = 8;
 /// How often to look for new messages while nothing in flight finishes.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -40,13 +37,16 @@ const POLL: Duration = Duration::from_millis(500);
 pub struct WebhookJob {
     db: Db,
     guard: Arc<Guard>,
+    /// Deliveries in flight at once.
+    concurrency: usize,
 }
 
 impl WebhookJob {
-    pub fn new(db: Db, guard: Guard) -> Self {
+    pub fn new(db: Db, guard: Guard, concurrency: usize) -> Self {
         Self {
             db,
             guard: Arc::new(guard),
+            concurrency: concurrency.max(1),
         }
     }
 }
@@ -61,15 +61,18 @@ impl Job for WebhookJob {
     }
 
     fn run(&self, stop: Stop) -> BoxFuture<'static, Result<(), JobError>> {
-        let (db, guard) = (self.db.clone(), self.guard.clone());
+        let (db, guard, concurrency) = (self.db.clone(), self.guard.clone(), self.concurrency);
+        // Claim more once a quarter of the slots are free: fewer round trips than one
+        // claim per slot.
+        let claim_at = concurrency.div_ceil(4);
         async move {
             let dispatcher = db.dispatcher();
             let mut in_flight = FuturesUnordered::new();
             loop {
                 // After every settle (what finished freed its endpoints' slots) and
                 // every POLL.
-                let room = CONCURRENCY - in_flight.len();
-                if !stop.is_set() && (room >= CLAIM_AT || in_flight.is_empty()) {
+                let room = concurrency - in_flight.len();
+                if !stop.is_set() && (room >= claim_at || in_flight.is_empty()) {
                     let claimed = dispatcher.claim_webhooks(room as i32).await?;
                     in_flight.extend(claimed.into_iter().map(|message| attempt(&guard, message)));
                 }

@@ -143,6 +143,10 @@ pub struct WebhookConfig {
     /// How long delivered and given-up messages, and their delivery log, are kept
     /// (`CRM_WEBHOOK_RETENTION_DAYS`, 30; at least 1).
     pub retention: Duration,
+    /// Deliveries one worker host keeps in flight (`CRM_WEBHOOK_CONCURRENCY`, 32; 1 to
+    /// 256). Lower bounds what deliveries take of a shared machine, at a steep cost in
+    /// delivery rate and latency.
+    pub concurrency: usize,
 }
 
 /// Outbound mail.
@@ -675,6 +679,10 @@ fn webhook_config(
         connect_timeout,
         timeout,
         retention: days(var, "CRM_WEBHOOK_RETENTION_DAYS", "30")?,
+        concurrency: match parse::<usize>(var, "CRM_WEBHOOK_CONCURRENCY", "32")? {
+            concurrency @ 1..=256 => concurrency,
+            _ => return Err(invalid("CRM_WEBHOOK_CONCURRENCY", "must be 1 to 256")),
+        },
     })
 }
 
@@ -819,6 +827,17 @@ mod tests {
             assert!(err.to_string().contains(named), "{err}");
         }
         config(&[("CRM_WEBHOOK_TIMEOUT_MS", "60000")]).expect("at the bound");
+    }
+
+    #[test]
+    fn webhook_concurrency_is_bounded() {
+        assert_eq!(config(&[]).expect("defaults").webhooks.concurrency, 32);
+        for value in ["0", "257", "-1"] {
+            let err = config(&[("CRM_WEBHOOK_CONCURRENCY", value)]).expect_err(value);
+            assert!(err.to_string().contains("CRM_WEBHOOK_CONCURRENCY"), "{err}");
+        }
+        let one = config(&[("CRM_WEBHOOK_CONCURRENCY", "1")]).expect("one at a time");
+        assert_eq!(one.webhooks.concurrency, 1);
     }
 
     #[test]

@@ -324,6 +324,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
             retention: Duration::from_secs(86_400),
+            concurrency: 1,
         })
         .expect("a client")
     }
