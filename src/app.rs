@@ -16,6 +16,7 @@ use crate::{
     jobs::{
         JobHost,
         mail::MailJob,
+        notifications::{Channels, NotificationJob},
         webhooks::{WebhookJob, WebhookUpkeepJob},
     },
     modules::registry::{self, Apis},
@@ -30,6 +31,7 @@ use crate::{
         limits,
         mail::{MailSetupError, Mailer},
         metrics,
+        sms::{SmsSetupError, Texter},
         state::{AppState, SharedState},
         webhooks::Guard,
     },
@@ -54,6 +56,8 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Mail(#[from] MailSetupError),
+    #[error(transparent)]
+    Sms(#[from] SmsSetupError),
     #[error("cannot finish the OpenAPI document: {0}")]
     Contract(#[from] ContractError),
     #[error("cannot set up the webhooks' HTTP client: {0}")]
@@ -124,10 +128,17 @@ async fn build_state(config: &Config) -> Result<SharedState, StartError> {
     }))
 }
 
-/// Every module's jobs: the sender of the mail outbox, the deliverer of webhooks and
-/// their upkeep.
+/// Every module's jobs: the sender of the mail outbox, the sender of notifications, the
+/// deliverer of webhooks and their upkeep.
 fn job_host(config: &Config, state: &SharedState) -> Result<JobHost, StartError> {
     let mail = MailJob::new(state.db.clone(), Mailer::new(config)?);
+    let notifications = NotificationJob::new(
+        state.db.clone(),
+        Channels {
+            mailer: Mailer::new(config)?,
+            texter: Texter::new(config)?,
+        },
+    );
     let webhooks = WebhookJob::new(
         state.db.clone(),
         state.webhooks.clone(),
@@ -135,7 +146,12 @@ fn job_host(config: &Config, state: &SharedState) -> Result<JobHost, StartError>
     );
     let upkeep = WebhookUpkeepJob::new(state.db.clone(), config.webhooks.retention);
     Ok(JobHost::new(
-        vec![Arc::new(mail), Arc::new(webhooks), Arc::new(upkeep)],
+        vec![
+            Arc::new(mail),
+            Arc::new(notifications),
+            Arc::new(webhooks),
+            Arc::new(upkeep),
+        ],
         config.http.shutdown_timeout,
     ))
 }

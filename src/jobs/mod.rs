@@ -1,6 +1,7 @@
 //! The worker host: runs every module's background jobs (today [`mail::MailJob`], the
-//! sender of the mail outbox, and [`webhooks::WebhookJob`], the deliverer of webhook
-//! messages; reminders and imports of later modules), each in its own
+//! sender of the mail outbox, [`notifications::NotificationJob`], the sender of the
+//! tenants' notifications, and [`webhooks::WebhookJob`], the deliverer of webhook
+//! messages; imports of later modules), each in its own
 //! loop, and stops them gracefully. `crm worker` runs it alone; `crm serve` runs it
 //! in-process unless `CRM_RUN_WORKER=false`.
 //!
@@ -9,6 +10,7 @@
 //! (`CRM_SHUTDOWN_TIMEOUT_SECS`), after which it is abandoned and logged.
 
 pub mod mail;
+pub mod notifications;
 pub mod webhooks;
 
 use std::{future::Future, sync::Arc, time::Duration};

@@ -13,7 +13,7 @@ use super::{
     identity::{self, invitations::InvitationsApi, sessions::AuthApi, users::UsersApi},
     integrations::{
         mail,
-        notifications::{self, NotificationsApi},
+        notifications::{self, ConsentsApi, MessagesApi, NotificationsApi},
         webhooks::{self, WebhooksApi},
     },
     tenancy::{self, TenantModulesApi, TenantSettingsApi},
@@ -44,6 +44,8 @@ pub type Apis = (
     TenantSettingsApi,
     WebhooksApi,
     NotificationsApi,
+    MessagesApi,
+    ConsentsApi,
     Mounted<real_estate::Api>,
 );
 
@@ -60,6 +62,8 @@ pub fn apis(state: &SharedState) -> Apis {
         TenantSettingsApi::new(state.clone()),
         WebhooksApi::new(state.clone(), events(state)),
         NotificationsApi::new(state.clone()),
+        MessagesApi::new(state.clone()),
+        ConsentsApi::new(state.clone()),
         Mounted::new(state, &real_estate::MODULE, real_estate::api),
     )
 }

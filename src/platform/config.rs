@@ -100,6 +100,8 @@ pub struct Config {
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
     pub mail: MailConfig,
+    /// The SMS provider; without one, text messages go to the log.
+    pub sms: Option<SmsConfig>,
     pub webhooks: WebhookConfig,
     /// How long set-up waits for another session's migration lock before giving up
     /// and naming the holder (`CRM_MIGRATION_LOCK_TIMEOUT_MS`, default 60 s).
@@ -159,6 +161,23 @@ pub struct MailConfig {
     /// Where people reach the service (`CRM_PUBLIC_URL`, default
     /// `http://127.0.0.1:8000`, no trailing slash): the base of the links in mail.
     pub public_url: String,
+}
+
+/// The SMS provider's HTTP API, in the widely used shape: a form POST of `To`, `From`
+/// and `Body` with HTTP basic authentication, answered with the message's id.
+#[derive(Clone, Debug)]
+pub struct SmsConfig {
+    /// The URL messages are posted to (`CRM_SMS_URL`, http:// or https://), such as a
+    /// provider's `…/Accounts/<account>/Messages.json`.
+    pub url: url::Url,
+    /// The sender: a number in international form or an alphanumeric id
+    /// (`CRM_SMS_FROM`).
+    pub from: String,
+    /// `CRM_SMS_USERNAME` (an account id) and `CRM_SMS_PASSWORD` (its token).
+    pub username: String,
+    pub password: Secret,
+    /// How long one request may take (`CRM_SMS_TIMEOUT_MS`, 10 s; 1 ms to 60 s).
+    pub timeout: Duration,
 }
 
 /// Where and how to reach the SMTP server.
@@ -414,6 +433,7 @@ impl Config {
             redis_url: var("CRM_REDIS_URL").map(Secret::new),
             metrics_token: var("CRM_METRICS_TOKEN").map(Secret::new),
             mail: mail_config(&var)?,
+            sms: sms_config(&var)?,
             webhooks: webhook_config(&var)?,
             migration_lock_timeout: millis(&var, "CRM_MIGRATION_LOCK_TIMEOUT_MS", "60000")?,
             app_role_bounds: role_bounds(&var, pool_size)?,
@@ -539,6 +559,35 @@ fn mail_config(var: &impl Fn(&'static str) -> Option<String>) -> Result<MailConf
         from,
         public_url,
     })
+}
+
+fn sms_config(
+    var: &impl Fn(&'static str) -> Option<String>,
+) -> Result<Option<SmsConfig>, ConfigError> {
+    let Some(raw_url) = var("CRM_SMS_URL") else {
+        return Ok(None);
+    };
+    let url = url::Url::parse(raw_url.trim())
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+        .ok_or_else(|| invalid("CRM_SMS_URL", format!("{raw_url:?} is not an http(s) URL")))?;
+    let needed = |name: &'static str| {
+        var(name)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+            .ok_or_else(|| invalid(name, "must be set with CRM_SMS_URL"))
+    };
+    let timeout = millis(var, "CRM_SMS_TIMEOUT_MS", "10000")?;
+    if timeout.is_zero() || timeout > Duration::from_secs(60) {
+        return Err(invalid("CRM_SMS_TIMEOUT_MS", "must be 1 to 60000"));
+    }
+    Ok(Some(SmsConfig {
+        url,
+        from: needed("CRM_SMS_FROM")?,
+        username: needed("CRM_SMS_USERNAME")?,
+        password: Secret::new(needed("CRM_SMS_PASSWORD")?),
+        timeout,
+    }))
 }
 
 /// `CRM_TENANT_MAX_CONNECTIONS`: 1 to the pool size; by default a quarter of the

@@ -109,6 +109,19 @@ pub static MAIL_DELIVERIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .unwrap_or_else(|err| panic!("static metric definition: {err}"))
 });
 
+/// Attempts to send notifications by channel (`email`, `sms`) and outcome (`sent`,
+/// `failed`), counted by the worker's notification job, like [`MAIL_DELIVERIES`].
+pub static NOTIFICATION_SENDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    IntCounterVec::new(
+        Opts::new(
+            "crm_notification_sends_total",
+            "Attempts to send notifications, by channel (email, sms) and outcome (sent, failed).",
+        ),
+        &["channel", "outcome"],
+    )
+    .unwrap_or_else(|err| panic!("static metric definition: {err}"))
+});
+
 /// Counts one database error.
 pub fn db_error(err: &tokio_postgres::Error) {
     let class = err
@@ -191,6 +204,7 @@ impl Metrics {
         registry.register(Box::new(DB_UNAVAILABLE.clone()))?;
         registry.register(Box::new(RATE_LIMIT_STORE_ERRORS.clone()))?;
         registry.register(Box::new(MAIL_DELIVERIES.clone()))?;
+        registry.register(Box::new(NOTIFICATION_SENDS.clone()))?;
         registry.register(Box::new(WEBHOOK_DELIVERIES.clone()))?;
         registry.register(Box::new(WEBHOOK_MESSAGES.clone()))?;
         registry.register(Box::new(WEBHOOK_OLDEST_DUE.clone()))?;

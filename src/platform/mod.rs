@@ -21,6 +21,7 @@
 //!   table cannot take the connections of the others.
 //! - [`list`]: filters, sort orders, search and keyset cursors of list endpoints.
 //! - [`mail`]: outbound email ([`mail::Email`], [`mail::Mailer`]: SMTP or the log).
+//! - [`sms`]: outbound text messages ([`sms::Texter`]: an HTTP provider or the log).
 //! - [`webhooks`]: outbound webhooks: the Standard Webhooks signature and one guarded
 //!   delivery ([`webhooks::Guard`]).
 //! - [`auth`]: access tokens, the bearer scheme handlers take, password hashing.
@@ -42,6 +43,7 @@ pub mod list;
 pub mod mail;
 pub mod metrics;
 pub mod module;
+pub mod sms;
 pub mod state;
 pub mod telemetry;
 pub mod tenancy;

@@ -63,6 +63,7 @@ mod modules {
     }
     mod integrations {
         mod mail;
+        mod notification_sending;
         mod notifications;
         mod webhooks;
     }

@@ -4,7 +4,9 @@
 //! only the calls of the reviewed SECURITY DEFINER functions of the mail module
 //! (`app.claim_mail`, `app.mail_sent`, `app.mail_failed`) and of the webhooks module
 //! (`app.claim_webhooks`, `app.webhooks_settled`, `app.webhook_queue`,
-//! `app.prune_webhooks`; V15, V20 and V21), which decide the lease, the backoff, the
+//! `app.prune_webhooks`; V15, V20 and V21) and of the notifications module
+//! (`app.claim_notifications`, `app.notification_handing_over`,
+//! `app.notification_sent`, `app.notification_failed`; V24), which decide the lease, the backoff, the
 //! attempt limit, the caps on what is in flight and what may be pruned themselves. A
 //! claim is settled by the token the claim returned, so a caller can settle only what
 //! it claimed; a lease that ran out (a worker that died) is claimed again, which makes
@@ -217,6 +219,141 @@ impl Dispatcher<'_> {
             .await?;
         Ok(rows.first().map_or(0, |row| row.get(0)))
     }
+}
+
+/// The lease under which one claimed notification is being sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotificationClaim(Uuid);
+
+/// A notification leased to this worker, with what it is rendered from.
+#[derive(Debug)]
+pub struct ClaimedNotification {
+    pub claim: NotificationClaim,
+    pub tenant_id: Uuid,
+    pub message_id: Uuid,
+    /// `email` or `sms`.
+    pub channel: String,
+    /// The address or number, copied from the contact when it was queued.
+    pub recipient: Option<String>,
+    /// The template's key; `None` for content given as it is.
+    pub template_key: Option<String>,
+    pub locale: String,
+    /// The values of its variables by dotted path.
+    pub variables: serde_json::Value,
+    /// The content given as it is.
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    /// Which attempt this is (1 for the first).
+    pub attempt: i32,
+    pub time_zone: String,
+    pub tenant_name: String,
+    /// The tenant's versions in force of the template, for the message's locale, its
+    /// language and English (in no order).
+    pub wordings: Vec<Wording>,
+}
+
+/// A tenant's version in force of a template, in one locale.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Wording {
+    pub locale: String,
+    pub subject: Option<String>,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+impl Dispatcher<'_> {
+    /// Leases up to `limit` due notifications (the function caps it at 100); marks
+    /// those whose lease ran out after their hand-over for review, and suppresses
+    /// those whose contact opted out since they were queued.
+    pub async fn claim_notifications(
+        &self,
+        limit: i32,
+    ) -> Result<Vec<ClaimedNotification>, DbError> {
+        let rows = self
+            .call(
+                "SELECT claim, tenant_id, message_id, channel, recipient, template_key, locale, \
+                        variables, subject, text_body, html_body, attempts, time_zone, \
+                        tenant_name, templates \
+                 FROM app.claim_notifications($1)",
+                &[&limit],
+            )
+            .await?;
+        rows.iter().map(claimed_notification).collect()
+    }
+
+    /// The claimed notification is about to go to the provider, rendered as given.
+    /// False when its lease ran out: it must not be sent then.
+    pub async fn notification_handing_over(
+        &self,
+        claim: NotificationClaim,
+        subject: Option<&str>,
+        text: &str,
+        html: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let rows = self
+            .call(
+                "SELECT app.notification_handing_over($1, $2, $3, $4)",
+                &[&claim.0, &subject, &text, &html],
+            )
+            .await?;
+        Ok(settled(&rows))
+    }
+
+    /// The provider accepted the claimed notification. False when the claim is
+    /// unknown (its lease ran out after the hand-over: it is under review).
+    pub async fn notification_sent(
+        &self,
+        claim: NotificationClaim,
+        provider_id: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let rows = self
+            .call(
+                "SELECT app.notification_sent($1, $2)",
+                &[&claim.0, &provider_id],
+            )
+            .await?;
+        Ok(settled(&rows))
+    }
+
+    /// The claimed notification was not sent: queued again with backoff, or failed
+    /// when `permanent` or out of attempts. False when the claim is unknown.
+    pub async fn notification_failed(
+        &self,
+        claim: NotificationClaim,
+        reason: &str,
+        permanent: bool,
+    ) -> Result<bool, DbError> {
+        let rows = self
+            .call(
+                "SELECT app.notification_failed($1, $2, $3)",
+                &[&claim.0, &reason, &permanent],
+            )
+            .await?;
+        Ok(settled(&rows))
+    }
+}
+
+fn claimed_notification(row: &Row) -> Result<ClaimedNotification, DbError> {
+    let wordings = serde_json::from_value(row.get("templates"))
+        .map_err(|err| DbError::internal(format!("the claim's templates: {err}")))?;
+    Ok(ClaimedNotification {
+        claim: NotificationClaim(row.get("claim")),
+        tenant_id: row.get("tenant_id"),
+        message_id: row.get("message_id"),
+        channel: row.get("channel"),
+        recipient: row.get("recipient"),
+        template_key: row.get("template_key"),
+        locale: row.get("locale"),
+        variables: row.get("variables"),
+        subject: row.get("subject"),
+        text: row.get("text_body"),
+        html: row.get("html_body"),
+        attempt: row.get("attempts"),
+        time_zone: row.get("time_zone"),
+        tenant_name: row.get("tenant_name"),
+        wordings,
+    })
 }
 
 /// The webhook queue across tenants, for `/metrics`.

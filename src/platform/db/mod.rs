@@ -29,7 +29,8 @@ mod tenant_tx;
 pub use audit::{Finding, audit};
 pub use context::{ContextSigner, load_signer, retire_context_keys, rotate_context_key};
 pub use dispatcher::{
-    ClaimedMail, ClaimedWebhook, Dispatcher, MailClaim, WebhookAttempt, WebhookClaim, WebhookQueue,
+    ClaimedMail, ClaimedNotification, ClaimedWebhook, Dispatcher, MailClaim, NotificationClaim,
+    WebhookAttempt, WebhookClaim, WebhookQueue, Wording,
 };
 pub use error::{DbError, Outage};
 pub use migrations::Migrations;

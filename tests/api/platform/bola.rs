@@ -39,6 +39,11 @@ use crate::support::{PASSWORD, TestApp, TestUser, expect_json, expect_problem, s
 /// sweep gives up (a cycle in the document).
 const MAX_DEPTH: usize = 6;
 
+/// The creators whose body needs one of several optional properties, which no schema's
+/// `required` can say (`POST /notifications`: a template or a text): their documented
+/// example is posted, its uuids replaced by the creator's own objects.
+const FROM_EXAMPLE: &[&str] = &["/notifications"];
+
 /// Which properties a body gets, and which values.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fill {
@@ -535,7 +540,17 @@ impl Sweep {
                 with_id(&creator.path, &id_of(&parent))
             }
         };
-        let body = self.body(&schema, Fill::Create, user, depth).await?;
+        let body = if FROM_EXAMPLE.contains(&creator.path.as_str()) {
+            let references = self.references(&schema, Fill::Create, user, depth).await?;
+            let mut example = schema["example"].clone();
+            let fields = example
+                .as_object_mut()
+                .ok_or_else(|| format!("POST {} documents no example body", creator.path))?;
+            fields.extend(references);
+            example
+        } else {
+            self.body(&schema, Fill::Create, user, depth).await?
+        };
         Ok((path, body))
     }
 

@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod mail;
+pub mod sms;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -2,16 +2,16 @@
 //! admins save versions), the keys and their variables, and the wording in force.
 
 use poem_openapi::{
-    ApiResponse, OpenApi, Tags,
+    ApiResponse, OpenApi,
     param::{Path, Query},
     payload::Json,
 };
 use uuid::Uuid;
 
 use super::{
-    EffectiveTemplateList, MODULE, NewTemplate, NewTemplateBody, Preview, PreviewBody,
-    PreviewRequest, PreviewSource, Template, TemplateKeyInfo, TemplateKeyList, TemplateList,
-    check_variables, checked_locale,
+    EffectiveTemplateList, MODULE, NewTemplate, NewTemplateBody, NotificationTags, Preview,
+    PreviewBody, PreviewRequest, PreviewSource, Template, TemplateKeyInfo, TemplateKeyList,
+    TemplateList, check_variables, checked_locale,
     keys::{self, Channel, TemplateKey},
     render::{self, Parts},
     store,
@@ -23,13 +23,6 @@ use crate::platform::{
     state::SharedState,
     validation::Fields,
 };
-
-#[derive(Tags)]
-enum NotificationTags {
-    /// The wording of the messages the CRM sends: per key, channel and locale,
-    /// versioned, checked and rendered in a sandbox.
-    Notifications,
-}
 
 #[derive(ApiResponse)]
 enum TemplateCreated {

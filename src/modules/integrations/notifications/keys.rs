@@ -264,6 +264,15 @@ impl TemplateKey {
             .find(|key| key.name() == name)
     }
 
+    /// Whether its messages go to the tenant's contacts (`POST /notifications`, the
+    /// events and reminders); the others go to people signing up or invited.
+    pub fn goes_to_contacts(self) -> bool {
+        matches!(
+            self,
+            Self::ViewingConfirmation | Self::ViewingReminder | Self::ViewingFeedbackRequest
+        )
+    }
+
     /// Its declaration ([`KEYS`] is in the order of the enum; a unit test checks it).
     pub fn spec(self) -> &'static KeySpec {
         &KEYS[self as usize]

@@ -1,6 +1,7 @@
-//! Notification templates: each tenant's wording of the messages the CRM sends, per
-//! purpose (a [`TemplateKey`]), [`Channel`] and locale, kept as versions. Sending is
-//! not here yet: this module stores, checks, previews and resolves the wording.
+//! Notifications: the messages the CRM sends to a tenant's contacts ([`messages`]),
+//! the contacts' consent ([`consents`]), and each tenant's wording of them, per
+//! purpose (a [`TemplateKey`]), [`Channel`] and locale, kept as versions. The worker
+//! host's notification job renders ([`delivery`]) and sends them.
 //!
 //! - **Keys** ([`keys`]): the one declaration of each key's channels, the variables it
 //!   offers (dotted paths such as `contact.first_name`, with their sample values) and
@@ -15,18 +16,23 @@
 //! - **Resolution** ([`store::effective`]): for a locale such as `de-CH`, the tenant's
 //!   version in force for `de-CH`, else for `de`, else for `en`, else the default.
 
+pub mod consents;
+pub mod delivery;
 pub mod keys;
+pub mod messages;
 pub mod render;
 
 mod api;
 mod store;
 
 pub use api::NotificationsApi;
+pub use consents::ConsentsApi;
+pub use messages::MessagesApi;
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Enum, Object, types::Example};
+use poem_openapi::{Enum, Object, Tags, types::Example};
 use uuid::Uuid;
 
 use crate::platform::{
@@ -41,19 +47,39 @@ pub const MODULE: ModuleInfo = ModuleInfo {
     name: "notifications",
     title: "Notifications",
     switchable: false,
-    constraints: &[Constraint {
-        // Two versions of one template saved at the same moment: the second loses.
-        name: "notification_templates_version_key",
-        meaning: Meaning::Conflict(
-            "Another version of this template was saved at the same moment; save again.",
-        ),
-    }],
+    constraints: &[
+        Constraint {
+            // Two versions of one template saved at the same moment: the second loses.
+            name: "notification_templates_version_key",
+            meaning: Meaning::Conflict(
+                "Another version of this template was saved at the same moment; save again.",
+            ),
+        },
+        Constraint {
+            name: "notification_messages_contact_fkey",
+            meaning: Meaning::MissingReference("contact_id"),
+        },
+    ],
     events: &[],
-    migrations: &[Migration {
-        name: "V23__notification_templates",
-        sql: include_str!("migrations/V23__notification_templates.sql"),
-    }],
+    migrations: &[
+        Migration {
+            name: "V23__notification_templates",
+            sql: include_str!("migrations/V23__notification_templates.sql"),
+        },
+        Migration {
+            name: "V24__notification_messages",
+            sql: include_str!("migrations/V24__notification_messages.sql"),
+        },
+    ],
 };
+
+#[derive(Tags)]
+pub enum NotificationTags {
+    /// The messages the CRM sends to contacts, their wording (per key, channel and
+    /// locale, versioned, checked and rendered in a sandbox) and the contacts'
+    /// consent.
+    Notifications,
+}
 
 /// The most variables a preview may supply.
 const MAX_PREVIEW_VARIABLES: usize = 100;
