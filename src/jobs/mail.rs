@@ -7,9 +7,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures::{FutureExt, StreamExt, future::BoxFuture, stream};
+use futures::{FutureExt, future::BoxFuture};
 
-use super::{Job, JobError, Stop};
+use super::{Job, JobError, Stop, drain};
 use crate::platform::{
     db::{ClaimedMail, Db},
     mail::{Mailer, SendError},
@@ -48,20 +48,9 @@ impl Job for MailJob {
     fn run(&self, stop: Stop) -> BoxFuture<'static, Result<(), JobError>> {
         let (db, mailer) = (self.db.clone(), self.mailer.clone());
         async move {
-            while !stop.is_set() {
-                let claimed = db.dispatcher().claim_mail(BATCH).await?;
-                let full = claimed.len() >= usize::try_from(BATCH).unwrap_or(usize::MAX);
-                let results: Vec<Result<(), JobError>> = stream::iter(claimed)
-                    .map(|mail| deliver(&db, &mailer, mail))
-                    .buffer_unordered(CONCURRENCY)
-                    .collect()
-                    .await;
-                results.into_iter().collect::<Result<(), _>>()?;
-                if !full {
-                    break;
-                }
-            }
-            Ok(())
+            let claim = || async { db.dispatcher().claim_mail(BATCH).await };
+            let handle = |mail| deliver(&db, &mailer, mail);
+            drain(&stop, BATCH, CONCURRENCY, claim, handle).await
         }
         .boxed()
     }

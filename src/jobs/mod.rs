@@ -15,8 +15,10 @@ pub mod webhooks;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use futures::future::BoxFuture;
+use futures::{StreamExt, future::BoxFuture, stream};
 use tokio::{sync::watch, task::JoinSet};
+
+use crate::platform::db::DbError;
 
 /// Why one run of a job failed; logged, and the job runs again at its next turn.
 pub type JobError = Box<dyn std::error::Error + Send + Sync>;
@@ -41,6 +43,37 @@ impl Stop {
     pub fn is_set(&self) -> bool {
         *self.0.borrow()
     }
+}
+
+/// One run of an outbox's job: claims batches of up to `batch` with `claim` and
+/// handles each claimed item with `handle`, `concurrency` at a time, until a batch
+/// comes back short or the host stops (the batch in hand is always finished).
+async fn drain<T, Claimed, Handled>(
+    stop: &Stop,
+    batch: i32,
+    concurrency: usize,
+    claim: impl Fn() -> Claimed,
+    handle: impl Fn(T) -> Handled,
+) -> Result<(), JobError>
+where
+    Claimed: Future<Output = Result<Vec<T>, DbError>>,
+    Handled: Future<Output = Result<(), JobError>>,
+{
+    let full_batch = usize::try_from(batch).unwrap_or(usize::MAX);
+    while !stop.is_set() {
+        let claimed = claim().await?;
+        let full = claimed.len() >= full_batch;
+        let results: Vec<Result<(), JobError>> = stream::iter(claimed)
+            .map(&handle)
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<(), _>>()?;
+        if !full {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The jobs to run and how long a stop may wait for them.

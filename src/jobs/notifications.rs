@@ -12,9 +12,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures::{FutureExt, StreamExt, future::BoxFuture, stream};
+use futures::{FutureExt, future::BoxFuture};
 
-use super::{Job, JobError, Stop};
+use super::{Job, JobError, Stop, drain};
 use crate::modules::integrations::notifications::{delivery, keys::Channel, render::Rendered};
 use crate::platform::{
     db::{ClaimedNotification, Db},
@@ -61,20 +61,9 @@ impl Job for NotificationJob {
     fn run(&self, stop: Stop) -> BoxFuture<'static, Result<(), JobError>> {
         let (db, channels) = (self.db.clone(), self.channels.clone());
         async move {
-            while !stop.is_set() {
-                let claimed = db.dispatcher().claim_notifications(BATCH).await?;
-                let full = claimed.len() >= usize::try_from(BATCH).unwrap_or(usize::MAX);
-                let results: Vec<Result<(), JobError>> = stream::iter(claimed)
-                    .map(|message| deliver(&db, &channels, message))
-                    .buffer_unordered(CONCURRENCY)
-                    .collect()
-                    .await;
-                results.into_iter().collect::<Result<(), _>>()?;
-                if !full {
-                    break;
-                }
-            }
-            Ok(())
+            let claim = || async { db.dispatcher().claim_notifications(BATCH).await };
+            let handle = |message| deliver(&db, &channels, message);
+            drain(&stop, BATCH, CONCURRENCY, claim, handle).await
         }
         .boxed()
     }

@@ -83,6 +83,29 @@ impl SortOrder for OldestFirst {
     }
 }
 
+/// Newest first by `created_at`, for lists that offer no other order (notification
+/// messages); the table's index must be `(tenant_id, created_at, id)`, read backwards.
+#[derive(Debug, Clone, Copy)]
+pub struct NewestFirst;
+
+impl SortOrder for NewestFirst {
+    fn name(self) -> &'static str {
+        "created_at"
+    }
+
+    fn expression(self) -> &'static str {
+        "created_at"
+    }
+
+    fn sql_type(self) -> &'static str {
+        "timestamptz"
+    }
+
+    fn descending(self) -> bool {
+        true
+    }
+}
+
 /// A page size: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
 pub fn checked_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);

@@ -12,7 +12,7 @@ use crate::modules::integrations::notifications::keys::{Channel, TemplateKey};
 use crate::platform::{
     db::{DbError, TenantTx},
     error::ApiError,
-    list::{ListQuery, PageQuery, SortOrder},
+    list::{ListQuery, NewestFirst, PageQuery},
     module::Meaning,
 };
 
@@ -74,21 +74,29 @@ pub enum Queued {
 
 /// Queues `new` (the trigger decides its address and whether it is suppressed), or,
 /// when its idempotency key was used before, answers that message: a conflict when it
-/// was for another contact, channel, purpose or template. A contact of no message of
-/// this tenant is `notification_messages_contact_fkey` (422).
-pub async fn queue(mut tx: TenantTx, new: &NewMessage) -> Result<Queued, DbError> {
+/// was for another contact, channel, purpose or template, or when another request is
+/// queuing it at this very moment (its row is not in this statement's snapshot yet).
+/// One statement, sent with the commit. A contact of no message of this tenant is
+/// `notification_messages_contact_fkey` (422).
+pub async fn queue(tx: TenantTx, new: &NewMessage) -> Result<Queued, DbError> {
     let id = Uuid::now_v7();
     let variables = serde_json::to_value(&new.variables).map_err(DbError::internal)?;
-    let inserted = tx
-        .query_opt(
+    let row = tx
+        .query_opt_and_commit(
             concat!(
-                "INSERT INTO notification_messages (id, channel, purpose, contact_id, \
-                 template_key, locale, variables, subject, text_body, html_body, send_at, \
-                 idempotency_key) \
+                "WITH queued AS (INSERT INTO notification_messages (id, channel, purpose, \
+                 contact_id, template_key, locale, variables, subject, text_body, html_body, \
+                 send_at, idempotency_key) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                  ON CONFLICT (tenant_id, idempotency_key) DO NOTHING \
                  RETURNING ",
-                columns!()
+                columns!(),
+                ") SELECT *, true AS created FROM queued \
+                 UNION ALL \
+                 SELECT ",
+                columns!(),
+                ", false FROM notification_messages \
+                 WHERE idempotency_key = $12 AND NOT EXISTS (SELECT 1 FROM queued)"
             ),
             &[
                 &id,
@@ -105,30 +113,21 @@ pub async fn queue(mut tx: TenantTx, new: &NewMessage) -> Result<Queued, DbError
                 &new.idempotency_key,
             ],
         )
-        .await?;
-    if let Some(row) = inserted {
-        let created = message(&row)?;
-        tx.commit().await?;
-        return Ok(Queued::Created(created));
-    }
-    let row = tx
-        .query_opt_and_commit(
-            concat!(
-                "SELECT ",
-                columns!(),
-                " FROM notification_messages WHERE idempotency_key = $1"
-            ),
-            &[&new.idempotency_key],
-        )
         .await?
-        .ok_or_else(|| DbError::internal("the idempotency key's message is not readable"))?;
-    let earlier = message(&row)?;
-    let same = earlier.contact_id == Some(new.contact_id)
-        && earlier.channel == new.channel
-        && earlier.purpose == new.purpose
-        && earlier.template_key == new.template_key;
+        .ok_or(DbError::Constraint(Meaning::Conflict(
+            "Another message with this idempotency key is being queued at this moment; send \
+             again to get it.",
+        )))?;
+    let message = message(&row)?;
+    if row.get("created") {
+        return Ok(Queued::Created(message));
+    }
+    let same = message.contact_id == Some(new.contact_id)
+        && message.channel == new.channel
+        && message.purpose == new.purpose
+        && message.template_key == new.template_key;
     if same {
-        Ok(Queued::Replayed(earlier))
+        Ok(Queued::Replayed(message))
     } else {
         Err(DbError::Constraint(Meaning::Conflict(
             "This idempotency key was used for another message (another contact, channel, \
@@ -153,29 +152,8 @@ pub async fn get(tx: TenantTx, id: Uuid) -> Result<Message, DbError> {
     message(&row)
 }
 
-/// Newest first by `created_at` (the message indexes, read backwards).
-#[derive(Debug, Clone, Copy)]
-pub struct NewestFirst;
-
-impl SortOrder for NewestFirst {
-    fn name(self) -> &'static str {
-        "created_at"
-    }
-
-    fn expression(self) -> &'static str {
-        "created_at"
-    }
-
-    fn sql_type(self) -> &'static str {
-        "timestamptz"
-    }
-
-    fn descending(self) -> bool {
-        true
-    }
-}
-
-/// The statement [`list`] runs for this page; refuses a bad cursor or limit.
+/// The statement [`list`] runs for this page, newest first (the message indexes, read
+/// backwards); refuses a bad cursor or limit.
 pub fn list_query(
     filters: Filters,
     cursor: Option<String>,
