@@ -13,7 +13,7 @@ use super::{
     identity::{self, invitations::InvitationsApi, sessions::AuthApi, users::UsersApi},
     integrations::{
         mail,
-        notifications::{self, ConsentsApi, MessagesApi, NotificationsApi},
+        notifications::{self, ConsentsApi, MessagesApi, NotificationsApi, RulesApi},
         webhooks::{self, WebhooksApi},
     },
     tenancy::{self, TenantModulesApi, TenantSettingsApi},
@@ -46,6 +46,7 @@ pub type Apis = (
     NotificationsApi,
     MessagesApi,
     ConsentsApi,
+    RulesApi,
     Mounted<real_estate::Api>,
 );
 
@@ -64,6 +65,7 @@ pub fn apis(state: &SharedState) -> Apis {
         NotificationsApi::new(state.clone()),
         MessagesApi::new(state.clone()),
         ConsentsApi::new(state.clone()),
+        RulesApi::new(state.clone()),
         Mounted::new(state, &real_estate::MODULE, real_estate::api),
     )
 }

@@ -77,5 +77,6 @@ mod modules {
     }
     mod verticals {
         mod real_estate;
+        mod viewing_notifications;
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod mail;
+pub mod notifications;
 pub mod sms;
 pub mod webhooks;
 
@@ -608,6 +609,18 @@ pub async fn expect_json(response: Response, status: StatusCode) -> Value {
 }
 
 /// Asserts an RFC 9457 problem response with this status; returns the problem.
+/// The fields a validation problem names, sorted.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    let mut fields: Vec<String> = problem["errors"]
+        .as_array()
+        .expect("a validation problem lists its errors")
+        .iter()
+        .filter_map(|error| error["field"].as_str().map(str::to_owned))
+        .collect();
+    fields.sort_unstable();
+    fields
+}
+
 pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
     let content_type = response
         .headers()

@@ -13,6 +13,9 @@
 //!   saving a (key, channel, locale) again adds the next version; the newest is in
 //!   force. Every member reads and previews; owners and admins save (the policy
 //!   checks the membership's role again). Rows are never changed or deleted.
+//! - **Rules** ([`rules`]): what the tenant's records send by themselves (a viewing's
+//!   confirmation, reminders and feedback request), applied by the database in the
+//!   transaction that changes the record.
 //! - **Resolution** ([`store::effective`]): for a locale such as `de-CH`, the tenant's
 //!   version in force for `de-CH`, else for `de`, else for `en`, else the default.
 
@@ -21,6 +24,7 @@ pub mod delivery;
 pub mod keys;
 pub mod messages;
 pub mod render;
+pub mod rules;
 
 mod api;
 mod store;
@@ -28,6 +32,7 @@ mod store;
 pub use api::NotificationsApi;
 pub use consents::ConsentsApi;
 pub use messages::MessagesApi;
+pub use rules::RulesApi;
 
 use std::collections::BTreeMap;
 
@@ -59,6 +64,12 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "notification_messages_contact_fkey",
             meaning: Meaning::MissingReference("contact_id"),
         },
+        Constraint {
+            name: "notification_rules_once",
+            meaning: Meaning::Conflict(
+                "The tenant has a rule for this key, channel and offset already.",
+            ),
+        },
     ],
     events: &[],
     migrations: &[
@@ -69,6 +80,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         Migration {
             name: "V24__notification_messages",
             sql: include_str!("migrations/V24__notification_messages.sql"),
+        },
+        Migration {
+            name: "V25__notification_rules",
+            sql: include_str!("migrations/V25__notification_rules.sql"),
         },
     ],
 };

@@ -146,6 +146,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V18__real_estate_events",
             sql: include_str!("migrations/V18__real_estate_events.sql"),
         },
+        Migration {
+            name: "V26__viewing_notifications",
+            sql: include_str!("migrations/V26__viewing_notifications.sql"),
+        },
     ],
 };
 

@@ -7,21 +7,20 @@
 //! Time is driven through the queue (`notification_queue.due_at`), never by sleeping
 //! out a delay.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio_postgres::{Client, error::SqlState};
+use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use crate::support::{
-    TestApp, TestUser, expect_json, expect_problem, id_of,
+    TestApp, TestUser, error_fields, expect_json, expect_problem, id_of,
     mail::SmtpServer,
+    notifications::{ARRIVAL, address, due_in, due_now, message_when, sending, settled},
     sms::{ACCOUNT, FROM, SmsProvider, TOKEN},
     spawn_app, start_server,
 };
-
-const ARRIVAL: Duration = Duration::from_secs(20);
 
 /// The viewing values a viewing template needs besides the contact's and the tenant's.
 fn viewing_values() -> Value {
@@ -36,21 +35,6 @@ fn viewing_values() -> Value {
     })
 }
 
-/// A server without a worker and a signed-up tenant, and a second instance on the
-/// same database whose worker sends mail to `smtp` and text messages to `sms`. Tests
-/// talk to the second one.
-async fn sending(smtp: &SmtpServer, sms: &SmsProvider) -> (TestApp, TestApp, TestUser) {
-    let app = spawn_app().await;
-    let user = app.sign_up("Acme").await;
-    let (address, db) = start_server(&app.database, |vars| {
-        vars.extend(smtp.env());
-        vars.extend(sms.env());
-    })
-    .await;
-    let worker = app.other_instance(address, db);
-    (app, worker, user)
-}
-
 async fn contact(
     app: &TestApp,
     user: &TestUser,
@@ -62,10 +46,6 @@ async fn contact(
     id_of(&app.create("/contacts", user, body).await)
 }
 
-fn address(name: &str) -> String {
-    format!("{name}-{}@example.test", Uuid::new_v4().simple())
-}
-
 async fn send(app: &TestApp, user: &TestUser, body: Value) -> Value {
     expect_json(
         app.post("/notifications", user, body).await,
@@ -74,64 +54,12 @@ async fn send(app: &TestApp, user: &TestUser, body: Value) -> Value {
     .await
 }
 
-/// Message `id` once its status is no longer `queued` or `sending`.
-async fn settled(app: &TestApp, user: &TestUser, id: &str) -> Value {
-    let deadline = Instant::now() + ARRIVAL;
-    loop {
-        let message = expect_json(
-            app.get(&format!("/notifications/{id}"), user).await,
-            StatusCode::OK,
-        )
-        .await;
-        if !matches!(message["status"].as_str(), Some("queued" | "sending")) {
-            return message;
-        }
-        assert!(Instant::now() < deadline, "never settled: {message}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Message `id` once it has been attempted `attempts` times and is queued again.
 async fn queued_after(app: &TestApp, user: &TestUser, id: &str, attempts: i64) -> Value {
-    let deadline = Instant::now() + ARRIVAL;
-    loop {
-        let message = expect_json(
-            app.get(&format!("/notifications/{id}"), user).await,
-            StatusCode::OK,
-        )
-        .await;
-        if message["status"] == "queued" && message["attempts"] == attempts {
-            return message;
-        }
-        assert!(Instant::now() < deadline, "not queued again: {message}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Time passes for message `id`: it is due now.
-async fn due_now(owner: &Client, id: &str) {
-    let id: Uuid = id.parse().expect("a uuid");
-    owner
-        .execute(
-            "UPDATE notification_queue SET due_at = now() WHERE message_id = $1",
-            &[&id],
-        )
-        .await
-        .expect("due now");
-}
-
-/// Seconds until message `id` is due, as the queue holds it.
-async fn due_in(owner: &Client, id: &str) -> Option<f64> {
-    let id: Uuid = id.parse().expect("a uuid");
-    owner
-        .query_opt(
-            "SELECT extract(epoch FROM due_at - now())::float8 FROM notification_queue \
-             WHERE message_id = $1",
-            &[&id],
-        )
-        .await
-        .expect("the queue")
-        .map(|row| row.get(0))
+    message_when(app, user, id, |message| {
+        message["status"] == "queued" && message["attempts"] == attempts
+    })
+    .await
 }
 
 #[tokio::test]
@@ -549,13 +477,7 @@ async fn a_message_that_cannot_render_or_reach_anyone_is_a_422_naming_each_field
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let mut fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|error| error["field"].as_str())
-        .collect();
-    fields.sort_unstable();
+    let fields = error_fields(&problem);
     assert_eq!(
         fields,
         [

@@ -9,6 +9,7 @@ mod api;
 mod store;
 
 pub use api::MessagesApi;
+pub use store::QUEUE_SQL;
 
 use std::collections::BTreeMap;
 
@@ -50,16 +51,21 @@ pub enum Status {
     /// The worker stopped after handing it to the provider and before hearing back:
     /// whether it went out is unknown, so it is not sent again by itself.
     Review,
+    /// Not sent because what it was about changed (`reason` says what): the viewing
+    /// was cancelled, completed, moved too close or deleted, or the rule that queued
+    /// it was deleted.
+    Cancelled,
 }
 
 impl Status {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Queued,
         Self::Sending,
         Self::Sent,
         Self::Failed,
         Self::Suppressed,
         Self::Review,
+        Self::Cancelled,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +76,7 @@ impl Status {
             Self::Failed => "failed",
             Self::Suppressed => "suppressed",
             Self::Review => "review",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -141,16 +148,18 @@ pub struct Message {
     pub text: Option<String>,
     /// The HTML part (email): as given, or as rendered.
     pub html: Option<String>,
-    /// What queued it: `api`, or the event or rule (`viewing.booked`,
-    /// `reminder:1440`).
+    /// What queued it: `api`, or what happened to its record (`viewing.booked`,
+    /// `viewing.rescheduled`, `viewing.upcoming` for a reminder, `viewing.completed`).
     pub cause: String,
     /// The record it concerns.
     pub record: Option<RecordRef>,
+    /// The rule that queued it (absent when the API did, or once the rule is deleted).
+    pub rule_id: Option<Uuid>,
     /// When it is (or was) due to be sent.
     pub send_at: DateTime<Utc>,
     /// Where it stands.
     pub status: Status,
-    /// Why it was suppressed or failed, or why its last attempt failed.
+    /// Why it was suppressed, failed or cancelled, or why its last attempt failed.
     pub reason: Option<String>,
     /// The provider's id of the message, once sent.
     pub provider_id: Option<String>,

@@ -20,7 +20,7 @@ use crate::platform::{
 macro_rules! columns {
     () => {
         "id, channel, purpose, contact_id, recipient, template_key, locale, variables, \
-         subject, text_body, html_body, cause, record_type, record_id, send_at, status, \
+         subject, text_body, html_body, cause, record_type, record_id, rule_id, send_at, status, \
          reason, provider_id, attempts, idempotency_key, created_at, created_by, updated_at, \
          sent_at"
     };
@@ -51,6 +51,7 @@ fn message(row: &Row) -> Result<Message, DbError> {
         record: record_type
             .zip(record_id)
             .map(|(kind, id)| RecordRef { kind, id }),
+        rule_id: row.get("rule_id"),
         send_at: row.get("send_at"),
         status: Status::parse(row.get("status")).ok_or_else(|| stored("status"))?,
         reason: row.get("reason"),
@@ -72,6 +73,23 @@ pub enum Queued {
     Replayed(Message),
 }
 
+/// The statement [`queue`] runs (the benchmark's pgbench scripts run it too).
+pub const QUEUE_SQL: &str = concat!(
+    "WITH queued AS (INSERT INTO notification_messages (id, channel, purpose, \
+     contact_id, template_key, locale, variables, subject, text_body, html_body, \
+     send_at, idempotency_key) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING \
+     RETURNING ",
+    columns!(),
+    ") SELECT *, true AS created FROM queued \
+     UNION ALL \
+     SELECT ",
+    columns!(),
+    ", false FROM notification_messages \
+     WHERE idempotency_key = $12 AND NOT EXISTS (SELECT 1 FROM queued)"
+);
+
 /// Queues `new` (the trigger decides its address and whether it is suppressed), or,
 /// when its idempotency key was used before, answers that message: a conflict when it
 /// was for another contact, channel, purpose or template, or when another request is
@@ -83,21 +101,7 @@ pub async fn queue(tx: TenantTx, new: &NewMessage) -> Result<Queued, DbError> {
     let variables = serde_json::to_value(&new.variables).map_err(DbError::internal)?;
     let row = tx
         .query_opt_and_commit(
-            concat!(
-                "WITH queued AS (INSERT INTO notification_messages (id, channel, purpose, \
-                 contact_id, template_key, locale, variables, subject, text_body, html_body, \
-                 send_at, idempotency_key) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING \
-                 RETURNING ",
-                columns!(),
-                ") SELECT *, true AS created FROM queued \
-                 UNION ALL \
-                 SELECT ",
-                columns!(),
-                ", false FROM notification_messages \
-                 WHERE idempotency_key = $12 AND NOT EXISTS (SELECT 1 FROM queued)"
-            ),
+            QUEUE_SQL,
             &[
                 &id,
                 &new.channel.name(),
