@@ -13,7 +13,7 @@ use super::{
     identity::{self, invitations::InvitationsApi, sessions::AuthApi, users::UsersApi},
     integrations::{
         mail,
-        notifications::{self, ConsentsApi, MessagesApi, NotificationsApi, RulesApi},
+        notifications::{self, ConsentsApi, MessagesApi, NotificationsApi, RulesApi, SettingsApi},
         webhooks::{self, WebhooksApi},
     },
     tenancy::{self, TenantModulesApi, TenantSettingsApi},
@@ -47,6 +47,7 @@ pub type Apis = (
     MessagesApi,
     ConsentsApi,
     RulesApi,
+    SettingsApi,
     Mounted<real_estate::Api>,
 );
 
@@ -66,6 +67,7 @@ pub fn apis(state: &SharedState) -> Apis {
         MessagesApi::new(state.clone()),
         ConsentsApi::new(state.clone()),
         RulesApi::new(state.clone()),
+        SettingsApi::new(state.clone()),
         Mounted::new(state, &real_estate::MODULE, real_estate::api),
     )
 }

@@ -64,6 +64,7 @@ mod modules {
     mod integrations {
         mod mail;
         mod notification_sending;
+        mod notification_settings;
         mod notifications;
         mod webhooks;
     }

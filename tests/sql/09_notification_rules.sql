@@ -1,8 +1,9 @@
--- Notification rules and the viewings that apply them (migrations V25, V26), as a DBA
--- sees them: a tenant reads and deletes only its own rules; nothing of the application
--- role queues a message in a rule's name or calls the functions that apply them; and
--- a viewing moved, booked or cancelled by one tenant schedules, moves or cancels its
--- own reminders only, in the statement that changes it.
+-- Notification rules and the viewings that apply them (migrations V25, V26), and the
+-- sending settings (V27), as a DBA sees them: a tenant reads and deletes only its own
+-- rules and reads and writes only its own settings; nothing of the application role
+-- queues a message in a rule's name or calls the functions that apply them; and a
+-- viewing moved, booked or cancelled by one tenant schedules, moves or cancels its own
+-- reminders only, in the statement that changes it.
 \set ON_ERROR_STOP 1
 \set QUIET 1
 BEGIN;
@@ -14,10 +15,21 @@ BEGIN;
 INSERT INTO notification_rules (tenant_id, id, template_key, channel, offset_minutes) VALUES
     (:'A', :'RA', 'viewing_reminder', 'email', 60),
     (:'B', :'RB', 'viewing_reminder', 'email', 60);
+INSERT INTO notification_settings (tenant_id, hourly_limit) VALUES (:'A', 100);
 -- A's viewing, moved by its owner before the suite starts: its reminder is queued.
 UPDATE viewings SET scheduled_at = '2030-01-05 10:00+00'
 WHERE tenant_id = :'A' AND id = '00000000-0000-0000-0000-0000000000a1';
-SELECT plan(20);
+SELECT plan(29);
+
+-- Quiet hours end where a DBA expects, overnight and by day, in the tenant's zone.
+SELECT is(app.quiet_hours_end('2030-01-01 23:00 Europe/Zurich', '21:00', '08:00', 'Europe/Zurich'),
+          '2030-01-02 08:00 Europe/Zurich'::timestamptz, 'at 23:00, overnight hours end tomorrow at 08:00');
+SELECT is(app.quiet_hours_end('2030-01-02 07:59 Europe/Zurich', '21:00', '08:00', 'Europe/Zurich'),
+          '2030-01-02 08:00 Europe/Zurich'::timestamptz, 'at 07:59, they end at 08:00 the same day');
+SELECT is(app.quiet_hours_end('2030-01-02 08:00 Europe/Zurich', '21:00', '08:00', 'Europe/Zurich'),
+          NULL, 'at 08:00 they are over');
+SELECT is(app.quiet_hours_end('2030-01-02 13:00 Europe/Zurich', '12:00', '14:00', 'Europe/Zurich'),
+          '2030-01-02 14:00 Europe/Zurich'::timestamptz, 'daytime hours end the same day');
 \ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 
@@ -62,6 +74,15 @@ SELECT is((SELECT status || ' ' || split_part(reason, ':', 1) FROM notification_
            WHERE rule_id = :'RB'),
           'cancelled viewing_cancelled', 'cancelling it cancels the reminder');
 DELETE FROM notification_rules WHERE id = :'RB';
+SELECT is((SELECT count(*) FROM notification_settings), 0::bigint, 'B sees none of A''s settings');
+SELECT throws_ok($$ INSERT INTO notification_settings (tenant_id, hourly_limit)
+                    VALUES ('00000000-0000-0000-0000-00000000000a', 1) $$,
+                 '42501', NULL, 'B cannot write settings in A''s name');
+INSERT INTO notification_settings (hourly_limit) VALUES (5)
+ON CONFLICT (tenant_id) DO UPDATE SET hourly_limit = excluded.hourly_limit;
+SELECT is((SELECT hourly_limit FROM notification_settings), 5, 'B sets its own limit');
+SELECT throws_ok($$ SELECT app.hold_notifications() $$, '42501', NULL,
+                 'B cannot call the function that holds messages back');
 SELECT is((SELECT count(*) FROM notification_rules), 0::bigint, 'B deletes its own rule');
 
 SELECT role FROM app.enter(:'claim_a') \g /dev/null
@@ -72,6 +93,8 @@ SELECT is((SELECT status || ' ' || send_at FROM notification_messages WHERE rule
           'A''s reminder is untouched by everything B did');
 SELECT is((SELECT count(*) FROM notification_messages WHERE rule_id IS NOT NULL
            AND tenant_id = :'B'), 0::bigint, 'A sees none of B''s reminders');
+SELECT is((SELECT array_agg(hourly_limit) FROM notification_settings), ARRAY[100],
+          'A''s limit is its own, whatever B set');
 SELECT throws_ok($$ UPDATE notification_messages SET send_at = now() $$, '42501', NULL,
                  'A cannot move its reminder but by moving its viewing');
 SELECT * FROM finish();

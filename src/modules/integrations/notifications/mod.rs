@@ -16,6 +16,8 @@
 //! - **Rules** ([`rules`]): what the tenant's records send by themselves (a viewing's
 //!   confirmation, reminders and feedback request), applied by the database in the
 //!   transaction that changes the record.
+//! - **Settings** ([`settings`]): quiet hours in the tenant's time zone and sending
+//!   limits per hour and per day, applied by the worker's claim to every message.
 //! - **Resolution** ([`store::effective`]): for a locale such as `de-CH`, the tenant's
 //!   version in force for `de-CH`, else for `de`, else for `en`, else the default.
 
@@ -25,6 +27,7 @@ pub mod keys;
 pub mod messages;
 pub mod render;
 pub mod rules;
+pub mod settings;
 
 mod api;
 mod store;
@@ -33,6 +36,7 @@ pub use api::NotificationsApi;
 pub use consents::ConsentsApi;
 pub use messages::MessagesApi;
 pub use rules::RulesApi;
+pub use settings::SettingsApi;
 
 use std::collections::BTreeMap;
 
@@ -84,6 +88,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         Migration {
             name: "V25__notification_rules",
             sql: include_str!("migrations/V25__notification_rules.sql"),
+        },
+        Migration {
+            name: "V27__quiet_hours_and_sending_limits",
+            sql: include_str!("migrations/V27__quiet_hours_and_sending_limits.sql"),
         },
     ],
 };
