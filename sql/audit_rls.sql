@@ -81,7 +81,10 @@ allowed_definers (signature) AS (
            ('app.redeliver_webhooks(uuid,uuid,timestamp with time zone)'),
            ('app.ping_webhook_endpoint(uuid)'),
            -- Deal history (V10): the trigger that alone writes deal_stage_changes.
-           ('app.deals_record_stage_change()')
+           ('app.deals_record_stage_change()'),
+           -- Unsubscribe links (V28): take the signed token itself, check it inside.
+           ('app.unsubscribe_target(text)'),
+           ('app.unsubscribe(text)')
 ),
 -- History tables: written only by their SECURITY DEFINER triggers, never by the API.
 history_tables (name) AS (

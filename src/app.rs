@@ -137,6 +137,7 @@ fn job_host(config: &Config, state: &SharedState) -> Result<JobHost, StartError>
         Channels {
             mailer: Mailer::new(config)?,
             texter: Texter::new(config)?,
+            public_url: config.mail.public_url.clone(),
         },
     );
     let webhooks = WebhookJob::new(

@@ -34,10 +34,12 @@ pub struct NotificationJob {
     channels: Arc<Channels>,
 }
 
-/// The transports of the channels.
+/// The transports of the channels, and where the service is reached (for the
+/// unsubscribe links of marketing emails).
 pub struct Channels {
     pub mailer: Mailer,
     pub texter: Texter,
+    pub public_url: String,
 }
 
 impl NotificationJob {
@@ -82,7 +84,7 @@ async fn deliver(
     message: ClaimedNotification,
 ) -> Result<(), JobError> {
     let dispatcher = db.dispatcher();
-    let (channel, rendered) = match delivery::render(&message) {
+    let (channel, ready) = match ready(channels, &message) {
         Ok(ready) => ready,
         Err(err) => {
             return settle_failure(
@@ -99,9 +101,9 @@ async fn deliver(
     let handed_over = dispatcher
         .notification_handing_over(
             message.claim,
-            rendered.subject.as_deref(),
-            &rendered.text,
-            rendered.html.as_deref(),
+            ready.rendered.subject.as_deref(),
+            &ready.rendered.text,
+            ready.rendered.html.as_deref(),
         )
         .await?;
     if !handed_over {
@@ -112,7 +114,7 @@ async fn deliver(
         );
         return Ok(());
     }
-    match send(channels, &message, channel, &rendered).await {
+    match send(channels, &message, channel, &ready).await {
         Ok(provider_id) => {
             NOTIFICATION_SENDS
                 .with_label_values(&[channel.name(), "sent"])
@@ -131,6 +133,39 @@ async fn deliver(
         }
         Err(failure) => settle_failure(db, &message, failure).await,
     }
+}
+
+/// What a claimed message says, and where its recipient unsubscribes.
+struct Ready {
+    rendered: Rendered,
+    unsubscribe: Option<String>,
+}
+
+/// Renders the message; a marketing email (the claim signed a token for it) ends with
+/// its unsubscribe link.
+fn ready(
+    channels: &Channels,
+    message: &ClaimedNotification,
+) -> Result<(Channel, Ready), delivery::Unsendable> {
+    let (channel, rendered) = delivery::render(message)?;
+    let Some(token) = &message.unsubscribe_token else {
+        return Ok((
+            channel,
+            Ready {
+                rendered,
+                unsubscribe: None,
+            },
+        ));
+    };
+    let link = delivery::unsubscribe_link(&channels.public_url, token);
+    let rendered = delivery::with_unsubscribe_link(rendered, &link)?;
+    Ok((
+        channel,
+        Ready {
+            rendered,
+            unsubscribe: Some(link),
+        },
+    ))
 }
 
 async fn settle_failure(
@@ -160,7 +195,7 @@ async fn send(
     channels: &Channels,
     message: &ClaimedNotification,
     channel: Channel,
-    rendered: &Rendered,
+    ready: &Ready,
 ) -> Result<Option<String>, NotSent> {
     let recipient = message.recipient.as_deref().ok_or_else(|| NotSent {
         reason: "no_address: the message has no recipient".to_owned(),
@@ -168,7 +203,7 @@ async fn send(
     })?;
     match channel {
         Channel::Email => {
-            let email = email(recipient, rendered).map_err(|reason| NotSent {
+            let email = email(recipient, ready).map_err(|reason| NotSent {
                 reason,
                 permanent: true,
             })?;
@@ -187,7 +222,7 @@ async fn send(
             .send(Sms {
                 id: message.message_id,
                 to: recipient,
-                text: &rendered.text,
+                text: &ready.rendered.text,
             })
             .await
             .map_err(|err| NotSent {
@@ -197,14 +232,21 @@ async fn send(
     }
 }
 
-fn email(recipient: &str, rendered: &Rendered) -> Result<Email, String> {
+fn email(recipient: &str, ready: &Ready) -> Result<Email, String> {
+    let rendered = &ready.rendered;
     let subject = rendered
         .subject
         .clone()
         .ok_or_else(|| "an email needs a subject".to_owned())?;
-    let email = Email::new(recipient, subject, rendered.text.clone()).map_err(|e| e.to_string())?;
-    match &rendered.html {
-        Some(html) => email.with_html(html.clone()).map_err(|e| e.to_string()),
-        None => Ok(email),
+    let mut email =
+        Email::new(recipient, subject, rendered.text.clone()).map_err(|e| e.to_string())?;
+    if let Some(html) = &rendered.html {
+        email = email.with_html(html.clone()).map_err(|e| e.to_string())?;
     }
+    if let Some(link) = &ready.unsubscribe {
+        email = email
+            .with_unsubscribe(link.clone())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(email)
 }

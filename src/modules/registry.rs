@@ -13,7 +13,9 @@ use super::{
     identity::{self, invitations::InvitationsApi, sessions::AuthApi, users::UsersApi},
     integrations::{
         mail,
-        notifications::{self, ConsentsApi, MessagesApi, NotificationsApi, RulesApi, SettingsApi},
+        notifications::{
+            self, ConsentsApi, MessagesApi, NotificationsApi, RulesApi, SettingsApi, UnsubscribeApi,
+        },
         webhooks::{self, WebhooksApi},
     },
     tenancy::{self, TenantModulesApi, TenantSettingsApi},
@@ -48,6 +50,7 @@ pub type Apis = (
     ConsentsApi,
     RulesApi,
     SettingsApi,
+    UnsubscribeApi,
     Mounted<real_estate::Api>,
 );
 
@@ -68,6 +71,7 @@ pub fn apis(state: &SharedState) -> Apis {
         ConsentsApi::new(state.clone()),
         RulesApi::new(state.clone()),
         SettingsApi::new(state.clone()),
+        UnsubscribeApi::new(state.clone()),
         Mounted::new(state, &real_estate::MODULE, real_estate::api),
     )
 }

@@ -293,6 +293,9 @@ pub mod problems {
     pub type SignUp = Problems<{ ALWAYS | BODY }>;
     /// Following an invitation's link (no bearer token: the link is the proof).
     pub type Accept = Problems<{ ALWAYS | UNAUTHORIZED | CONFLICT | BODY }>;
+    /// Following a public link whose token is in the query (an unsubscribe link): no
+    /// login; a token that is not valid is the operation's own 404 page.
+    pub type Follow = Problems<{ ALWAYS | UNPROCESSABLE }>;
     /// Logging in (no token yet).
     pub type LogIn = Problems<{ ALWAYS | UNAUTHORIZED | BODY }>;
     /// Using or revoking a refresh token.

@@ -66,6 +66,7 @@ mod modules {
         mod notification_sending;
         mod notification_settings;
         mod notifications;
+        mod unsubscribing;
         mod webhooks;
     }
     mod tenancy {

@@ -1,5 +1,5 @@
--- Notification rules and the viewings that apply them (migrations V25, V26), and the
--- sending settings (V27), as a DBA sees them: a tenant reads and deletes only its own
+-- Notification rules and the viewings that apply them (migrations V25, V26), the
+-- sending settings (V27) and unsubscribe links (V28), as a DBA sees them: a tenant reads and deletes only its own
 -- rules and reads and writes only its own settings; nothing of the application role
 -- queues a message in a rule's name or calls the functions that apply them; and a
 -- viewing moved, booked or cancelled by one tenant schedules, moves or cancels its own
@@ -19,7 +19,7 @@ INSERT INTO notification_settings (tenant_id, hourly_limit) VALUES (:'A', 100);
 -- A's viewing, moved by its owner before the suite starts: its reminder is queued.
 UPDATE viewings SET scheduled_at = '2030-01-05 10:00+00'
 WHERE tenant_id = :'A' AND id = '00000000-0000-0000-0000-0000000000a1';
-SELECT plan(29);
+SELECT plan(32);
 
 -- Quiet hours end where a DBA expects, overnight and by day, in the tenant's zone.
 SELECT is(app.quiet_hours_end('2030-01-01 23:00 Europe/Zurich', '21:00', '08:00', 'Europe/Zurich'),
@@ -83,6 +83,15 @@ ON CONFLICT (tenant_id) DO UPDATE SET hourly_limit = excluded.hourly_limit;
 SELECT is((SELECT hourly_limit FROM notification_settings), 5, 'B sets its own limit');
 SELECT throws_ok($$ SELECT app.hold_notifications() $$, '42501', NULL,
                  'B cannot call the function that holds messages back');
+SELECT throws_ok($$ SELECT app.unsubscribe_token('00000000-0000-0000-0000-00000000000a',
+                        '00000000-0000-0000-0000-0000000000e1') $$,
+                 '42501', NULL, 'B cannot sign an unsubscribe link');
+SELECT throws_ok($$ SELECT * FROM app.unsubscribe_message('1.a.b.c') $$, '42501', NULL,
+                 'B cannot look a message up by its link');
+SELECT is_empty($$ SELECT * FROM app.unsubscribe(
+                       '1.00000000-0000-0000-0000-00000000000a.00000000-0000-0000-0000-0000000000e1.'
+                       || repeat('0', 64)) $$,
+                'a forged unsubscribe link opts nobody out');
 SELECT is((SELECT count(*) FROM notification_rules), 0::bigint, 'B deletes its own rule');
 
 SELECT role FROM app.enter(:'claim_a') \g /dev/null

@@ -251,6 +251,8 @@ pub struct ClaimedNotification {
     /// The tenant's versions in force of the template, for the message's locale, its
     /// language and English (in no order).
     pub wordings: Vec<Wording>,
+    /// A marketing email's unsubscribe token, for the link the worker adds to it.
+    pub unsubscribe_token: Option<String>,
 }
 
 /// A tenant's version in force of a template, in one locale.
@@ -274,7 +276,7 @@ impl Dispatcher<'_> {
             .call(
                 "SELECT claim, tenant_id, message_id, channel, recipient, template_key, locale, \
                         variables, subject, text_body, html_body, attempts, time_zone, \
-                        tenant_name, templates \
+                        tenant_name, templates, unsubscribe_token \
                  FROM app.claim_notifications($1)",
                 &[&limit],
             )
@@ -353,6 +355,7 @@ fn claimed_notification(row: &Row) -> Result<ClaimedNotification, DbError> {
         time_zone: row.get("time_zone"),
         tenant_name: row.get("tenant_name"),
         wordings,
+        unsubscribe_token: row.get("unsubscribe_token"),
     })
 }
 

@@ -36,7 +36,9 @@ pub use error::{DbError, Outage};
 pub use migrations::Migrations;
 use pool::TransactionPooler;
 pub use pool::{Db, app_pool};
-pub use pre_tenant::{Acceptance, LoginCandidate, MailText, PreTenant, SignUpRequest};
+pub use pre_tenant::{
+    Acceptance, LoginCandidate, MailText, PreTenant, SignUpRequest, Unsubscribed,
+};
 pub use setup::{LockHolder, SetupError, owner_connect, prepare_database};
 pub use tenant_tx::{ENTER, TenantTx};
 

@@ -1,7 +1,8 @@
 //! [`PreTenant`], the pre-tenant door: before a tenant is known (signup and its
-//! confirmation, an invitation's link, login, refresh) the application role may call
-//! only the reviewed SECURITY DEFINER functions (migrations V1, V5, V6 and V7), and this
-//! type holds exactly those calls. It runs no other SQL.
+//! confirmation, an invitation's link, an unsubscribe link, login, refresh) the
+//! application role may call only the reviewed SECURITY DEFINER functions (migrations
+//! V1, V5, V6, V7 and V28), and this type holds exactly those calls. It runs no other
+//! SQL.
 //! What a function vouches for (a membership, a rotated session) comes back as a
 //! [`TenantContext`]; the caller never chooses one.
 
@@ -51,6 +52,20 @@ pub struct MailText<'a> {
     pub subject: &'a str,
     /// `{token}` is replaced by the link's secret.
     pub text: &'a str,
+}
+
+/// Whom an unsubscribe link is from, and what it stops.
+pub struct Unsubscribed {
+    pub tenant_name: String,
+    /// `email` or `sms`.
+    pub channel: String,
+}
+
+fn unsubscribed(row: &Row) -> Unsubscribed {
+    Unsubscribed {
+        tenant_name: row.get("tenant_name"),
+        channel: row.get("channel"),
+    }
 }
 
 /// What following an invitation's link did (`app.accept_invitation`).
@@ -120,6 +135,32 @@ impl<'a> PreTenant<'a> {
         )
         .await
         .map(drop)
+    }
+
+    /// What an unsubscribe link stops: the tenant's name and the channel; `None` for
+    /// a malformed or forged token.
+    pub async fn unsubscribe_target(&self, token: &str) -> Result<Option<Unsubscribed>, DbError> {
+        let rows = self
+            .call(
+                "SELECT tenant_name, channel FROM app.unsubscribe_target($1)",
+                Effect::Reads,
+                &[&token],
+            )
+            .await?;
+        Ok(rows.first().map(unsubscribed))
+    }
+
+    /// Follows an unsubscribe link: the message's contact opts out of its channel.
+    /// `None` for a malformed or forged token.
+    pub async fn unsubscribe(&self, token: &str) -> Result<Option<Unsubscribed>, DbError> {
+        let rows = self
+            .call(
+                "SELECT tenant_name, channel FROM app.unsubscribe($1)",
+                Effect::Writes,
+                &[&token],
+            )
+            .await?;
+        Ok(rows.first().map(unsubscribed))
     }
 
     /// Follows a confirmation link: creates the tenant and its owner (email verified)

@@ -14,6 +14,8 @@ pub const MAX_SUBJECT_CHARS: usize = 400;
 pub const MAX_TEXT_CHARS: usize = 100_000;
 /// Longest HTML body.
 pub const MAX_HTML_CHARS: usize = 200_000;
+/// The longest one-click unsubscribe URL.
+pub const MAX_UNSUBSCRIBE_CHARS: usize = 2_000;
 
 /// A message: recipient, subject, a plain-text body and optionally an HTML one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +24,8 @@ pub struct Email {
     subject: String,
     text: String,
     html: Option<String>,
+    /// Where the recipient stops these messages with one click (RFC 8058).
+    unsubscribe: Option<String>,
 }
 
 /// Why a message cannot be made.
@@ -33,6 +37,10 @@ pub enum EmailError {
     Subject,
     #[error("a body is longer than {MAX_TEXT_CHARS} (text) or {MAX_HTML_CHARS} (HTML) characters")]
     Body,
+    #[error(
+        "the unsubscribe link must be an http(s) URL of at most {MAX_UNSUBSCRIBE_CHARS} characters"
+    )]
+    Unsubscribe,
 }
 
 impl Email {
@@ -61,6 +69,7 @@ impl Email {
             subject,
             text,
             html: None,
+            unsubscribe: None,
         })
     }
 
@@ -72,6 +81,24 @@ impl Email {
         }
         Ok(Self {
             html: Some(html),
+            ..self
+        })
+    }
+
+    /// The same message with `List-Unsubscribe` headers pointing at `url`, an http(s)
+    /// URL that stops these messages when POSTed to (RFC 8058's one click).
+    pub fn with_unsubscribe(self, url: impl Into<String>) -> Result<Self, EmailError> {
+        let url = url.into();
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.len() > MAX_UNSUBSCRIBE_CHARS
+            || url
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c == '>')
+        {
+            return Err(EmailError::Unsubscribe);
+        }
+        Ok(Self {
+            unsubscribe: Some(url),
             ..self
         })
     }
@@ -93,6 +120,11 @@ impl Email {
     /// The HTML body, when there is one.
     pub fn html(&self) -> Option<&str> {
         self.html.as_deref()
+    }
+
+    /// The one-click unsubscribe URL, when there is one.
+    pub fn unsubscribe(&self) -> Option<&str> {
+        self.unsubscribe.as_deref()
     }
 }
 
@@ -126,8 +158,25 @@ mod tests {
             Err(EmailError::Body)
         );
         assert_eq!(
-            email.with_html("<p>x</p>").expect("valid").html(),
+            email.clone().with_html("<p>x</p>").expect("valid").html(),
             Some("<p>x</p>")
+        );
+        for forged in [
+            "mailto:x@example.test",
+            "https://x.test/u>\r\nBcc: eve@example.test",
+        ] {
+            assert_eq!(
+                email.clone().with_unsubscribe(forged),
+                Err(EmailError::Unsubscribe),
+                "{forged}"
+            );
+        }
+        assert_eq!(
+            email
+                .with_unsubscribe("https://x.test/u?t=1")
+                .expect("valid")
+                .unsubscribe(),
+            Some("https://x.test/u?t=1")
         );
     }
 }

@@ -18,7 +18,13 @@ pub use email::{
     Email, EmailError, MAX_HTML_CHARS, MAX_RECIPIENT_CHARS, MAX_SUBJECT_CHARS, MAX_TEXT_CHARS,
 };
 
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor, message::Mailbox};
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
+    message::{
+        Mailbox,
+        header::{HeaderName, HeaderValue},
+    },
+};
 
 use crate::platform::config::{Config, Environment};
 
@@ -118,6 +124,19 @@ impl Mailer {
             .subject(email.subject())
             // A unique Message-ID under this host's name (receivers' filters expect one).
             .message_id(None);
+        let builder = match email.unsubscribe() {
+            None => builder,
+            // RFC 2369 and RFC 8058: the URL (checked by Email) answers a one-click POST.
+            Some(url) => builder
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{url}>"),
+                ))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                )),
+        };
         let built = match email.html() {
             None => builder.singlepart(lettre::message::SinglePart::plain(email.text().to_owned())),
             Some(html) => builder.multipart(lettre::message::MultiPart::alternative_plain_html(

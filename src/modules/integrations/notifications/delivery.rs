@@ -1,7 +1,10 @@
 //! What the worker sends: a claimed message rendered in the sandbox, from the tenant's
 //! wording in force for its locale (else the default) and the values stored with the
 //! message, with `tenant.name` and `tz` as they are at the time of sending. A message
-//! given as content is sent as it was given.
+//! given as content is sent as it was given. A marketing email ends with its
+//! unsubscribe link.
+
+use minijinja::{AutoEscape, Environment, context};
 
 use crate::platform::db::{ClaimedNotification, Wording};
 
@@ -84,6 +87,47 @@ pub fn render(claimed: &ClaimedNotification) -> Result<(Channel, Rendered), Unse
     Ok((channel, rendered))
 }
 
+/// Where the recipient of a marketing email unsubscribes: the public page of the
+/// service reached at `public_url`, with the token the claim signed.
+pub fn unsubscribe_link(public_url: &str, token: &str) -> String {
+    format!(
+        "{}/api/v1/unsubscribe?token={token}",
+        public_url.trim_end_matches('/')
+    )
+}
+
+/// The footer of a marketing email: the text part's line, and the HTML part's
+/// paragraph (the link escaped as an attribute).
+const FOOTER_TEXT: &str = "\n\n--\nTo receive no more of these emails: {{ link }}\n";
+const FOOTER_HTML: &str = "\n<p style=\"font-size:small\"><a href=\"{{ link }}\">Unsubscribe</a> from these emails.</p>\n";
+
+/// `rendered` with the unsubscribe `link` at the end of its text and HTML parts.
+pub fn with_unsubscribe_link(rendered: Rendered, link: &str) -> Result<Rendered, Unsendable> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| {
+        if name == "html" {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    let footer = |name: &'static str, source: &'static str| {
+        env.template_from_named_str(name, source)
+            .and_then(|template| template.render(context! { link }))
+            .map_err(|err| Unsendable::Render(err.to_string()))
+    };
+    let text = rendered.text + &footer("text", FOOTER_TEXT)?;
+    let html = match rendered.html {
+        Some(html) => Some(html + &footer("html", FOOTER_HTML)?),
+        None => None,
+    };
+    Ok(Rendered {
+        subject: rendered.subject,
+        text,
+        html,
+    })
+}
+
 /// The tenant's wording for the first of the locale's fallbacks it has one for.
 fn wording<'a>(wordings: &'a [Wording], locale: &str) -> Option<&'a Wording> {
     fallback_locales(locale)
@@ -122,6 +166,27 @@ mod tests {
             text: text.to_owned(),
             html: None,
         }
+    }
+
+    #[test]
+    fn a_marketing_email_ends_with_its_link_escaped_in_the_html() {
+        let link = unsubscribe_link("https://crm.example/", "1.a.b.c");
+        assert_eq!(link, "https://crm.example/api/v1/unsubscribe?token=1.a.b.c");
+        let rendered = Rendered {
+            subject: Some("News".to_owned()),
+            text: "Hello".to_owned(),
+            html: Some("<p>Hello</p>".to_owned()),
+        };
+        let ended =
+            with_unsubscribe_link(rendered, "https://x.test/u?a=1&b=\"2\"").expect("renders");
+        assert!(ended.text.starts_with("Hello\n\n--\n"), "{}", ended.text);
+        assert!(ended.text.contains("https://x.test/u?a=1&b=\"2\""));
+        let html = ended.html.expect("an HTML part");
+        assert!(html.starts_with("<p>Hello</p>"), "{html}");
+        assert!(
+            html.contains("href=\"https:&#x2f;&#x2f;x.test&#x2f;u?a=1&amp;b=&quot;2&quot;\""),
+            "{html}"
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //!   transaction that changes the record.
 //! - **Settings** ([`settings`]): quiet hours in the tenant's time zone and sending
 //!   limits per hour and per day, applied by the worker's claim to every message.
+//! - **Unsubscribing** ([`unsubscribe`]): every marketing email ends with a link,
+//!   signed by the database, to a public page that opts the contact out.
 //! - **Resolution** ([`store::effective`]): for a locale such as `de-CH`, the tenant's
 //!   version in force for `de-CH`, else for `de`, else for `en`, else the default.
 
@@ -28,6 +30,7 @@ pub mod messages;
 pub mod render;
 pub mod rules;
 pub mod settings;
+pub mod unsubscribe;
 
 mod api;
 mod store;
@@ -37,6 +40,7 @@ pub use consents::ConsentsApi;
 pub use messages::MessagesApi;
 pub use rules::RulesApi;
 pub use settings::SettingsApi;
+pub use unsubscribe::UnsubscribeApi;
 
 use std::collections::BTreeMap;
 
@@ -92,6 +96,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         Migration {
             name: "V27__quiet_hours_and_sending_limits",
             sql: include_str!("migrations/V27__quiet_hours_and_sending_limits.sql"),
+        },
+        Migration {
+            name: "V28__unsubscribe_links",
+            sql: include_str!("migrations/V28__unsubscribe_links.sql"),
         },
     ],
 };
