@@ -84,7 +84,9 @@ allowed_definers (signature) AS (
            ('app.deals_record_stage_change()'),
            -- Unsubscribe links (V28): take the signed token itself, check it inside.
            ('app.unsubscribe_target(text)'),
-           ('app.unsubscribe(text)')
+           ('app.unsubscribe(text)'),
+           -- Reviews (V29): a manager says whether a lost hand-over went out.
+           ('app.resolve_notification(uuid,text,text)')
 ),
 -- History tables: written only by their SECURITY DEFINER triggers, never by the API.
 history_tables (name) AS (

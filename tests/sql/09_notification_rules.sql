@@ -19,7 +19,7 @@ INSERT INTO notification_settings (tenant_id, hourly_limit) VALUES (:'A', 100);
 -- A's viewing, moved by its owner before the suite starts: its reminder is queued.
 UPDATE viewings SET scheduled_at = '2030-01-05 10:00+00'
 WHERE tenant_id = :'A' AND id = '00000000-0000-0000-0000-0000000000a1';
-SELECT plan(32);
+SELECT plan(35);
 
 -- Quiet hours end where a DBA expects, overnight and by day, in the tenant's zone.
 SELECT is(app.quiet_hours_end('2030-01-01 23:00 Europe/Zurich', '21:00', '08:00', 'Europe/Zurich'),
@@ -30,6 +30,12 @@ SELECT is(app.quiet_hours_end('2030-01-02 08:00 Europe/Zurich', '21:00', '08:00'
           NULL, 'at 08:00 they are over');
 SELECT is(app.quiet_hours_end('2030-01-02 13:00 Europe/Zurich', '12:00', '14:00', 'Europe/Zurich'),
           '2030-01-02 14:00 Europe/Zurich'::timestamptz, 'daytime hours end the same day');
+-- A message of A's under review (its worker lost the provider's answer).
+INSERT INTO notification_messages (tenant_id, id, channel, contact_id, subject, text_body)
+VALUES (:'A', '00000000-0000-0000-0000-0000000000e9', 'email',
+        '00000000-0000-0000-0000-0000000000a1', 'A', 'A''s lost message');
+DELETE FROM notification_queue WHERE message_id = '00000000-0000-0000-0000-0000000000e9';
+UPDATE notification_messages SET status = 'review' WHERE id = '00000000-0000-0000-0000-0000000000e9';
 \ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 
@@ -81,6 +87,8 @@ SELECT throws_ok($$ INSERT INTO notification_settings (tenant_id, hourly_limit)
 INSERT INTO notification_settings (hourly_limit) VALUES (5)
 ON CONFLICT (tenant_id) DO UPDATE SET hourly_limit = excluded.hourly_limit;
 SELECT is((SELECT hourly_limit FROM notification_settings), 5, 'B sets its own limit');
+SELECT is(app.resolve_notification('00000000-0000-0000-0000-0000000000e9', 'send_again', NULL),
+          false, 'B cannot resolve A''s message under review');
 SELECT throws_ok($$ SELECT app.hold_notifications() $$, '42501', NULL,
                  'B cannot call the function that holds messages back');
 SELECT throws_ok($$ SELECT app.unsubscribe_token('00000000-0000-0000-0000-00000000000a',
@@ -102,6 +110,11 @@ SELECT is((SELECT status || ' ' || send_at FROM notification_messages WHERE rule
           'A''s reminder is untouched by everything B did');
 SELECT is((SELECT count(*) FROM notification_messages WHERE rule_id IS NOT NULL
            AND tenant_id = :'B'), 0::bigint, 'A sees none of B''s reminders');
+SELECT is((SELECT status FROM notification_messages
+           WHERE id = '00000000-0000-0000-0000-0000000000e9'), 'review',
+          'A''s message is still under review after B tried');
+SELECT is(app.resolve_notification('00000000-0000-0000-0000-0000000000e9', 'sent', 'x'), true,
+          'A''s owner resolves it');
 SELECT is((SELECT array_agg(hourly_limit) FROM notification_settings), ARRAY[100],
           'A''s limit is its own, whatever B set');
 SELECT throws_ok($$ UPDATE notification_messages SET send_at = now() $$, '42501', NULL,

@@ -101,6 +101,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V28__unsubscribe_links",
             sql: include_str!("migrations/V28__unsubscribe_links.sql"),
         },
+        Migration {
+            name: "V29__resolving_reviews",
+            sql: include_str!("migrations/V29__resolving_reviews.sql"),
+        },
     ],
 };
 

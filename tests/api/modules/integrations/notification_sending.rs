@@ -425,6 +425,92 @@ async fn a_worker_killed_before_the_hand_over_sends_once_and_after_it_leaves_it_
 }
 
 #[tokio::test]
+async fn a_manager_resolves_a_message_under_review_as_sent_or_sends_it_again() {
+    let (smtp, sms) = (SmtpServer::start().await, SmsProvider::start().await);
+    let app = spawn_app().await;
+    let user = app.sign_up("Acme").await;
+    let (went, lost) = (address("went"), address("lost"));
+    let body = |contact: &str| json!({ "contact_id": contact, "channel": "email", "subject": "Hi", "text": "Hello" });
+    let to_went = contact(&app, &user, Some(&went), None).await;
+    let to_lost = contact(&app, &user, Some(&lost), None).await;
+    let first = id_of(&send(&app, &user, body(&to_went)).await);
+    let second = id_of(&send(&app, &user, body(&to_lost)).await);
+    claim_and_die(&app, &[&first, &second], &[&first, &second]).await;
+    let (address, db) = start_server(&app.database, |vars| {
+        vars.extend(smtp.env());
+        vars.extend(sms.env());
+    })
+    .await;
+    let worker = app.other_instance(address, db);
+    for id in [&first, &second] {
+        assert_eq!(settled(&worker, &user, id).await["status"], "review");
+    }
+    let resolve = |id: &str| format!("/notifications/{id}/resolve");
+
+    let member = worker.add_member(&user, "member").await;
+    let refused = worker
+        .post(&resolve(&first), &member, json!({ "outcome": "sent" }))
+        .await;
+    expect_problem(refused, StatusCode::FORBIDDEN).await;
+    let rival = worker.sign_up("Rival").await;
+    let hidden = worker
+        .post(&resolve(&first), &rival, json!({ "outcome": "sent" }))
+        .await;
+    let missing = worker
+        .post(
+            &resolve(&Uuid::now_v7().to_string()),
+            &rival,
+            json!({ "outcome": "sent" }),
+        )
+        .await;
+    let (hidden, missing) = (
+        expect_problem(hidden, StatusCode::NOT_FOUND).await,
+        expect_problem(missing, StatusCode::NOT_FOUND).await,
+    );
+    assert_eq!(hidden["detail"], missing["detail"]);
+
+    let marked = expect_json(
+        worker
+            .post(
+                &resolve(&first),
+                &user,
+                json!({ "outcome": "sent", "provider_id": "checked-by-hand" }),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(marked["status"], "sent", "{marked}");
+    assert_eq!(marked["provider_id"], "checked-by-hand");
+    assert!(
+        marked["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("resolved: marked sent"))
+    );
+    let again = worker
+        .post(&resolve(&first), &user, json!({ "outcome": "send_again" }))
+        .await;
+    expect_problem(again, StatusCode::CONFLICT).await;
+
+    let requeued = expect_json(
+        worker
+            .post(&resolve(&second), &user, json!({ "outcome": "send_again" }))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(requeued["status"], "queued", "{requeued}");
+    smtp.wait_for_message(&lost, ARRIVAL).await;
+    assert_eq!(settled(&worker, &user, &second).await["status"], "sent");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.messages_to(&lost).len(), 1, "sent again, once");
+    assert!(
+        smtp.messages_to(&went).is_empty(),
+        "marked sent, never sent again"
+    );
+}
+
+#[tokio::test]
 async fn an_idempotency_key_answers_the_first_message_and_refuses_another_use() {
     let app = spawn_app().await;
     let user = app.sign_up("Acme").await;

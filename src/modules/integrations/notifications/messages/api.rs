@@ -9,9 +9,17 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{Filters, Message, MessageList, NewMessage, NewMessageBody, Status, store};
+use super::{Filters, Message, MessageList, NewMessage, NewMessageBody, ReviewBody, Status, store};
 use crate::modules::integrations::notifications::{MODULE, NotificationTags, keys::Channel};
-use crate::platform::{auth::Auth, contract::Body, error::problems, state::SharedState};
+use crate::platform::{
+    auth::Auth,
+    contract::Body,
+    error::{ApiError, problems},
+    state::SharedState,
+};
+
+/// Why a member who is neither an owner nor an admin gets a 403.
+const MANAGERS_ONLY: &str = "Only owners and admins resolve notifications under review.";
 
 #[derive(ApiResponse)]
 enum MessageQueued {
@@ -112,6 +120,38 @@ impl MessagesApi {
             items,
             next_cursor,
         })))
+    }
+
+    /// Resolve a notification under review
+    ///
+    /// A message is under review (`review`) when the worker stopped after handing it to
+    /// the provider and before hearing back. Check with the provider, then say
+    /// `sent` (it has it: the message is `sent`, with `provider_id` if given) or
+    /// `send_again` (it does not: the message is queued again, due now, consent checked
+    /// again). A message in any other status is a 409. Owners and admins only.
+    #[oai(
+        path = "/:id/resolve",
+        method = "post",
+        operation_id = "resolveNotification"
+    )]
+    async fn resolve(
+        &self,
+        auth: Auth,
+        /// The message's id.
+        id: Path<Uuid>,
+        body: Body<ReviewBody>,
+    ) -> Result<MessageResponse, problems::Write> {
+        let context = auth.manager_or(MANAGERS_ONLY)?;
+        let body = body.into_inner()?;
+        let tx = self.state.db.tx(context, &MODULE).await?;
+        let message = store::resolve(tx, id.0, body.outcome, body.provider_id.as_deref())
+            .await?
+            .ok_or_else(|| {
+                ApiError::Conflict(
+                    "Only a message under review (status `review`) is resolved.".to_owned(),
+                )
+            })?;
+        Ok(MessageResponse::Ok(Json(message)))
     }
 
     /// Get a notification

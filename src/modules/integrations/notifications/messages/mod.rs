@@ -439,6 +439,45 @@ fn check_content(
     }
 }
 
+/// What an owner or admin found out about a message under review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ReviewOutcome {
+    /// The provider has it: the message is `sent`.
+    Sent,
+    /// The provider does not have it: the message is queued again, due now.
+    SendAgain,
+}
+
+impl ReviewOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::SendAgain => "send_again",
+        }
+    }
+}
+
+/// How a message under review is resolved.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ReviewBody {
+    /// Whether the provider has the message (check with the provider first).
+    pub outcome: ReviewOutcome,
+    /// The provider's id for it, when `sent` and known (up to 200 characters).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub provider_id: Option<String>,
+}
+
+impl Example for ReviewBody {
+    fn example() -> Self {
+        Self {
+            outcome: ReviewOutcome::Sent,
+            provider_id: Some("SM0123456789abcdef".to_owned()),
+        }
+    }
+}
+
 /// A page of the list: its filters.
 #[derive(Debug, Default)]
 pub struct Filters {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{Filters, Message, NewMessage, Purpose, RecordRef, Status};
+use super::{Filters, Message, NewMessage, Purpose, RecordRef, ReviewOutcome, Status};
 use crate::modules::integrations::notifications::keys::{Channel, TemplateKey};
 use crate::platform::{
     db::{DbError, TenantTx},
@@ -138,6 +138,26 @@ pub async fn queue(tx: TenantTx, new: &NewMessage) -> Result<Queued, DbError> {
              purpose or template).",
         )))
     }
+}
+
+/// Resolves message `id` under review (`app.resolve_notification`, V29, which checks
+/// the caller manages the context's tenant) and answers it; `None` when it exists but
+/// is not under review, `NotFound` for no such message.
+pub async fn resolve(
+    mut tx: TenantTx,
+    id: Uuid,
+    outcome: ReviewOutcome,
+    provider_id: Option<&str>,
+) -> Result<Option<Message>, DbError> {
+    let resolved: bool = tx
+        .query_one(
+            "SELECT app.resolve_notification($1, $2, $3)",
+            &[&id, &outcome.name(), &provider_id],
+        )
+        .await?
+        .get(0);
+    let message = get(tx, id).await?;
+    Ok(resolved.then_some(message))
 }
 
 /// Message `id` of the tenant.
