@@ -24,7 +24,7 @@ use crate::support::{
     TestApp, TestUser,
     cluster::Server,
     expect_json, id_of, spawn_app_with,
-    webhooks::{Delivery, Receiver, subscribe, verdicts_of_the_reference_library},
+    webhooks::{Delivery, PATIENT_TENANTS, Receiver, subscribe, verdicts_of_the_reference_library},
 };
 
 /// Deliveries reach the test's receivers on loopback.
@@ -67,7 +67,11 @@ async fn a_killed_worker_and_a_restarted_server_lose_no_event_and_none_is_sent_t
         subscriber(&app, "North").await,
         subscriber(&app, "South").await,
     ];
-    let pool = [("CRM_POOL_SIZE", "8"), ("CRM_TENANT_MAX_CONNECTIONS", "8")];
+    let pool = [
+        ("CRM_POOL_SIZE", "8"),
+        ("CRM_TENANT_MAX_CONNECTIONS", "8"),
+        PATIENT_TENANTS,
+    ];
     let mut server = Server::serve(&app.database, &pool).await;
     let mut acknowledged = create_contacts(&server, &subscribers, BEFORE).await;
 

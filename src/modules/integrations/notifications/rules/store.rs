@@ -8,8 +8,12 @@ use super::{MAX_RULES, NewRule, Rule};
 use crate::modules::integrations::notifications::keys::{Channel, TemplateKey};
 use crate::platform::db::{DbError, TenantTx};
 
-const COLUMNS: &str =
-    "id, template_key, channel, locale, offset_minutes, link, created_at, created_by";
+/// The columns every rule query returns.
+macro_rules! columns {
+    () => {
+        "id, template_key, channel, locale, offset_minutes, link, created_at, created_by"
+    };
+}
 
 fn rule(row: &Row) -> Result<Rule, DbError> {
     let stored = |column: &str| DbError::internal(format!("a stored rule's {column}"));
@@ -29,15 +33,16 @@ fn rule(row: &Row) -> Result<Rule, DbError> {
 /// Adds `new` unless the tenant keeps [`MAX_RULES`] already (`None`). The same key,
 /// channel and offset twice is `notification_rules_once` (409).
 pub async fn add(tx: TenantTx, id: Uuid, new: &NewRule) -> Result<Option<Rule>, DbError> {
-    let sql = format!(
-        "INSERT INTO notification_rules (id, template_key, channel, locale, offset_minutes, link) \
-         SELECT $1, $2, $3, $4, $5, $6 \
-         WHERE (SELECT count(*) FROM notification_rules) < $7 \
-         RETURNING {COLUMNS}"
-    );
     let row = tx
         .query_opt_and_commit(
-            &sql,
+            concat!(
+                "INSERT INTO notification_rules \
+                     (id, template_key, channel, locale, offset_minutes, link) \
+                 SELECT $1, $2, $3, $4, $5, $6 \
+                 WHERE (SELECT count(*) FROM notification_rules) < $7 \
+                 RETURNING ",
+                columns!()
+            ),
             &[
                 &id,
                 &new.template_key.name(),
@@ -53,14 +58,30 @@ pub async fn add(tx: TenantTx, id: Uuid, new: &NewRule) -> Result<Option<Rule>, 
 }
 
 pub async fn list(tx: TenantTx) -> Result<Vec<Rule>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM notification_rules ORDER BY created_at, id");
-    let rows = tx.query_and_commit(&sql, &[]).await?;
+    let rows = tx
+        .query_and_commit(
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM notification_rules ORDER BY created_at, id"
+            ),
+            &[],
+        )
+        .await?;
     rows.iter().map(rule).collect()
 }
 
 pub async fn get(tx: TenantTx, id: Uuid) -> Result<Rule, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM notification_rules WHERE id = $1");
-    let row = tx.query_opt_and_commit(&sql, &[&id]).await?;
+    let row = tx
+        .query_opt_and_commit(
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM notification_rules WHERE id = $1"
+            ),
+            &[&id],
+        )
+        .await?;
     row.as_ref().map(rule).ok_or(DbError::NotFound)?
 }
 
