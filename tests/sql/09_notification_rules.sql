@@ -19,7 +19,7 @@ INSERT INTO notification_settings (tenant_id, hourly_limit) VALUES (:'A', 100);
 -- A's viewing, moved by its owner before the suite starts: its reminder is queued.
 UPDATE viewings SET scheduled_at = '2030-01-05 10:00+00'
 WHERE tenant_id = :'A' AND id = '00000000-0000-0000-0000-0000000000a1';
-SELECT plan(35);
+SELECT plan(36);
 
 -- Quiet hours end where a DBA expects, overnight and by day, in the tenant's zone.
 SELECT is(app.quiet_hours_end('2030-01-01 23:00 Europe/Zurich', '21:00', '08:00', 'Europe/Zurich'),
@@ -79,6 +79,10 @@ UPDATE viewings SET status = 'CANCELLED' WHERE id = '00000000-0000-0000-0000-000
 SELECT is((SELECT status || ' ' || split_part(reason, ':', 1) FROM notification_messages
            WHERE rule_id = :'RB'),
           'cancelled viewing_cancelled', 'cancelling it cancels the reminder');
+UPDATE viewings SET status = 'SCHEDULED' WHERE id = '00000000-0000-0000-0000-0000000000b1';
+SELECT is((SELECT array_agg(send_at) FROM notification_messages
+           WHERE rule_id = :'RB' AND status = 'queued'),
+          ARRAY['2030-01-04 09:00+00'::timestamptz], 'taking the cancellation back reminds again');
 DELETE FROM notification_rules WHERE id = :'RB';
 SELECT is((SELECT count(*) FROM notification_settings), 0::bigint, 'B sees none of A''s settings');
 SELECT throws_ok($$ INSERT INTO notification_settings (tenant_id, hourly_limit)

@@ -9,7 +9,8 @@
 --     none queued (sent already, or skipped) queues one for the new moment if it is
 --     ahead; a confirmation rule with none queued confirms again.
 --   * given to another contact: what was queued for the first is cancelled and the
---     viewing counts as booked anew for the second.
+--     viewing counts as booked anew for the second; SCHEDULED again after an outcome
+--     (a cancellation taken back) counts as booked anew too.
 --   * cancelled, completed, no-show, deleted: what is still queued is cancelled;
 --     on completion every feedback rule queues a request `offset_minutes` later.
 -- A tenant without rules pays one index probe of notification_rules per change.
@@ -131,6 +132,13 @@ BEGIN
             PERFORM app.queue_viewing_notifications(NEW, 'viewing_reminder', NEW.scheduled_at,
                                                     -1, 'viewing.upcoming', false);
         END IF;
+        RETURN NULL;
+    END IF;
+    IF NEW.status = 'SCHEDULED' AND OLD.status <> 'SCHEDULED' THEN
+        PERFORM app.queue_viewing_notifications(NEW, 'viewing_confirmation', now(), 1,
+                                                'viewing.booked', true);
+        PERFORM app.queue_viewing_notifications(NEW, 'viewing_reminder', NEW.scheduled_at,
+                                                -1, 'viewing.upcoming', true);
         RETURN NULL;
     END IF;
     IF NEW.status IS DISTINCT FROM OLD.status AND NEW.status <> 'SCHEDULED' THEN
