@@ -28,6 +28,11 @@ use crate::{
     dataset::{Dataset, Kind, LAST_NAMES, Rng, search_terms},
 };
 
+/// The subject and text of every notification the `notify` scenario queues (pgbench
+/// queues the same).
+pub const NOTIFY_SUBJECT: &str = "Your viewing tomorrow";
+pub const NOTIFY_TEXT: &str = "Hello, this is a reminder of your viewing tomorrow at 14:30.";
+
 /// A benchmark scenario: one kind of request, or the 80/20 mix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,17 +47,21 @@ pub enum Scenario {
     Create,
     /// PATCH /deals/{id} {"stage": ...}, alternating NEGOTIATION and NEW
     UpdateStage,
+    /// POST /notifications: an email as it is (subject and text) to a seeded contact
+    /// of the tenant (not in the mix)
+    Notify,
     /// 50% get, 20% list, 10% search (reads 80%); 10% create, 10% update stage
     Mix,
 }
 
 impl Scenario {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Get,
         Self::List,
         Self::Search,
         Self::Create,
         Self::UpdateStage,
+        Self::Notify,
         Self::Mix,
     ];
 
@@ -63,6 +72,7 @@ impl Scenario {
             Self::Search => "list + text search",
             Self::Create => "create contact",
             Self::UpdateStage => "update deal stage",
+            Self::Notify => "queue a notification",
             Self::Mix => "mix 80% read / 20% write",
         }
     }
@@ -235,6 +245,19 @@ impl Client {
                 (
                     Method::POST,
                     "/api/v1/contacts".to_owned(),
+                    Some(body.to_string()),
+                )
+            }
+            Scenario::Notify => {
+                let body = serde_json::json!({
+                    "contact_id": Kind::Contact.id(tenant * d.contacts_per_tenant + row),
+                    "channel": "email",
+                    "subject": NOTIFY_SUBJECT,
+                    "text": NOTIFY_TEXT,
+                });
+                (
+                    Method::POST,
+                    "/api/v1/notifications".to_owned(),
                     Some(body.to_string()),
                 )
             }

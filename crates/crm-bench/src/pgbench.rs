@@ -17,6 +17,7 @@ use crm::{
         contacts::{self, ContactFilter, ContactSort, INSERT_SQL},
         deals::UPDATE_SQL,
     },
+    modules::integrations::notifications::messages::QUEUE_SQL,
     platform::db::ENTER,
 };
 use serde::{Deserialize, Serialize};
@@ -26,7 +27,7 @@ use tokio_postgres::Config as PgConfig;
 use crate::{
     Result,
     dataset::{Dataset, Kind, search_terms},
-    load::Scenario,
+    load::{NOTIFY_SUBJECT, NOTIFY_TEXT, Scenario},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +127,25 @@ pub fn script(d: &Dataset, scenario: Scenario, form: Form, claims: &[String]) ->
                 "NULL".to_owned(),
             ],
         ),
+        // The server's binds: a v7 id, email, transactional, the contact, no template,
+        // `en`, no variables, subject and text, no HTML, now, no idempotency key.
+        Scenario::Notify => bind(
+            QUEUE_SQL,
+            &[
+                "gen_random_uuid()".to_owned(),
+                "'email'".to_owned(),
+                "'transactional'".to_owned(),
+                Kind::Contact.sql(":n"),
+                "NULL".to_owned(),
+                "'en'".to_owned(),
+                "'{}'::jsonb".to_owned(),
+                format!("'{NOTIFY_SUBJECT}'"),
+                format!("'{NOTIFY_TEXT}'"),
+                "NULL".to_owned(),
+                "now()".to_owned(),
+                "NULL".to_owned(),
+            ],
+        ),
         Scenario::Mix => return Err("the mix is several scripts with weights".into()),
     };
     let context = bind(ENTER, &[format!("{}[:t + 1]", text_array(claims))]);
@@ -182,6 +202,7 @@ pub fn slug(scenario: Scenario) -> &'static str {
         Scenario::Search => "search",
         Scenario::Create => "create",
         Scenario::UpdateStage => "update-stage",
+        Scenario::Notify => "notify",
         Scenario::Mix => "mix",
     }
 }
