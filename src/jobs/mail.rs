@@ -64,7 +64,7 @@ async fn deliver(db: &Db, mailer: &Mailer, mail: ClaimedMail) -> Result<(), JobE
         Err(err) => Err(SendError::Message(Box::new(err.clone()))),
     };
     let settled = match &sent {
-        Ok(()) => {
+        Ok(_) => {
             MAIL_DELIVERIES.with_label_values(&["sent"]).inc();
             dispatcher.mail_sent(mail.claim).await?
         }

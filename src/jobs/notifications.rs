@@ -209,9 +209,9 @@ async fn send(
             })?;
             channels
                 .mailer
-                .send(&email)
+                .send(&email.with_id(message.message_id))
                 .await
-                .map(|()| None)
+                .map(Some)
                 .map_err(|err| NotSent {
                     reason: err.to_string(),
                     permanent: err.is_permanent(),

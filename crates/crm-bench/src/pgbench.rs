@@ -103,6 +103,7 @@ pub fn script(d: &Dataset, scenario: Scenario, form: Form, claims: &[String]) ->
                     "NULL".to_owned(),
                     "NULL".to_owned(),
                     "NULL".to_owned(),
+                    "NULL".to_owned(),
                 ],
             )
         }
@@ -128,7 +129,8 @@ pub fn script(d: &Dataset, scenario: Scenario, form: Form, claims: &[String]) ->
             ],
         ),
         // The server's binds: a v7 id, email, transactional, the contact, no template,
-        // `en`, no variables, subject and text, no HTML, now, no idempotency key.
+        // no locale (the contact's or tenant's, decided by the trigger), no variables,
+        // subject and text, no HTML, now, no idempotency key.
         Scenario::Notify => bind(
             QUEUE_SQL,
             &[
@@ -137,7 +139,7 @@ pub fn script(d: &Dataset, scenario: Scenario, form: Form, claims: &[String]) ->
                 "'transactional'".to_owned(),
                 Kind::Contact.sql(":n"),
                 "NULL".to_owned(),
-                "'en'".to_owned(),
+                "NULL".to_owned(),
                 "'{}'::jsonb".to_owned(),
                 format!("'{NOTIFY_SUBJECT}'"),
                 format!("'{NOTIFY_TEXT}'"),

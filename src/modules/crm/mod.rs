@@ -114,5 +114,9 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V17__crm_events",
             sql: include_str!("migrations/V17__crm_events.sql"),
         },
+        Migration {
+            name: "V31__contact_locale",
+            sql: include_str!("migrations/V31__contact_locale.sql"),
+        },
     ],
 };

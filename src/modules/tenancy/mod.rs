@@ -28,5 +28,9 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V22__tenant_time_zone",
             sql: include_str!("migrations/V22__tenant_time_zone.sql"),
         },
+        Migration {
+            name: "V30__tenant_locale",
+            sql: include_str!("migrations/V30__tenant_locale.sql"),
+        },
     ],
 };

@@ -5,6 +5,7 @@
 use std::str::FromStr;
 
 use lettre::Address;
+use uuid::Uuid;
 
 /// Longest recipient address (RFC 5321 path limit, as the outbox checks).
 pub const MAX_RECIPIENT_CHARS: usize = 320;
@@ -26,6 +27,9 @@ pub struct Email {
     html: Option<String>,
     /// Where the recipient stops these messages with one click (RFC 8058).
     unsubscribe: Option<String>,
+    /// The left part of its Message-ID, the same on every attempt; a new one per
+    /// attempt when absent.
+    id: Option<Uuid>,
 }
 
 /// Why a message cannot be made.
@@ -70,6 +74,7 @@ impl Email {
             text,
             html: None,
             unsubscribe: None,
+            id: None,
         })
     }
 
@@ -103,6 +108,15 @@ impl Email {
         })
     }
 
+    /// The same message with a Message-ID made from `id`, so every attempt to send
+    /// it carries the same one (receivers and relays drop a duplicate by it).
+    pub fn with_id(self, id: Uuid) -> Self {
+        Self {
+            id: Some(id),
+            ..self
+        }
+    }
+
     /// The recipient's address.
     pub fn to(&self) -> &str {
         &self.to
@@ -125,6 +139,11 @@ impl Email {
     /// The one-click unsubscribe URL, when there is one.
     pub fn unsubscribe(&self) -> Option<&str> {
         self.unsubscribe.as_deref()
+    }
+
+    /// The id its Message-ID is made from, when it was given one.
+    pub fn id(&self) -> Option<Uuid> {
+        self.id
     }
 }
 

@@ -91,15 +91,18 @@ impl Mailer {
         })
     }
 
-    /// Sends `email`; returns once the SMTP server accepted it (or it was logged).
-    pub async fn send(&self, email: &Email) -> Result<(), SendError> {
+    /// Sends `email`; returns its Message-ID once the SMTP server accepted it (or it
+    /// was logged).
+    pub async fn send(&self, email: &Email) -> Result<String, SendError> {
+        let message_id = self.message_id(email);
         match &self.transport {
             Transport::Smtp(transport) => {
-                transport.send(self.message(email)?).await?;
+                transport.send(self.message(email, &message_id)?).await?;
             }
             Transport::Log { bodies: true } => tracing::info!(
                 to = email.to(),
                 subject = email.subject(),
+                message_id,
                 body = email.text(),
                 html = email.html(),
                 "mail (log transport)"
@@ -107,13 +110,21 @@ impl Mailer {
             Transport::Log { bodies: false } => tracing::info!(
                 to = email.to(),
                 subject = email.subject(),
+                message_id,
                 "mail (log transport, body withheld)"
             ),
         }
-        Ok(())
+        Ok(message_id)
     }
 
-    fn message(&self, email: &Email) -> Result<lettre::Message, SendError> {
+    /// `<id@domain>` (RFC 5322 3.6.4) under the From address's domain, which this
+    /// deployment controls: the email's own id, else a new one.
+    fn message_id(&self, email: &Email) -> String {
+        let id = email.id().unwrap_or_else(uuid::Uuid::new_v4);
+        format!("<{id}@{}>", self.from.email.domain())
+    }
+
+    fn message(&self, email: &Email, message_id: &str) -> Result<lettre::Message, SendError> {
         let to: Mailbox = email
             .to()
             .parse()
@@ -122,8 +133,7 @@ impl Mailer {
             .from(self.from.clone())
             .to(to)
             .subject(email.subject())
-            // A unique Message-ID under this host's name (receivers' filters expect one).
-            .message_id(None);
+            .message_id(Some(message_id.to_owned()));
         let builder = match email.unsubscribe() {
             None => builder,
             // RFC 2369 and RFC 8058: the URL (checked by Email) answers a one-click POST.

@@ -5,12 +5,13 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::{
-    TestApp, TestUser, expect_json, mail::SmtpServer, sms::SmsProvider, spawn_app, start_server,
+    TestApp, TestUser, expect_json, id_of, mail::SmtpServer, sms::SmsProvider, spawn_app,
+    start_server,
 };
 
 pub const ARRIVAL: Duration = Duration::from_secs(20);
@@ -28,6 +29,18 @@ pub async fn sending(smtp: &SmtpServer, sms: &SmsProvider) -> (TestApp, TestApp,
     .await;
     let worker = app.other_instance(address, db);
     (app, worker, user)
+}
+
+/// A new contact, Ada Lovelace, with this email address and phone number; its id.
+pub async fn contact(
+    app: &TestApp,
+    user: &TestUser,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> String {
+    let body =
+        json!({ "first_name": "Ada", "last_name": "Lovelace", "email": email, "phone": phone });
+    id_of(&app.create("/contacts", user, body).await)
 }
 
 pub fn address(name: &str) -> String {

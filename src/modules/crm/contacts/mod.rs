@@ -31,6 +31,9 @@ pub struct Contact {
     pub email: Option<String>,
     /// Phone number as entered.
     pub phone: Option<String>,
+    /// The BCP 47 locale (`de-CH`) messages to this contact are worded in; absent:
+    /// the tenant's.
+    pub locale: Option<String>,
     /// Free text.
     pub description: Option<String>,
     /// The company this person works for.
@@ -61,6 +64,10 @@ pub struct NewContactBody {
     /// Up to 50 characters.
     #[oai(validator(max_length = 50))]
     pub phone: Option<String>,
+    /// A BCP 47 locale: a language, an optional script and region (`en`, `de-CH`),
+    /// stored in canonical case; messages to the contact are worded in it.
+    #[oai(validator(min_length = 2, max_length = 35))]
+    pub locale: Option<String>,
     /// Free text, up to 10,000 characters.
     #[oai(validator(max_length = 10000))]
     pub description: Option<String>,
@@ -88,6 +95,9 @@ pub struct ContactPatchBody {
     /// Up to 50 characters; `null` removes it.
     #[oai(validator(max_length = 50))]
     pub phone: MaybeUndefined<String>,
+    /// A BCP 47 locale (`en`, `de-CH`); `null` returns the contact to the tenant's.
+    #[oai(validator(min_length = 2, max_length = 35))]
+    pub locale: MaybeUndefined<String>,
     /// Free text, up to 10,000 characters; `null` removes it.
     #[oai(validator(max_length = 10000))]
     pub description: MaybeUndefined<String>,
@@ -154,6 +164,7 @@ pub struct NewContact {
     pub last_name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
+    pub locale: Option<String>,
     pub description: Option<String>,
     pub company_id: Option<Uuid>,
 }
@@ -168,6 +179,7 @@ impl TryFrom<NewContactBody> for NewContact {
             last_name: fields.text("last_name", &body.last_name, 1, 100),
             email: fields.optional_email("email", body.email.as_deref()),
             phone: fields.optional_text("phone", body.phone.as_deref(), 50),
+            locale: body.locale.map(|v| fields.locale("locale", &v)),
             description: fields.optional_text("description", body.description.as_deref(), 10_000),
             company_id: body.company_id,
         };
@@ -182,6 +194,7 @@ pub struct ContactPatch {
     pub last_name: Option<String>,
     pub email: Option<Option<String>>,
     pub phone: Option<Option<String>>,
+    pub locale: Option<Option<String>>,
     pub description: Option<Option<String>>,
     pub company_id: Option<Option<Uuid>>,
 }
@@ -198,6 +211,7 @@ impl TryFrom<ContactPatchBody> for ContactPatch {
             last_name: body.last_name.map(|v| fields.text("last_name", &v, 1, 100)),
             email: patch_value(body.email, |v| fields.optional_email("email", Some(&v))),
             phone: patch_value(body.phone, |v| fields.optional_text("phone", Some(&v), 50)),
+            locale: patch_value(body.locale, |v| Some(fields.locale("locale", &v))),
             description: patch_value(body.description, |v| {
                 fields.optional_text("description", Some(&v), 10_000)
             }),
@@ -223,6 +237,7 @@ impl poem_openapi::types::Example for NewContactBody {
             last_name: "Lovelace".into(),
             email: Some("ada@example.com".into()),
             phone: Some("+44 20 7946 0000".into()),
+            locale: Some("en-GB".into()),
             description: None,
             company_id: None,
         }
@@ -236,6 +251,7 @@ impl poem_openapi::types::Example for ContactPatchBody {
             last_name: None,
             email: MaybeUndefined::Value("ada.lovelace@example.com".into()),
             phone: MaybeUndefined::Null,
+            locale: MaybeUndefined::Undefined,
             description: MaybeUndefined::Undefined,
             company_id: MaybeUndefined::Undefined,
         }

@@ -13,7 +13,8 @@ use crate::platform::{
 /// The columns every contact query returns, in one place.
 macro_rules! columns {
     () => {
-        "id, first_name, last_name, email, phone, description, company_id, created_at, updated_at"
+        "id, first_name, last_name, email, phone, locale, description, company_id, created_at, \
+         updated_at"
     };
 }
 
@@ -24,6 +25,7 @@ fn contact(row: &Row) -> Contact {
         last_name: row.get("last_name"),
         email: row.get("email"),
         phone: row.get("phone"),
+        locale: row.get("locale"),
         description: row.get("description"),
         company_id: row.get("company_id"),
         created_at: row.get("created_at"),
@@ -33,8 +35,9 @@ fn contact(row: &Row) -> Contact {
 
 /// The statement [`insert`] runs (the benchmark's pgbench scripts run it too).
 pub const INSERT_SQL: &str = concat!(
-    "INSERT INTO contacts (id, first_name, last_name, email, phone, description, company_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    "INSERT INTO contacts (id, first_name, last_name, email, phone, locale, description, \
+     company_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
      RETURNING ",
     columns!()
 );
@@ -52,6 +55,7 @@ pub async fn insert(tx: TenantTx, new: &NewContact) -> Result<Contact, DbError> 
                 &new.last_name,
                 &new.email,
                 &new.phone,
+                &new.locale,
                 &new.description,
                 &new.company_id,
             ],
@@ -77,7 +81,8 @@ pub async fn update(tx: TenantTx, id: Uuid, patch: &ContactPatch) -> Result<Cont
                  email       = CASE WHEN $4 THEN $5 ELSE email END, \
                  phone       = CASE WHEN $6 THEN $7 ELSE phone END, \
                  description = CASE WHEN $8 THEN $9 ELSE description END, \
-                 company_id  = CASE WHEN $10 THEN $11 ELSE company_id END \
+                 company_id  = CASE WHEN $10 THEN $11 ELSE company_id END, \
+                 locale      = CASE WHEN $12 THEN $13 ELSE locale END \
              WHERE id = $1 \
              RETURNING ",
                 columns!()
@@ -94,6 +99,8 @@ pub async fn update(tx: TenantTx, id: Uuid, patch: &ContactPatch) -> Result<Cont
                 &patch.description.clone().flatten(),
                 &patch.company_id.is_some(),
                 &patch.company_id.flatten(),
+                &patch.locale.is_some(),
+                &patch.locale.clone().flatten(),
             ],
         )
         .await?;

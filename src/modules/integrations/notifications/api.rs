@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{
     EffectiveTemplateList, MODULE, NewTemplate, NewTemplateBody, NotificationTags, Preview,
     PreviewBody, PreviewRequest, PreviewSource, Template, TemplateKeyInfo, TemplateKeyList,
-    TemplateList, check_variables, checked_locale,
+    TemplateList, check_variables,
     keys::{self, Channel, TemplateKey},
     render::{self, Parts},
     store,
@@ -82,7 +82,7 @@ fn locale_param(locale: Option<String>) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     let mut fields = Fields::new();
-    let canonical = checked_locale(&mut fields, "locale", &locale);
+    let canonical = fields.locale("locale", &locale);
     fields.finish()?;
     Ok(Some(canonical))
 }

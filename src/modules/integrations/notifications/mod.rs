@@ -105,6 +105,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V29__resolving_reviews",
             sql: include_str!("migrations/V29__resolving_reviews.sql"),
         },
+        Migration {
+            name: "V32__locale_per_contact",
+            sql: include_str!("migrations/V32__locale_per_contact.sql"),
+        },
     ],
 };
 
@@ -357,7 +361,7 @@ impl NewTemplate {
             );
         }
         let locale = match &body.locale {
-            Some(locale) => checked_locale(&mut fields, &field("locale"), locale),
+            Some(locale) => fields.locale(&field("locale"), locale),
             None => keys::DEFAULT_LOCALE.to_owned(),
         };
         match body.channel {
@@ -406,49 +410,6 @@ fn prefixed(errors: Vec<FieldError>, prefix: &str) -> ApiError {
             .map(|error| FieldError::new(format!("{prefix}{}", error.field), error.message))
             .collect(),
     )
-}
-
-/// A BCP 47 locale in canonical case (`de-ch` → `de-CH`): a language of 2 or 3
-/// letters, an optional script of 4 letters, an optional region of 2 letters or 3
-/// digits. The same shape as the table's `notification_templates_locale_format`.
-pub fn checked_locale(fields: &mut Fields, field: &str, value: &str) -> String {
-    let mut subtags = value.trim().split(['-', '_']);
-    let mut canonical = Vec::new();
-    let language = subtags.next().unwrap_or_default();
-    let mut valid =
-        (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_alphabetic());
-    canonical.push(language.to_ascii_lowercase());
-    let mut rest: Vec<&str> = subtags.collect();
-    if valid
-        && rest
-            .first()
-            .is_some_and(|s| s.len() == 4 && s.bytes().all(|b| b.is_ascii_alphabetic()))
-    {
-        let script = rest.remove(0).to_ascii_lowercase();
-        let mut chars = script.chars();
-        let first = chars
-            .next()
-            .map(|c| c.to_ascii_uppercase())
-            .unwrap_or_default();
-        canonical.push(std::iter::once(first).chain(chars).collect());
-    }
-    match rest.as_slice() {
-        [] => {}
-        [region] if region.len() == 2 && region.bytes().all(|b| b.is_ascii_alphabetic()) => {
-            canonical.push(region.to_ascii_uppercase());
-        }
-        [region] if region.len() == 3 && region.bytes().all(|b| b.is_ascii_digit()) => {
-            canonical.push((*region).to_owned());
-        }
-        _ => valid = false,
-    }
-    if !valid {
-        fields.error(
-            field,
-            "must be a BCP 47 locale: a language, an optional script and region (`en`, `de-CH`)",
-        );
-    }
-    canonical.join("-")
 }
 
 /// The locales a template for `locale` is looked up in, most specific first:
@@ -569,31 +530,6 @@ impl From<&keys::KeySpec> for TemplateKeyInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn locale(value: &str) -> Result<String, ApiError> {
-        let mut fields = Fields::new();
-        let canonical = checked_locale(&mut fields, "locale", value);
-        fields.finish().map(|()| canonical)
-    }
-
-    #[test]
-    fn locales_are_bcp_47_in_canonical_case() {
-        for (given, canonical) in [
-            ("en", "en"),
-            ("de-ch", "de-CH"),
-            ("DE_CH", "de-CH"),
-            ("zh-hant-tw", "zh-Hant-TW"),
-            ("es-419", "es-419"),
-            ("sr-Latn", "sr-Latn"),
-        ] {
-            assert_eq!(locale(given).expect(given), canonical);
-        }
-        for refused in [
-            "", "e", "english", "de-CHE", "de-CH-x", "1e", "de--CH", "de-C1",
-        ] {
-            assert!(locale(refused).is_err(), "{refused}");
-        }
-    }
 
     #[test]
     fn lookups_fall_back_to_the_language_then_english() {

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{expect_json, expect_problem, id_of, spawn_app};
+use crate::support::{error_fields, expect_json, expect_problem, id_of, spawn_app};
 
 #[tokio::test]
 async fn contact_crud() {
@@ -52,6 +52,37 @@ async fn contact_crud() {
         StatusCode::NOT_FOUND,
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_contact_keeps_its_locale_in_canonical_case_until_cleared() {
+    let app = spawn_app().await;
+    let owner = app.sign_up("Acme").await;
+    let created = app
+        .create(
+            "/contacts",
+            &owner,
+            json!({ "first_name": "Ada", "last_name": "Lovelace", "locale": "de_ch" }),
+        )
+        .await;
+    assert_eq!(created["locale"], "de-CH");
+    let path = format!("/contacts/{}", id_of(&created));
+    for refused in ["german", "de-CHE", "d"] {
+        let problem = expect_problem(
+            app.patch(&path, &owner, json!({ "locale": refused })).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(error_fields(&problem), ["locale"], "{refused}: {problem}");
+    }
+    let kept = expect_json(app.get(&path, &owner).await, StatusCode::OK).await;
+    assert_eq!(kept["locale"], "de-CH", "a refused change writes nothing");
+    let cleared = expect_json(
+        app.patch(&path, &owner, json!({ "locale": null })).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(cleared.get("locale"), None, "null: the tenant's again");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::support::{
     TestApp, TestUser, error_fields, expect_json, expect_problem, id_of,
     mail::SmtpServer,
-    notifications::{ARRIVAL, address, due_in, due_now, message_when, sending, settled},
+    notifications::{ARRIVAL, address, contact, due_in, due_now, message_when, sending, settled},
     sms::{ACCOUNT, FROM, SmsProvider, TOKEN},
     spawn_app, start_server,
 };
@@ -33,17 +33,6 @@ fn viewing_values() -> Value {
         "property.address.city": "Zürich",
         "property.address.country": "CH",
     })
-}
-
-async fn contact(
-    app: &TestApp,
-    user: &TestUser,
-    email: Option<&str>,
-    phone: Option<&str>,
-) -> String {
-    let body =
-        json!({ "first_name": "Ada", "last_name": "Lovelace", "email": email, "phone": phone });
-    id_of(&app.create("/contacts", user, body).await)
 }
 
 async fn send(app: &TestApp, user: &TestUser, body: Value) -> Value {
@@ -110,9 +99,79 @@ async fn a_template_is_rendered_in_the_tenants_wording_and_reaches_the_smtp_serv
         "the rendered subject is kept"
     );
     assert!(sent["sent_at"].is_string());
+    let message_id = received.header("Message-ID").expect("a Message-ID");
+    assert!(
+        message_id.starts_with(&format!("<{}@", id_of(&queued))),
+        "made from the message's id, the same on every attempt: {message_id}"
+    );
+    assert_eq!(
+        sent["provider_id"].as_str(),
+        Some(message_id),
+        "the provider id"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(smtp.messages_to(&to).len(), 1, "exactly one message");
     assert!(sms.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_message_naming_no_locale_is_worded_in_its_contacts_else_the_tenants() {
+    let (smtp, sms) = (SmtpServer::start().await, SmsProvider::start().await);
+    let (_app, worker, user) = sending(&smtp, &sms).await;
+    for (locale, subject) in [("de", "Erinnerung"), ("fr", "Rappel")] {
+        let body = json!({
+            "key": "viewing_reminder", "channel": "email", "locale": locale,
+            "subject": format!("{subject}: {{{{ property.title }}}}"),
+            "text": "{{ contact.first_name }}",
+        });
+        worker.create("/notifications/templates", &user, body).await;
+    }
+    let settings = expect_json(
+        worker
+            .call(
+                Method::PATCH,
+                "/tenant/settings",
+                &user,
+                Some(json!({ "locale": "fr-ch" })),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(settings["locale"], "fr-CH");
+    assert_eq!(settings["time_zone"], "UTC", "a setting not given stays");
+    let (de, fr, en) = (address("de"), address("fr"), address("en"));
+    let austrian = contact(&worker, &user, Some(&de), None).await;
+    expect_json(
+        worker
+            .patch(
+                &format!("/contacts/{austrian}"),
+                &user,
+                json!({ "locale": "de-AT" }),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let swiss = contact(&worker, &user, Some(&fr), None).await;
+    let asked_for_english = contact(&worker, &user, Some(&en), None).await;
+
+    let reminder = |contact: &str| {
+        json!({ "contact_id": contact, "channel": "email",
+                "template_key": "viewing_reminder", "variables": viewing_values() })
+    };
+    let mut english = reminder(&asked_for_english);
+    english["locale"] = json!("en");
+    for (body, to, locale, subject) in [
+        (reminder(&austrian), &de, "de-AT", "Erinnerung: Sunny flat"),
+        (reminder(&swiss), &fr, "fr-CH", "Rappel: Sunny flat"),
+        (english, &en, "en", "Reminder: your viewing of Sunny flat"),
+    ] {
+        let queued = send(&worker, &user, body).await;
+        assert_eq!(queued["locale"], locale, "{queued}");
+        let received = smtp.wait_for_message(to, ARRIVAL).await;
+        assert_eq!(received.header("Subject"), Some(subject), "{locale}");
+    }
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use tokio_postgres::Client;
 use crate::support::{
     TestApp, TestUser, error_fields, expect_json, expect_problem, id_of,
     mail::SmtpServer,
-    notifications::{ARRIVAL, address, due_in, due_now, message_when, sending, settled},
+    notifications::{ARRIVAL, address, contact, due_in, due_now, message_when, sending, settled},
     sms::SmsProvider,
     spawn_app,
 };
@@ -28,17 +28,6 @@ async fn put_settings(app: &TestApp, user: &TestUser, body: Value) -> Value {
         StatusCode::OK,
     )
     .await
-}
-
-async fn contact(app: &TestApp, user: &TestUser, to: &str) -> String {
-    let contact = app
-        .create(
-            "/contacts",
-            user,
-            json!({ "first_name": "Ada", "last_name": "Lovelace", "email": to }),
-        )
-        .await;
-    id_of(&contact)
 }
 
 async fn mail(app: &TestApp, user: &TestUser, contact: &str, subject: &str) -> String {
@@ -92,7 +81,7 @@ async fn quiet_hours_in_the_tenants_zone_hold_a_message_until_they_end() {
     assert_eq!(set, json!({ "quiet_hours": quiet }), "the limits stay off");
 
     let to = address("night");
-    let ada = contact(&worker, &user, &to).await;
+    let ada = contact(&worker, &user, Some(&to), None).await;
     let id = mail(&worker, &user, &ada, "At night").await;
     let owner = worker.owner_sql().await;
     let due = held(&worker, &user, &owner, &id).await;
@@ -116,7 +105,7 @@ async fn an_hourly_limit_holds_what_is_over_it_until_the_oldest_send_leaves_the_
     let (_app, worker, user) = sending(&smtp, &sms).await;
     put_settings(&worker, &user, json!({ "hourly_limit": 2 })).await;
     let to = address("limited");
-    let ada = contact(&worker, &user, &to).await;
+    let ada = contact(&worker, &user, Some(&to), None).await;
     let first = mail(&worker, &user, &ada, "One").await;
     let second = mail(&worker, &user, &ada, "Two").await;
     for id in [&first, &second] {
@@ -151,7 +140,7 @@ async fn an_hourly_limit_holds_what_is_over_it_until_the_oldest_send_leaves_the_
 async fn a_message_to_a_deleted_contact_is_cancelled_and_forgets_the_address() {
     let app = spawn_app().await;
     let user = app.sign_up("Acme").await;
-    let ada = contact(&app, &user, &address("gone")).await;
+    let ada = contact(&app, &user, Some(&address("gone")), None).await;
     let later = (Utc::now() + Duration::days(2)).to_rfc3339();
     let message = app
         .create(

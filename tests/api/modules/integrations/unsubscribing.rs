@@ -11,20 +11,13 @@ use tokio_postgres::error::SqlState;
 use crate::support::{
     TestApp, TestUser, expect_json, id_of,
     mail::{ReceivedMail, SmtpServer},
-    notifications::{ARRIVAL, address, sending, settled},
+    notifications::{ARRIVAL, address, contact, sending, settled},
     sms::SmsProvider,
 };
 
 /// A contact who opted in to email (marketing needs it).
 async fn subscriber(app: &TestApp, user: &TestUser, to: &str) -> String {
-    let contact = app
-        .create(
-            "/contacts",
-            user,
-            json!({ "first_name": "Ada", "last_name": "Lovelace", "email": to }),
-        )
-        .await;
-    let id = id_of(&contact);
+    let id = contact(app, user, Some(to), None).await;
     let consent = app
         .call(
             Method::PUT,

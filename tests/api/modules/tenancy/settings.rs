@@ -43,14 +43,20 @@ async fn an_owner_sets_the_zone_members_read_it_and_previews_format_in_it() {
     let owner = app.sign_up("Acme").await;
     let member = app.add_member(&owner, "member").await;
     let before = expect_json(app.get(SETTINGS, &member).await, StatusCode::OK).await;
-    assert_eq!(before, json!({ "name": "Acme", "time_zone": "UTC" }));
+    assert_eq!(
+        before,
+        json!({ "name": "Acme", "time_zone": "UTC", "locale": "en" })
+    );
 
     let set = expect_json(
         set_zone(&app, &owner, "Europe/Zurich").await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(set, json!({ "name": "Acme", "time_zone": "Europe/Zurich" }));
+    assert_eq!(
+        set,
+        json!({ "name": "Acme", "time_zone": "Europe/Zurich", "locale": "en" })
+    );
     let read = expect_json(app.get(SETTINGS, &member).await, StatusCode::OK).await;
     assert_eq!(read["time_zone"], "Europe/Zurich");
     assert_eq!(stored_zone(&app, owner.tenant_id).await, "Europe/Zurich");
@@ -149,7 +155,7 @@ async fn an_unknown_zone_is_a_422_naming_time_zone_and_changes_nothing() {
     let read = expect_json(app.get(SETTINGS, &owner).await, StatusCode::OK).await;
     assert_eq!(
         read,
-        json!({ "name": "Acme", "time_zone": "Europe/Zurich" })
+        json!({ "name": "Acme", "time_zone": "Europe/Zurich", "locale": "en" })
     );
 }
 
@@ -162,13 +168,13 @@ async fn another_tenants_patch_never_changes_this_tenants_zone() {
     let set = expect_json(set_zone(&app, &b, "America/New_York").await, StatusCode::OK).await;
     assert_eq!(
         set,
-        json!({ "name": "Tenant B", "time_zone": "America/New_York" })
+        json!({ "name": "Tenant B", "time_zone": "America/New_York", "locale": "en" })
     );
     assert_eq!(stored_zone(&app, a.tenant_id).await, "Europe/Zurich");
     assert_eq!(stored_zone(&app, b.tenant_id).await, "America/New_York");
     let read = expect_json(app.get(SETTINGS, &a).await, StatusCode::OK).await;
     assert_eq!(
         read,
-        json!({ "name": "Tenant A", "time_zone": "Europe/Zurich" })
+        json!({ "name": "Tenant A", "time_zone": "Europe/Zurich", "locale": "en" })
     );
 }

@@ -530,7 +530,11 @@ async fn a_rule_is_checked_whole_and_only_owners_and_admins_change_rules() {
     let body =
         json!({ "template_key": "viewing_reminder", "channel": "sms", "offset_minutes": 60 });
     let added = rule(&app, &owner, body.clone()).await;
-    assert_eq!(added["locale"], "en");
+    assert_eq!(
+        added.get("locale"),
+        None,
+        "no locale: each contact's, else the tenant's"
+    );
     expect_problem(
         app.post("/notifications/rules", &owner, body).await,
         StatusCode::CONFLICT,

@@ -18,8 +18,7 @@ use poem_openapi::{Enum, Object, types::Example};
 use uuid::Uuid;
 
 use super::{
-    checked_locale,
-    keys::{self, Channel, TemplateKey},
+    keys::{Channel, TemplateKey},
     render::{MAX_RENDERED_CHARS, MAX_SMS_CHARS, MAX_SUBJECT_CHARS},
 };
 use crate::platform::{error::ApiError, validation::Fields};
@@ -207,7 +206,8 @@ pub struct NewMessageBody {
     /// except `contact.*`, `tenant.name` and `tz`, which the CRM fills in (see
     /// `GET /notifications/template-keys`). Up to 100, each up to 2,000 characters.
     pub variables: Option<BTreeMap<String, String>>,
-    /// The BCP 47 locale the template is looked up in (`en` when absent).
+    /// The BCP 47 locale the template is looked up in; when absent, the contact's,
+    /// else the tenant's (`PATCH /tenant/settings`).
     #[oai(validator(min_length = 2, max_length = 35))]
     pub locale: Option<String>,
     /// Content as it is: the subject of an email (required with `text` on email, one
@@ -269,7 +269,8 @@ pub struct NewMessage {
     pub purpose: Purpose,
     pub template_key: Option<TemplateKey>,
     pub variables: BTreeMap<String, String>,
-    pub locale: String,
+    /// `None`: the contact's, else the tenant's, decided when it is queued.
+    pub locale: Option<String>,
     pub subject: Option<String>,
     pub text: Option<String>,
     pub html: Option<String>,
@@ -317,10 +318,7 @@ impl NewMessage {
                 );
             }
         }
-        let locale = match &body.locale {
-            Some(locale) => checked_locale(&mut fields, "locale", locale),
-            None => keys::DEFAULT_LOCALE.to_owned(),
-        };
+        let locale = body.locale.map(|locale| fields.locale("locale", &locale));
         let send_at = body.send_at.map_or(now, |at| at.max(now));
         if send_at > now + Duration::days(MAX_SCHEDULE_DAYS) {
             fields.error("send_at", "must be within a year");

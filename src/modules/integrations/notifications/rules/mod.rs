@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{Object, types::Example};
 use uuid::Uuid;
 
-use super::{checked_locale, keys, keys::Channel, keys::TemplateKey};
+use super::{keys::Channel, keys::TemplateKey};
 use crate::platform::{error::ApiError, validation::Fields};
 
 /// The most rules a tenant keeps.
@@ -40,8 +40,9 @@ pub struct Rule {
     pub template_key: TemplateKey,
     /// The channel it sends on.
     pub channel: Channel,
-    /// The locale of the wording it sends (the tenant's templates, V23's fallbacks).
-    pub locale: String,
+    /// The locale of the wording it sends (the tenant's templates, V23's fallbacks);
+    /// absent: each contact's, else the tenant's.
+    pub locale: Option<String>,
     /// A reminder's minutes before the viewing starts; a feedback request's minutes
     /// after the viewing is completed; 0 for a confirmation.
     pub offset_minutes: i32,
@@ -69,7 +70,8 @@ pub struct NewRuleBody {
     pub template_key: TemplateKey,
     /// The channel; the key must offer it.
     pub channel: Channel,
-    /// A BCP 47 locale (`en`, `de-CH`); `en` when absent.
+    /// A BCP 47 locale (`en`, `de-CH`) every message of the rule is worded in; when
+    /// absent, each contact's, else the tenant's.
     #[oai(validator(min_length = 2, max_length = 35))]
     pub locale: Option<String>,
     /// A reminder: minutes before the viewing starts, 5 to 43,200 (30 days),
@@ -100,7 +102,7 @@ impl Example for NewRuleBody {
 pub struct NewRule {
     pub template_key: TemplateKey,
     pub channel: Channel,
-    pub locale: String,
+    pub locale: Option<String>,
     pub offset_minutes: i32,
     pub link: Option<String>,
 }
@@ -121,10 +123,7 @@ impl NewRule {
                 format!("`{}` is not sent by {}", key.name(), body.channel.name()),
             );
         }
-        let locale = match &body.locale {
-            Some(locale) => checked_locale(&mut fields, "locale", locale),
-            None => keys::DEFAULT_LOCALE.to_owned(),
-        };
+        let locale = body.locale.map(|locale| fields.locale("locale", &locale));
         let offset_minutes = checked_offset(&mut fields, key, body.offset_minutes);
         let link = body.link.map(|link| link.trim().to_owned());
         match (key, &link) {
