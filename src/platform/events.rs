@@ -119,6 +119,7 @@ mod tests {
                 data: DataSchema::of::<String>(),
             },
         ],
+        notified_records: &[],
         migrations: &[],
     };
 

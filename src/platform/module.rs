@@ -19,6 +19,8 @@ pub struct ModuleInfo {
     pub constraints: &'static [Constraint],
     /// The events its migrations' triggers emit (see [`crate::platform::events`]).
     pub events: &'static [EventKind],
+    /// The kinds of record its messages concern, for previews of their templates.
+    pub notified_records: &'static [NotifiedRecord],
     /// Its refinery migrations, applied in one global version order with every other
     /// module's (the names and SQL are those of the files, so checksums never change).
     pub migrations: &'static [Migration],
@@ -57,6 +59,19 @@ pub enum Meaning {
     },
     /// 404: the resource in the path does not exist (for this tenant).
     NotFound,
+}
+
+/// A kind of record the messages of a module concern (`notification_messages.
+/// record_type`), and how a template preview reads the values one of them gives its
+/// template's variables.
+#[derive(Debug)]
+pub struct NotifiedRecord {
+    /// As messages name it (`viewing`).
+    pub record_type: &'static str,
+    /// One parameter, the record's id; run as the caller, under its policies. No row
+    /// when the tenant has no such record, else one: `variables` (jsonb, dotted paths
+    /// to text) and `contact_id` (uuid: the contact the record concerns, or NULL).
+    pub variables_sql: &'static str,
 }
 
 /// One migration file: `V<version>__<name>` and its SQL, embedded with `include_str!`.

@@ -97,6 +97,7 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             data: DataSchema::of::<deals::DealStageChanged>(),
         },
     ],
+    notified_records: &[],
     migrations: &[
         Migration {
             name: "V2__contacts_companies_deals",

@@ -58,6 +58,7 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             data: DataSchema::of::<users::Member>(),
         },
     ],
+    notified_records: &[],
     migrations: &[
         Migration {
             name: "V5__membership_authority",

@@ -19,6 +19,7 @@ pub const MODULE: ModuleInfo = ModuleInfo {
     switchable: false,
     constraints: &[],
     events: &[],
+    notified_records: &[],
     migrations: &[
         Migration {
             name: "V3__tenant_modules",

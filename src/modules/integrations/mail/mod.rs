@@ -49,6 +49,7 @@ pub const MODULE: ModuleInfo = ModuleInfo {
     switchable: false,
     constraints: &[],
     events: &[],
+    notified_records: &[],
     migrations: &[
         Migration {
             name: "V6__mail_outbox",

@@ -1,6 +1,8 @@
 //! `/notifications`: the tenant's templates (every member reads and previews, owners and
 //! admins save versions), the keys and their variables, and the wording in force.
 
+use std::collections::BTreeMap;
+
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Path, Query},
@@ -9,9 +11,9 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{
-    EffectiveTemplateList, MODULE, NewTemplate, NewTemplateBody, NotificationTags, Preview,
-    PreviewBody, PreviewRequest, PreviewSource, Template, TemplateKeyInfo, TemplateKeyList,
-    TemplateList, check_variables,
+    CONTACT_RECORD, EffectiveTemplateList, MODULE, NewTemplate, NewTemplateBody, NotificationTags,
+    Preview, PreviewBody, PreviewRecord, PreviewRequest, PreviewSource, Template, TemplateKeyInfo,
+    TemplateKeyList, TemplateList, check_variables,
     keys::{self, Channel, TemplateKey},
     render::{self, Parts},
     store,
@@ -19,7 +21,9 @@ use super::{
 use crate::platform::{
     auth::Auth,
     contract::Body,
+    db::DbError,
     error::{ApiError, problems},
+    module::ModuleInfo,
     state::SharedState,
     validation::Fields,
 };
@@ -85,6 +89,58 @@ fn locale_param(locale: Option<String>) -> Result<Option<String>, ApiError> {
     let canonical = fields.locale("locale", &locale);
     fields.finish()?;
     Ok(Some(canonical))
+}
+
+impl NotificationsApi {
+    /// The values `record` gives templates, read through the door of the module it
+    /// belongs to (so a vertical the tenant switched off gives none). A type no served
+    /// module declares, and an id the tenant has no record of, are 422s on the field.
+    async fn record_values(
+        &self,
+        auth: &Auth,
+        record: &PreviewRecord,
+    ) -> Result<BTreeMap<String, String>, ApiError> {
+        let (module, sql) = if record.record_type == CONTACT_RECORD {
+            (&MODULE, None)
+        } else {
+            self.state
+                .modules
+                .iter()
+                .find_map(|module| {
+                    let notified = module.notified_records.iter();
+                    notified
+                        .filter(|notified| notified.record_type == record.record_type)
+                        .map(|notified| (*module, Some(notified.variables_sql)))
+                        .next()
+                })
+                .ok_or_else(|| unknown_record_type(&self.state.modules))?
+        };
+        let tx = self.state.db.tx(auth.context(), module).await?;
+        match store::record_values(tx, sql, record.id).await {
+            Err(DbError::NotFound) => Err(ApiError::invalid(
+                "record.id",
+                format!("the tenant has no {} with this id", record.record_type),
+            )),
+            Err(DbError::ModuleOff) => Err(ApiError::invalid(
+                "record.type",
+                format!("the tenant has switched off {}", module.title),
+            )),
+            values => Ok(values?),
+        }
+    }
+}
+
+/// The types a preview's record may have in this deployment, named in the 422.
+fn unknown_record_type(modules: &[&ModuleInfo]) -> ApiError {
+    let served = modules
+        .iter()
+        .flat_map(|module| module.notified_records)
+        .map(|notified| notified.record_type);
+    let known: Vec<&str> = std::iter::once(CONTACT_RECORD).chain(served).collect();
+    ApiError::invalid(
+        "record.type",
+        format!("must be one of: {}", known.join(", ")),
+    )
 }
 
 #[OpenApi(
@@ -211,7 +267,10 @@ impl NotificationsApi {
     ///
     /// Renders a saved version (`template_id`) or a template given inline
     /// (`template`, checked as a save would check it) with the key's sample values,
-    /// overridden by `variables`, and `tz` set to `time_zone` (default: the tenant's).
+    /// overridden by the values of a real `record` of the tenant (a `viewing`, with
+    /// its property, agent and contact, or a `contact`), overridden in turn by
+    /// `variables`, and `tz` set to `time_zone` (default: the tenant's). A record the
+    /// tenant does not have, another tenant's included, is a 422 on `record.id`.
     /// Any member may preview; nothing is saved or sent. A render that fails (an
     /// undefined value, the work budget spent, output over its cap) is a 422 naming
     /// the part and the line.
@@ -226,6 +285,10 @@ impl NotificationsApi {
         body: Body<PreviewBody>,
     ) -> Result<PreviewResponse, problems::Compute> {
         let request = PreviewRequest::check(body.into_inner()?)?;
+        let record_values = match &request.record {
+            Some(record) => self.record_values(&auth, record).await?,
+            None => BTreeMap::new(),
+        };
         let tx = self.state.db.tx(auth.context(), &MODULE).await?;
         let (key, channel, parts, tenant_zone, prefix) = match &request.source {
             PreviewSource::Saved(id) => {
@@ -248,6 +311,8 @@ impl NotificationsApi {
         };
         let time_zone = request.time_zone.clone().unwrap_or(tenant_zone);
         let mut variables = render::sample_variables(key.spec(), &time_zone);
+        let offered = |path: &String| key.spec().variables().any(|v| v.path == path);
+        variables.extend(record_values.into_iter().filter(|(path, _)| offered(path)));
         variables.extend(request.variables);
         let rendered = render::render(
             channel,

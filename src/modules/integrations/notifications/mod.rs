@@ -80,6 +80,7 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         },
     ],
     events: &[],
+    notified_records: &[],
     migrations: &[
         Migration {
             name: "V23__notification_templates",
@@ -225,19 +226,42 @@ pub struct PreviewBody {
     /// A template given inline, checked as a save would check it (its `locale` is
     /// not used). Exactly one of `template_id` and `template`.
     pub template: Option<NewTemplateBody>,
+    /// A record of the tenant whose values fill the key's variables, as a message
+    /// about it would have them (a viewing's time, property and agent, and its
+    /// contact's name and address).
+    pub record: Option<PreviewRecord>,
     /// Values of the key's variables by dotted path (`{"contact.first_name": "Ada"}`),
-    /// up to 100, each up to 2,000 characters; the key's sample values fill the rest.
+    /// up to 100, each up to 2,000 characters; they override the record's, and the
+    /// key's sample values fill the rest.
     pub variables: Option<BTreeMap<String, String>>,
     /// The IANA time zone of `tz` (`Europe/Zurich`); the tenant's when absent.
     #[oai(validator(min_length = 1, max_length = 64))]
     pub time_zone: Option<String>,
 }
 
+/// A record a preview takes values from.
+#[derive(Debug, Object)]
+pub struct PreviewRecord {
+    /// `contact`, or a record a served module's messages concern: `viewing` (Real
+    /// Estate).
+    #[oai(rename = "type", validator(min_length = 1, max_length = 64))]
+    pub record_type: String,
+    /// The record's id. Another tenant's id answers like one that does not exist.
+    pub id: Uuid,
+}
+
+/// The record type of a contact, which every deployment has.
+pub const CONTACT_RECORD: &str = "contact";
+
 impl Example for PreviewBody {
     fn example() -> Self {
         Self {
             template_id: None,
             template: Some(NewTemplateBody::example()),
+            record: Some(PreviewRecord {
+                record_type: "viewing".to_owned(),
+                id: Uuid::from_u128(0x0193_5f2e_8c1a_7b3d_9e4f_2a6b_8c0d_1e2f),
+            }),
             variables: Some(BTreeMap::from([(
                 "contact.first_name".to_owned(),
                 "Ada".to_owned(),
@@ -430,6 +454,7 @@ pub fn fallback_locales(locale: &str) -> Vec<String> {
 #[derive(Debug)]
 pub struct PreviewRequest {
     pub source: PreviewSource,
+    pub record: Option<PreviewRecord>,
     pub variables: BTreeMap<String, String>,
     pub time_zone: Option<String>,
 }
@@ -486,6 +511,7 @@ impl PreviewRequest {
         fields.finish()?;
         Ok(Self {
             source: source.ok_or_else(|| ApiError::internal("no preview source"))?,
+            record: body.record,
             variables,
             time_zone: body.time_zone,
         })

@@ -1,6 +1,8 @@
 //! Template storage: plain SQL under the tenant's policies (every member reads, owners
 //! and admins insert). Versions are only ever inserted.
 
+use std::collections::BTreeMap;
+
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -120,6 +122,55 @@ pub async fn time_zone(tx: TenantTx) -> Result<String, DbError> {
         .await?
         .ok_or_else(|| DbError::internal("the tenant's row is not readable"))?;
     Ok(row.get("time_zone"))
+}
+
+/// A contact's values, as `notification_messages_address` (V24) fills them in.
+const CONTACT_VALUES_SQL: &str = "SELECT jsonb_strip_nulls(jsonb_build_object(\
+     'contact.first_name', c.first_name, 'contact.last_name', c.last_name, \
+     'contact.email', c.email, 'contact.phone', c.phone)) AS variables \
+     FROM contacts c WHERE c.id = $1";
+
+/// The values record `id` gives templates, its contact's among them: read by
+/// `record_sql` (a module's [`crate::platform::module::NotifiedRecord`]), or, when
+/// `None`, the record is a contact. `NotFound` when the tenant has no such record.
+pub async fn record_values(
+    mut tx: TenantTx,
+    record_sql: Option<&str>,
+    id: Uuid,
+) -> Result<BTreeMap<String, String>, DbError> {
+    let (mut values, contact_id) = match record_sql {
+        None => (BTreeMap::new(), Some(id)),
+        Some(sql) => {
+            let row = tx.query_opt(sql, &[&id]).await?.ok_or(DbError::NotFound)?;
+            (text_values(row.get("variables")), row.get("contact_id"))
+        }
+    };
+    let Some(contact_id) = contact_id else {
+        tx.commit().await?;
+        return Ok(values);
+    };
+    match tx
+        .query_opt_and_commit(CONTACT_VALUES_SQL, &[&contact_id])
+        .await?
+    {
+        Some(row) => values.extend(text_values(row.get("variables"))),
+        None if record_sql.is_none() => return Err(DbError::NotFound),
+        None => {}
+    }
+    Ok(values)
+}
+
+/// A jsonb object's text values by key (the variables' shape); others are left out.
+fn text_values(object: serde_json::Value) -> BTreeMap<String, String> {
+    let serde_json::Value::Object(map) = object else {
+        return BTreeMap::new();
+    };
+    map.into_iter()
+        .filter_map(|(path, value)| match value {
+            serde_json::Value::String(text) => Some((path, text)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The filters of the list of versions in force.

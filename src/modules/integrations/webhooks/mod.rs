@@ -53,6 +53,7 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         meaning: Meaning::NotFound,
     }],
     events: &[],
+    notified_records: &[],
     migrations: &[
         Migration {
             name: "V15__webhooks",

@@ -27,7 +27,7 @@ use crate::platform::{
     db::TenantTx,
     error::ApiError,
     events::{DataSchema, EventKind},
-    module::{Constraint, Meaning, Migration, ModuleInfo},
+    module::{Constraint, Meaning, Migration, ModuleInfo, NotifiedRecord},
     state::SharedState,
     tenancy::TenantContext,
 };
@@ -133,6 +133,11 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             data: DataSchema::of::<viewings::Viewing>(),
         },
     ],
+    notified_records: &[NotifiedRecord {
+        record_type: "viewing",
+        variables_sql: "SELECT app.viewing_variables(v) AS variables, v.contact_id \
+                        FROM viewings v WHERE v.id = $1",
+    }],
     migrations: &[
         Migration {
             name: "V4__real_estate",
@@ -149,6 +154,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         Migration {
             name: "V26__viewing_notifications",
             sql: include_str!("migrations/V26__viewing_notifications.sql"),
+        },
+        Migration {
+            name: "V33__viewing_variables_for_previews",
+            sql: include_str!("migrations/V33__viewing_variables_for_previews.sql"),
         },
     ],
 };

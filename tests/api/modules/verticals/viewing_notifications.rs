@@ -8,7 +8,7 @@
 use std::time::{Duration as Wait, Instant};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio_postgres::Client;
 use uuid::Uuid;
@@ -585,4 +585,111 @@ async fn another_tenants_rules_answer_like_ids_that_do_not_exist_and_never_fire_
     let viewing = book(&app, &b, &property, &contact, minute_in(Duration::days(2))).await;
     assert!(messages_of(&app, &b, &viewing).await.is_empty());
     expect_json(app.get(&path, &a).await, StatusCode::OK).await;
+}
+
+/// Previews `template` (an inline viewing reminder's text) with `record`.
+async fn preview_of(app: &TestApp, user: &TestUser, text: &str, record: Value) -> Response {
+    let body = json!({
+        "template": { "key": "viewing_reminder", "channel": "sms", "text": text },
+        "record": record,
+    });
+    app.post("/notifications/templates/preview", user, body)
+        .await
+}
+
+#[tokio::test]
+async fn a_preview_renders_a_real_viewing_and_another_tenants_answers_like_none() {
+    let app = spawn_app().await;
+    let (a, b) = (app.sign_up("Acme").await, app.sign_up("Rival").await);
+    let (property, contact) = property_and_contact(&app, &a, &address("ada")).await;
+    let start = minute_in(Duration::days(1));
+    let viewing = book(&app, &a, &property, &contact, start).await;
+    let text = "{{ contact.first_name }} {{ contact.last_name }} with {{ viewing.agent_name }}, \
+                {{ viewing.scheduled_at | datetime(tz, '%Y-%m-%d %H:%M') }}, \
+                {{ property.title }} in {{ property.address.city }}";
+    let real = |id: &str| json!({ "type": "viewing", "id": id });
+
+    let rendered = expect_json(
+        preview_of(&app, &a, text, real(&viewing)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let when = start.format("%Y-%m-%d %H:%M");
+    assert_eq!(
+        rendered["text"],
+        format!("Ada Lovelace with Owner, {when}, Sunny flat in Zürich"),
+        "the viewing's, its property's, its agent's and its contact's values"
+    );
+    let overridden = expect_json(
+        app.post(
+            "/notifications/templates/preview",
+            &a,
+            json!({
+                "template": { "key": "viewing_reminder", "channel": "sms", "text": text },
+                "record": real(&viewing), "variables": { "property.title": "Loft" },
+            }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        overridden["text"],
+        format!("Ada Lovelace with Owner, {when}, Loft in Zürich"),
+        "given values override the record's"
+    );
+    let of_contact = expect_json(
+        preview_of(&app, &a, text, json!({ "type": "contact", "id": contact })).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        of_contact["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Ada Lovelace with Grace Hopper")),
+        "a contact's values, the key's samples for the rest: {of_contact}"
+    );
+
+    // B names A's viewing and A's contact: the answers of ids that do not exist.
+    let missing = Uuid::now_v7().to_string();
+    for (kind, theirs) in [("viewing", &viewing), ("contact", &contact)] {
+        let mut answers = Vec::new();
+        for id in [theirs, &missing] {
+            let record = json!({ "type": kind, "id": id });
+            let problem = expect_problem(
+                preview_of(&app, &b, text, record).await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+            assert_eq!(error_fields(&problem), ["record.id"], "{problem}");
+            answers.push(problem["errors"].clone());
+        }
+        assert_eq!(answers[0], answers[1], "{kind}: theirs answers like none");
+    }
+    let unknown = expect_problem(
+        preview_of(&app, &a, text, json!({ "type": "deal", "id": missing })).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(error_fields(&unknown), ["record.type"], "{unknown}");
+
+    let off = app
+        .call(
+            reqwest::Method::PUT,
+            "/tenant/modules",
+            &a,
+            Some(json!({ "modules": [{ "name": "real_estate", "enabled": false }] })),
+        )
+        .await;
+    expect_json(off, StatusCode::OK).await;
+    let switched_off = expect_problem(
+        preview_of(&app, &a, text, real(&viewing)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        error_fields(&switched_off),
+        ["record.type"],
+        "{switched_off}"
+    );
 }
