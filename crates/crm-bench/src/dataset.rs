@@ -19,6 +19,10 @@ pub enum Kind {
     Tenant,
     /// A seeded owner's session (refresh-token family), named by its tokens' `sid`.
     Session,
+    /// Tenant `t`'s one property, which the `book` scenario books viewings of.
+    Property,
+    /// Rule `3t + k` of tenant `t`: its confirmation, 24 h and 2 h reminders.
+    Rule,
 }
 
 impl Kind {
@@ -30,6 +34,8 @@ impl Kind {
             Self::StageChange => '4',
             Self::User => '8',
             Self::Session => '7',
+            Self::Property => '5',
+            Self::Rule => '6',
             Self::Tenant => '9',
         }
     }

@@ -33,6 +33,23 @@ use crate::{
 pub const NOTIFY_SUBJECT: &str = "Your viewing tomorrow";
 pub const NOTIFY_TEXT: &str = "Hello, this is a reminder of your viewing tomorrow at 14:30.";
 
+/// Every booking lasts one slot, so slots never overlap: the agent (each tenant's
+/// owner) is never double-booked. pgbench books from [`PGBENCH_SLOTS_FROM`] on, by
+/// a sequence; the API from 2100 on, in one of 500 regions of 100,000 slots picked by
+/// the run's nonce.
+pub const SLOT_MINUTES: i64 = 30;
+pub const PGBENCH_SLOTS_FROM: &str = "2030-01-01T00:00:00Z";
+
+/// The start of booking slot `slot` of the run with `nonce`, as RFC 3339.
+fn api_booking_slot(nonce: u64, slot: u64) -> String {
+    let base = chrono::DateTime::parse_from_rfc3339("2100-01-01T00:00:00Z")
+        .expect("a constant instant")
+        .to_utc();
+    let index = (nonce % 500) * 100_000 + slot % 100_000;
+    let minutes = i64::try_from(index).unwrap_or_default() * SLOT_MINUTES;
+    (base + chrono::Duration::minutes(minutes)).to_rfc3339()
+}
+
 /// A benchmark scenario: one kind of request, or the 80/20 mix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,18 +67,23 @@ pub enum Scenario {
     /// POST /notifications: an email as it is (subject and text) to a seeded contact
     /// of the tenant (not in the mix)
     Notify,
+    /// POST /properties/{id}/viewings: a free slot of the tenant's property for a
+    /// seeded contact, which queues a confirmation and two reminders by the tenant's
+    /// rules (not in the mix)
+    Book,
     /// 50% get, 20% list, 10% search (reads 80%); 10% create, 10% update stage
     Mix,
 }
 
 impl Scenario {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Get,
         Self::List,
         Self::Search,
         Self::Create,
         Self::UpdateStage,
         Self::Notify,
+        Self::Book,
         Self::Mix,
     ];
 
@@ -73,6 +95,7 @@ impl Scenario {
             Self::Create => "create contact",
             Self::UpdateStage => "update deal stage",
             Self::Notify => "queue a notification",
+            Self::Book => "book a viewing (3 rules)",
             Self::Mix => "mix 80% read / 20% write",
         }
     }
@@ -258,6 +281,19 @@ impl Client {
                 (
                     Method::POST,
                     "/api/v1/notifications".to_owned(),
+                    Some(body.to_string()),
+                )
+            }
+            Scenario::Book => {
+                self.sequence += 1;
+                let slot = self.sequence * self.clients + self.index;
+                let body = serde_json::json!({
+                    "contact_id": Kind::Contact.id(tenant * d.contacts_per_tenant + row),
+                    "scheduled_at": api_booking_slot(self.nonce, slot),
+                });
+                (
+                    Method::POST,
+                    format!("/api/v1/properties/{}/viewings", Kind::Property.id(tenant)),
                     Some(body.to_string()),
                 )
             }

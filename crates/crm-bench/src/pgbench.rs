@@ -18,7 +18,8 @@ use crm::{
         deals::UPDATE_SQL,
     },
     modules::integrations::notifications::messages::QUEUE_SQL,
-    platform::db::ENTER,
+    modules::verticals::real_estate::{self, BOOK_SQL, DEFAULT_DURATION_MINUTES},
+    platform::db::{ENTER, REQUIRE_MODULE},
 };
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
@@ -27,7 +28,7 @@ use tokio_postgres::Config as PgConfig;
 use crate::{
     Result,
     dataset::{Dataset, Kind, search_terms},
-    load::{NOTIFY_SUBJECT, NOTIFY_TEXT, Scenario},
+    load::{NOTIFY_SUBJECT, NOTIFY_TEXT, PGBENCH_SLOTS_FROM, SLOT_MINUTES, Scenario},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,9 @@ pub enum Form {
     Statements,
     Pipelined,
 }
+
+/// The sequence pgbench takes booking slots from (made by the seed).
+pub const BOOKING_SLOTS: &str = "bench_booking_slot";
 
 /// Replaces `$1..$n` with `args` (highest first, so `$1` never eats `$10`).
 fn bind(sql: &str, args: &[String]) -> String {
@@ -148,6 +152,23 @@ pub fn script(d: &Dataset, scenario: Scenario, form: Form, claims: &[String]) ->
                 "NULL".to_owned(),
             ],
         ),
+        // The server's binds: a v7 id, the tenant's property, the contact, the caller
+        // (the owner) as agent, the next free slot, the default length, no notes.
+        Scenario::Book => bind(
+            BOOK_SQL,
+            &[
+                "gen_random_uuid()".to_owned(),
+                Kind::Property.sql(":t"),
+                Kind::Contact.sql(":n"),
+                Kind::User.sql(":t"),
+                format!(
+                    "'{PGBENCH_SLOTS_FROM}'::timestamptz \
+                     + nextval('{BOOKING_SLOTS}') * interval '{SLOT_MINUTES} minutes'"
+                ),
+                DEFAULT_DURATION_MINUTES.to_string(),
+                "NULL".to_owned(),
+            ],
+        ),
         Scenario::Mix => return Err("the mix is several scripts with weights".into()),
     };
     let context = bind(ENTER, &[format!("{}[:t + 1]", text_array(claims))]);
@@ -157,6 +178,11 @@ pub fn script(d: &Dataset, scenario: Scenario, form: Form, claims: &[String]) ->
     }
     lines.push("BEGIN;".to_owned());
     lines.push(format!("{context};"));
+    if scenario == Scenario::Book {
+        // The first flight of a switchable module's transaction checks its switch.
+        let name = format!("'{}'", real_estate::MODULE.name);
+        lines.push(format!("{};", bind(REQUIRE_MODULE, &[name])));
+    }
     lines.push(format!("{statement};"));
     lines.push("COMMIT;".to_owned());
     if form == Form::Pipelined {
@@ -205,6 +231,7 @@ pub fn slug(scenario: Scenario) -> &'static str {
         Scenario::Create => "create",
         Scenario::UpdateStage => "update-stage",
         Scenario::Notify => "notify",
+        Scenario::Book => "book",
         Scenario::Mix => "mix",
     }
 }

@@ -36,6 +36,7 @@ use uuid::Uuid;
 use crate::{
     Result,
     dataset::{Dataset, FIRST_NAMES, Kind, LAST_NAMES, Rng},
+    pgbench::BOOKING_SLOTS,
 };
 
 /// The password of every seeded owner (logins in the login scenario use it).
@@ -131,10 +132,11 @@ pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
         indexes.len(),
         rebuilt.elapsed()
     );
+    load_bookings(&sessions[0], &dataset).await?;
     let vacuumed = Instant::now();
     sessions[0]
         .batch_execute(
-            "VACUUM (ANALYZE) tenants, users, memberships, user_tenants, refresh_tokens, companies, contacts, deals, deal_stage_changes",
+            "VACUUM (ANALYZE) tenants, users, memberships, user_tenants, refresh_tokens, companies, contacts, deals, deal_stage_changes, properties, notification_rules",
         )
         .await?;
     eprintln!("seed: VACUUM ANALYZE in {:.1?}", vacuumed.elapsed());
@@ -354,6 +356,38 @@ async fn load_contacts(client: &Client, d: &Dataset) -> Result<()> {
         },
     )
     .await?;
+    Ok(())
+}
+
+/// What the `book` scenario books: one property per tenant, its agent the owner; the
+/// rules an agency would set (a confirmation, reminders 24 h and 2 h ahead); and the
+/// sequence pgbench takes its slots from.
+async fn load_bookings(client: &Client, d: &Dataset) -> Result<()> {
+    let tenants = i64::try_from(d.tenants)?;
+    let properties = format!(
+        "INSERT INTO properties (tenant_id, id, title, address_line, city, country, \
+         price_minor, currency, listing_type, property_type, agent_id) \
+         SELECT {}, {}, 'Bench flat', 'Bench street 1', 'Zurich', 'CH', 100000000, 'CHF', \
+         'SALE', 'APARTMENT', {} FROM generate_series(0, $1::bigint - 1) t",
+        Kind::Tenant.sql("t"),
+        Kind::Property.sql("t"),
+        Kind::User.sql("t"),
+    );
+    client.execute(&properties, &[&tenants]).await?;
+    let rules = format!(
+        "INSERT INTO notification_rules (tenant_id, id, template_key, channel, offset_minutes) \
+         SELECT {}, {}, r.key, r.channel, r.minutes FROM generate_series(0, $1::bigint - 1) t, \
+         (VALUES (0, 'viewing_confirmation', 'email', 0), (1, 'viewing_reminder', 'email', 1440), \
+                 (2, 'viewing_reminder', 'sms', 120)) AS r (k, key, channel, minutes)",
+        Kind::Tenant.sql("t"),
+        Kind::Rule.sql("3 * t + r.k"),
+    );
+    client.execute(&rules, &[&tenants]).await?;
+    client
+        .batch_execute(&format!(
+            "CREATE SEQUENCE {BOOKING_SLOTS}; GRANT USAGE ON SEQUENCE {BOOKING_SLOTS} TO crm_api"
+        ))
+        .await?;
     Ok(())
 }
 

@@ -40,7 +40,7 @@ pub use pre_tenant::{
     Acceptance, LoginCandidate, MailText, PreTenant, SignUpRequest, Unsubscribed,
 };
 pub use setup::{LockHolder, SetupError, owner_connect, prepare_database};
-pub use tenant_tx::{ENTER, TenantTx};
+pub use tenant_tx::{ENTER, REQUIRE_MODULE, TenantTx};
 
 use crate::platform::tenancy::Role;
 

@@ -31,8 +31,9 @@ use tokio_postgres::{
 /// scripts, which run the same statement.
 pub const ENTER: &str = "SELECT role, leaked FROM app.enter($1)";
 
-/// Raises `tenant_modules_disabled` (answered 404) when the tenant switched `$1` off.
-const REQUIRE_MODULE: &str = "SELECT app.require_module($1)";
+/// Raises `tenant_modules_disabled` (answered 404) when the tenant switched `$1` off
+/// (the first flight of a switchable module's transaction runs it after [`ENTER`]).
+pub const REQUIRE_MODULE: &str = "SELECT app.require_module($1)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {

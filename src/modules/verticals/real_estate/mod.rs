@@ -14,6 +14,10 @@ mod buyers;
 mod properties;
 mod viewings;
 
+/// The SQL of booking a viewing, and its default length, for the benchmark's pgbench
+/// scripts.
+pub use viewings::{BOOK_SQL, DEFAULT_DURATION_MINUTES};
+
 use std::{error::Error, fmt::Debug};
 
 use bytes::BytesMut;

@@ -6,6 +6,7 @@ mod api;
 mod store;
 
 pub use api::ViewingsApi;
+pub use store::BOOK_SQL;
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Object, types::MaybeUndefined};
@@ -19,7 +20,7 @@ use crate::platform::{
 };
 
 /// How long a viewing lasts when the booking does not say.
-const DEFAULT_DURATION_MINUTES: i32 = 30;
+pub const DEFAULT_DURATION_MINUTES: i32 = 30;
 
 /// A viewing.
 #[derive(Debug, Clone, Object)]

@@ -47,16 +47,20 @@ fn viewing(row: &Row) -> Viewing {
     }
 }
 
+/// The statement [`insert`] runs (the benchmark's pgbench scripts run it too). The
+/// tenant's notification rules run in it (real estate V26).
+pub const BOOK_SQL: &str = concat!(
+    "INSERT INTO viewings (id, property_id, contact_id, agent_id, scheduled_at, \
+                           duration_minutes, notes) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     RETURNING ",
+    columns!()
+);
+
 pub async fn insert(tx: TenantTx, id: Uuid, new: &NewViewing) -> Result<Viewing, DbError> {
     let rows = tx
         .query_and_commit(
-            concat!(
-                "INSERT INTO viewings (id, property_id, contact_id, agent_id, scheduled_at, \
-                                       duration_minutes, notes) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 RETURNING ",
-                columns!()
-            ),
+            BOOK_SQL,
             &[
                 &id,
                 &new.property_id,
