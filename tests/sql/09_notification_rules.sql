@@ -1,6 +1,7 @@
 -- Notification rules and the viewings that apply them (migrations V25, V26), the
 -- sending settings (V27) and unsubscribe links (V28), as a DBA sees them: a tenant reads and deletes only its own
--- rules and reads and writes only its own settings; nothing of the application role
+-- rules and reads and writes only its own settings; quiet hours end and begin (V34) where
+-- a DBA expects them; nothing of the application role
 -- queues a message in a rule's name or calls the functions that apply them; and a
 -- viewing moved, booked or cancelled by one tenant schedules, moves or cancels its own
 -- reminders only, in the statement that changes it.
@@ -19,7 +20,7 @@ INSERT INTO notification_settings (tenant_id, hourly_limit) VALUES (:'A', 100);
 -- A's viewing, moved by its owner before the suite starts: its reminder is queued.
 UPDATE viewings SET scheduled_at = '2030-01-05 10:00+00'
 WHERE tenant_id = :'A' AND id = '00000000-0000-0000-0000-0000000000a1';
-SELECT plan(36);
+SELECT plan(40);
 
 -- Quiet hours end where a DBA expects, overnight and by day, in the tenant's zone.
 SELECT is(app.quiet_hours_end('2030-01-01 23:00 Europe/Zurich', '21:00', '08:00', 'Europe/Zurich'),
@@ -30,6 +31,15 @@ SELECT is(app.quiet_hours_end('2030-01-02 08:00 Europe/Zurich', '21:00', '08:00'
           NULL, 'at 08:00 they are over');
 SELECT is(app.quiet_hours_end('2030-01-02 13:00 Europe/Zurich', '12:00', '14:00', 'Europe/Zurich'),
           '2030-01-02 14:00 Europe/Zurich'::timestamptz, 'daytime hours end the same day');
+-- And began where a DBA expects (V34: reminders go the minute before).
+SELECT is(app.quiet_hours_start('2030-01-01 23:00 Europe/Zurich', '21:00', '08:00', 'Europe/Zurich'),
+          '2030-01-01 21:00 Europe/Zurich'::timestamptz, 'at 23:00, overnight hours began at 21:00');
+SELECT is(app.quiet_hours_start('2030-01-02 07:59 Europe/Zurich', '21:00', '08:00', 'Europe/Zurich'),
+          '2030-01-01 21:00 Europe/Zurich'::timestamptz, 'at 07:59, they began the evening before');
+SELECT is(app.quiet_hours_start('2030-01-02 20:59 Europe/Zurich', '21:00', '08:00', 'Europe/Zurich'),
+          NULL, 'at 20:59 they have not begun');
+SELECT is(app.quiet_hours_start('2030-01-02 13:00 Europe/Zurich', '12:00', '14:00', 'Europe/Zurich'),
+          '2030-01-02 12:00 Europe/Zurich'::timestamptz, 'daytime hours began the same day');
 -- A message of A's under review (its worker lost the provider's answer).
 INSERT INTO notification_messages (tenant_id, id, channel, contact_id, subject, text_body)
 VALUES (:'A', '00000000-0000-0000-0000-0000000000e9', 'email',

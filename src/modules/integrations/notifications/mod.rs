@@ -110,6 +110,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V32__locale_per_contact",
             sql: include_str!("migrations/V32__locale_per_contact.sql"),
         },
+        Migration {
+            name: "V34__reminders_before_quiet_hours",
+            sql: include_str!("migrations/V34__reminders_before_quiet_hours.sql"),
+        },
     ],
 };
 

@@ -163,6 +163,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V33__viewing_variables_for_previews",
             sql: include_str!("migrations/V33__viewing_variables_for_previews.sql"),
         },
+        Migration {
+            name: "V35__reminders_before_quiet_hours",
+            sql: include_str!("migrations/V35__reminders_before_quiet_hours.sql"),
+        },
     ],
 };
 

@@ -587,6 +587,78 @@ async fn another_tenants_rules_answer_like_ids_that_do_not_exist_and_never_fire_
     expect_json(app.get(&path, &a).await, StatusCode::OK).await;
 }
 
+/// The reminder queued for `viewing` (the only one).
+async fn reminder_of(app: &TestApp, user: &TestUser, viewing: &str) -> Value {
+    let messages = messages_of(app, user, viewing).await;
+    let reminders: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["template_key"] == "viewing_reminder" && m["status"] == "queued")
+        .collect();
+    assert_eq!(reminders.len(), 1, "{messages:?}");
+    reminders[0].clone()
+}
+
+#[tokio::test]
+async fn a_reminder_due_in_quiet_hours_goes_the_minute_before_they_begin() {
+    let app = spawn_app().await;
+    let owner = app.sign_up("Acme").await;
+    let sql = app.owner_sql().await;
+    // Quiet hours from 3 to 6 hours ahead, in the tenant's zone (UTC): overnight or
+    // not depending on the time of day the test runs at, both of which count.
+    let now = minute_in(Duration::zero());
+    let (quiet_from, quiet_until) = (now + Duration::hours(3), now + Duration::hours(6));
+    let settings = json!({ "quiet_hours": {
+        "start": quiet_from.format("%H:%M").to_string(),
+        "end": quiet_until.format("%H:%M").to_string(),
+    } });
+    let set = app
+        .call(
+            reqwest::Method::PUT,
+            "/notifications/settings",
+            &owner,
+            Some(settings),
+        )
+        .await;
+    expect_json(set, StatusCode::OK).await;
+    rule(
+        &app,
+        &owner,
+        json!({ "template_key": "viewing_reminder", "channel": "sms", "offset_minutes": 120 }),
+    )
+    .await;
+    let (property, contact) = property_and_contact(&app, &owner, &address("ada")).await;
+    let before_quiet = quiet_from - Duration::minutes(1);
+
+    // Due 5 hours ahead, in the quiet hours: brought forward.
+    let viewing = book(&app, &owner, &property, &contact, now + Duration::hours(7)).await;
+    let reminder = reminder_of(&app, &owner, &viewing).await;
+    assert_due_around(&sql, &reminder, before_quiet).await;
+    assert_eq!(
+        reminder["send_at"]
+            .as_str()
+            .map(|at| at.parse::<DateTime<Utc>>().ok()),
+        Some(Some(before_quiet)),
+        "{reminder}"
+    );
+
+    // Moved so that it is due as they end: it goes then.
+    let later = now + Duration::hours(8);
+    change(&app, &owner, &viewing, json!({ "scheduled_at": at(later) })).await;
+    let moved = reminder_of(&app, &owner, &viewing).await;
+    assert_eq!(moved["id"], reminder["id"], "the same reminder, moved");
+    assert_due_around(&sql, &moved, quiet_until).await;
+
+    // Moved back into them: brought forward again.
+    let back = now + Duration::minutes(6 * 60 + 30);
+    change(&app, &owner, &viewing, json!({ "scheduled_at": at(back) })).await;
+    assert_due_around(
+        &sql,
+        &reminder_of(&app, &owner, &viewing).await,
+        before_quiet,
+    )
+    .await;
+}
+
 /// Previews `template` (an inline viewing reminder's text) with `record`.
 async fn preview_of(app: &TestApp, user: &TestUser, text: &str, record: Value) -> Response {
     let body = json!({
