@@ -228,6 +228,7 @@ impl Spec {
             "currency" => Some(json!(if patch { "EUR" } else { "USD" })),
             "country" => Some(json!(if patch { "FR" } else { "GB" })),
             "phone" => Some(json!("+1 555 0100")),
+            "locale" => Some(json!(if patch { "de-CH" } else { "en-GB" })),
             "role" if !patch => Some(json!("member")),
             "url" => Some(json!(format!("https://{tag}-{unique}.example.test/hook"))),
             "event_types" => Some(json!(["*"])),
