@@ -545,7 +545,8 @@ async fn run(cli: Cli) -> Result<()> {
             note,
         } => {
             let markdown = report::render(&results, &command, &main_dataset, &note).await?;
-            std::fs::write(&out, markdown)?;
+            let existing = std::fs::read_to_string(&out).ok();
+            std::fs::write(&out, report::keep_hand_runs(&markdown, existing.as_deref()))?;
             println!("wrote {}", out.display());
         }
     }

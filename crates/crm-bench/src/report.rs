@@ -10,6 +10,20 @@ use crate::{
     pgbench::Form,
 };
 
+/// The line above which the report is generated; what follows it in an existing
+/// BENCHMARKS.md (figures measured by hand) is kept when the report is written again.
+pub const HAND_RUNS: &str =
+    "<!-- Hand-run sections follow; `crm-bench report` keeps everything below this line. -->";
+
+/// `generated` followed by the hand-run sections of `existing` (the file being
+/// replaced), from [`HAND_RUNS`] on; `generated` alone when there are none.
+pub fn keep_hand_runs(generated: &str, existing: Option<&str>) -> String {
+    match existing.and_then(|old| old.find(HAND_RUNS).map(|at| &old[at..])) {
+        Some(hand_runs) => format!("{}\n\n{hand_runs}", generated.trim_end()),
+        None => generated.to_owned(),
+    }
+}
+
 pub async fn render(results: &Path, command: &str, main: &str, notes: &[String]) -> Result<String> {
     let records: Vec<Record> = std::fs::read_to_string(results)?
         .lines()
@@ -394,4 +408,24 @@ async fn postgres_version() -> Result<String> {
     let client = crm::platform::db::owner_connect(&url.parse()?).await?;
     let row = client.query_one("SELECT version()", &[]).await?;
     Ok(row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writing_the_report_again_keeps_the_hand_run_sections() {
+        let old = format!("# Old\n\ngenerated before\n\n{HAND_RUNS}\n\n## By hand\n\n| 1 |\n");
+        let kept = keep_hand_runs("# New\n\ngenerated now\n", Some(&old));
+        assert_eq!(
+            kept,
+            format!("# New\n\ngenerated now\n\n{HAND_RUNS}\n\n## By hand\n\n| 1 |\n")
+        );
+        assert_eq!(
+            keep_hand_runs("# New\n", Some("# Old, no marker\n")),
+            "# New\n"
+        );
+        assert_eq!(keep_hand_runs("# New\n", None), "# New\n");
+    }
 }
