@@ -19,7 +19,7 @@ use super::{
         webhooks::{self, WebhooksApi},
     },
     tenancy::{self, TenantModulesApi, TenantSettingsApi},
-    verticals::{Mounted, real_estate},
+    verticals::{Mounted, clinic, real_estate},
 };
 
 /// Every module of this build, foundation first. Their migrations are merged in one
@@ -32,6 +32,7 @@ pub const ALL: &[&ModuleInfo] = &[
     &webhooks::MODULE,
     &notifications::MODULE,
     &real_estate::MODULE,
+    &clinic::MODULE,
 ];
 
 /// Every API of the service, in the order the docs list them.
@@ -133,15 +134,18 @@ mod tests {
     #[test]
     fn crm_modules_defaults_to_all_and_refuses_unknown_names() {
         let parse = |value| served(&ModuleSelection::parse(value));
-        assert_eq!(names(&parse(None).expect("default")), ["real_estate"]);
+        assert_eq!(
+            names(&parse(None).expect("default")),
+            ["real_estate", "clinic"]
+        );
         assert_eq!(
             names(&parse(Some(" real_estate , real_estate")).expect("listed")),
             ["real_estate"]
         );
         assert!(parse(Some("none")).expect("none").is_empty());
-        let err = parse(Some("real_estate,clinic")).expect_err("unknown");
+        let err = parse(Some("real_estate,dental")).expect_err("unknown");
         assert!(
-            err.contains("clinic") && err.contains("real_estate"),
+            err.contains("dental") && err.contains("real_estate") && err.contains("clinic"),
             "{err}"
         );
         let err = parse(Some("crm")).expect_err("not switchable");

@@ -78,6 +78,7 @@ mod modules {
         mod deals;
     }
     mod verticals {
+        mod clinic;
         mod real_estate;
         mod viewing_notifications;
     }

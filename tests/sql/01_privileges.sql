@@ -4,7 +4,7 @@
 \set QUIET 1
 BEGIN;
 \ir fixtures/two_tenants.sql
-SELECT plan(125);
+SELECT plan(157);
 \ir fixtures/act_as_app_role.sql
 
 -- The suite covers every table that has row-level security (a new tenant table must
@@ -13,10 +13,13 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
      JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relrowsecurity AND n.nspname = 'public'),
-    ARRAY['buyer_requirements', 'companies', 'contact_consents', 'contacts',
+    ARRAY['appointment_types', 'appointments', 'buyer_requirements', 'clinic_locations',
+          'companies', 'contact_consents', 'contacts',
           'deal_stage_changes', 'deals', 'invitations', 'mail_outbox', 'memberships',
           'notification_messages', 'notification_queue', 'notification_rules',
-          'notification_settings', 'notification_templates', 'properties', 'refresh_tokens',
+          'notification_settings', 'notification_templates', 'patient_identifiers', 'patients',
+          'practitioner_hours', 'practitioner_time_off', 'practitioners', 'properties',
+          'refresh_tokens',
           'tenant_modules', 'tenants', 'user_tenants', 'users', 'viewings',
           'webhook_attempts', 'webhook_endpoints', 'webhook_messages', 'webhook_secrets'],
     'the tables under row-level security are the ones this suite covers');
@@ -29,7 +32,10 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'mail_outbox', 'invitations',
                   'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts',
                   'notification_templates', 'notification_messages', 'notification_queue',
-                  'contact_consents', 'notification_rules', 'notification_settings']) AS t;
+                  'contact_consents', 'notification_rules', 'notification_settings',
+                  'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
+                  'practitioner_hours', 'practitioner_time_off', 'appointment_types',
+                  'appointments']) AS t;
 
 -- COPY FROM a file or a program on the server.
 SELECT throws_ok($$ COPY contacts FROM '/etc/hostname' $$, '42501', NULL, 'COPY FROM a server file is refused');
@@ -44,7 +50,10 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'mail_outbox', 'invitations',
                   'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts',
                   'notification_templates', 'notification_messages', 'notification_queue',
-                  'contact_consents', 'notification_rules', 'notification_settings']) AS t;
+                  'contact_consents', 'notification_rules', 'notification_settings',
+                  'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
+                  'practitioner_hours', 'practitioner_time_off', 'appointment_types',
+                  'appointments']) AS t;
 SELECT throws_ok(format('ALTER TABLE %I NO FORCE ROW LEVEL SECURITY', t), '42501', NULL,
                  'ALTER TABLE ' || t || ' NO FORCE ROW LEVEL SECURITY is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
@@ -53,7 +62,10 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'mail_outbox', 'invitations',
                   'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts',
                   'notification_templates', 'notification_messages', 'notification_queue',
-                  'contact_consents', 'notification_rules', 'notification_settings']) AS t;
+                  'contact_consents', 'notification_rules', 'notification_settings',
+                  'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
+                  'practitioner_hours', 'practitioner_time_off', 'appointment_types',
+                  'appointments']) AS t;
 SELECT throws_ok(format('DROP POLICY tenant_guard ON %I', t), '42501', NULL,
                  'DROP POLICY tenant_guard ON ' || t || ' is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
@@ -62,7 +74,10 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'mail_outbox', 'invitations',
                   'webhook_endpoints', 'webhook_secrets', 'webhook_messages', 'webhook_attempts',
                   'notification_templates', 'notification_messages', 'notification_queue',
-                  'contact_consents', 'notification_rules', 'notification_settings']) AS t;
+                  'contact_consents', 'notification_rules', 'notification_settings',
+                  'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
+                  'practitioner_hours', 'practitioner_time_off', 'appointment_types',
+                  'appointments']) AS t;
 SELECT throws_ok($$ CREATE POLICY open ON contacts FOR SELECT TO crm_api USING (true) $$,
                  '42501', NULL, 'CREATE POLICY is refused');
 SELECT throws_ok($$ ALTER POLICY tenant_guard ON contacts USING (true) $$,

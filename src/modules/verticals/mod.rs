@@ -10,6 +10,7 @@
 //! Its tables exist even where it is not mounted, so turning it on later needs no
 //! migration.
 
+pub mod clinic;
 pub mod real_estate;
 
 use std::collections::HashMap;

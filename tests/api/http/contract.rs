@@ -204,7 +204,7 @@ async fn validation_rules_are_machine_readable() {
     );
     assert_eq!(
         schemas["TenantModuleSwitch"]["properties"]["name"]["enum"],
-        json!(["real_estate"])
+        json!(["real_estate", "clinic"])
     );
     let limit = document["paths"]["/contacts"]["get"]["parameters"]
         .as_array()
