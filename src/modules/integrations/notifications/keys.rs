@@ -20,6 +20,8 @@ pub enum TemplateKey {
     Invitation,
     /// Sent to confirm an email address at sign-up.
     EmailVerification,
+    /// Sent ahead of a clinic appointment.
+    AppointmentReminder,
 }
 
 /// How a message reaches its recipient.
@@ -210,6 +212,39 @@ const VERIFICATION: &[Variable] = &[
     },
 ];
 
+const APPOINTMENT: &[Variable] = &[
+    Variable {
+        path: "appointment.starts_at",
+        description: "When the appointment starts, an RFC 3339 instant: format it with `datetime(tz)`.",
+        sample: "2026-06-01T08:30:00Z",
+    },
+    Variable {
+        path: "appointment.duration_minutes",
+        description: "How long the appointment lasts, in minutes.",
+        sample: "30",
+    },
+    Variable {
+        path: "appointment.type_name",
+        description: "What is booked: the appointment type's name.",
+        sample: "Initial consultation",
+    },
+    Variable {
+        path: "appointment.practitioner_name",
+        description: "The name of the practitioner the appointment is with.",
+        sample: "Grace Hopper",
+    },
+    Variable {
+        path: "appointment.practitioner_title",
+        description: "The practitioner's title (`Dr. med.`, `Physiotherapist`).",
+        sample: "Dr. med.",
+    },
+    Variable {
+        path: "appointment.location_name",
+        description: "Where the appointment takes place.",
+        sample: "Praxis am See",
+    },
+];
+
 const BOTH: &[Channel] = &[Channel::Email, Channel::Sms];
 const EMAIL: &[Channel] = &[Channel::Email];
 
@@ -245,6 +280,12 @@ pub const KEYS: &[KeySpec] = &[
         channels: EMAIL,
         groups: &[VERIFICATION, TENANT],
     },
+    KeySpec {
+        key: TemplateKey::AppointmentReminder,
+        description: "Reminds the patient of an upcoming clinic appointment.",
+        channels: BOTH,
+        groups: &[CONTACT, APPOINTMENT, TENANT],
+    },
 ];
 
 impl TemplateKey {
@@ -255,6 +296,7 @@ impl TemplateKey {
             Self::ViewingFeedbackRequest => "viewing_feedback_request",
             Self::Invitation => "invitation",
             Self::EmailVerification => "email_verification",
+            Self::AppointmentReminder => "appointment_reminder",
         }
     }
 
@@ -269,7 +311,10 @@ impl TemplateKey {
     pub fn goes_to_contacts(self) -> bool {
         matches!(
             self,
-            Self::ViewingConfirmation | Self::ViewingReminder | Self::ViewingFeedbackRequest
+            Self::ViewingConfirmation
+                | Self::ViewingReminder
+                | Self::ViewingFeedbackRequest
+                | Self::AppointmentReminder
         )
     }
 
@@ -336,6 +381,8 @@ pub const DEFAULTS: &[DefaultTemplate] = &[
     ),
     email_default!(TemplateKey::Invitation, "invitation"),
     email_default!(TemplateKey::EmailVerification, "email_verification"),
+    email_default!(TemplateKey::AppointmentReminder, "appointment_reminder"),
+    sms_default!(TemplateKey::AppointmentReminder, "appointment_reminder"),
 ];
 
 /// The default of `key` on `channel`, if the key offers the channel.

@@ -114,6 +114,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V34__reminders_before_quiet_hours",
             sql: include_str!("migrations/V34__reminders_before_quiet_hours.sql"),
         },
+        Migration {
+            name: "V37__appointment_reminders",
+            sql: include_str!("migrations/V37__appointment_reminders.sql"),
+        },
     ],
 };
 
@@ -247,7 +251,7 @@ pub struct PreviewBody {
 #[derive(Debug, Object)]
 pub struct PreviewRecord {
     /// `contact`, or a record a served module's messages concern: `viewing` (Real
-    /// Estate).
+    /// Estate), `appointment` (Clinic).
     #[oai(rename = "type", validator(min_length = 1, max_length = 64))]
     pub record_type: String,
     /// The record's id. Another tenant's id answers like one that does not exist.

@@ -5,14 +5,16 @@
 //! keeps from double-booking (`appointments_practitioner_overlap`, buffers included),
 //! from falling outside working hours or into time off, and to their lifecycle, all
 //! in `migrations/V36__clinic.sql`. `app.clinic_availability` computes the bookable
-//! start times in one statement.
+//! start times in one statement. Appointments remind their patient by the tenant's
+//! `appointment_reminder` rules (`migrations/V38__appointment_reminders.sql`), and a
+//! template preview takes an appointment's values (`record` `{"type": "appointment"}`).
 //!
 //! Switchable like every vertical: its tables exist wherever it is built, and a tenant
 //! switches it off with `/tenant/modules`. Tests: `tests/api/modules/verticals/clinic.rs`
 //! (availability against a brute-force reference, concurrent bookings, as the app
 //! role's own SQL); pgTAP: `tests/sql/11_clinic.sql`.
 
-use crate::platform::module::{Constraint, Meaning, Migration, ModuleInfo};
+use crate::platform::module::{Constraint, Meaning, Migration, ModuleInfo, NotifiedRecord};
 
 /// The Clinic vertical: switchable per deployment and per tenant.
 pub const MODULE: ModuleInfo = ModuleInfo {
@@ -71,9 +73,21 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         },
     ],
     events: &[],
-    notified_records: &[],
-    migrations: &[Migration {
-        name: "V36__clinic",
-        sql: include_str!("migrations/V36__clinic.sql"),
+    notified_records: &[NotifiedRecord {
+        record_type: "appointment",
+        variables_sql: "SELECT app.appointment_variables(a) AS variables, p.contact_id \
+                        FROM appointments a \
+                        JOIN patients p ON p.tenant_id = a.tenant_id AND p.id = a.patient_id \
+                        WHERE a.id = $1",
     }],
+    migrations: &[
+        Migration {
+            name: "V36__clinic",
+            sql: include_str!("migrations/V36__clinic.sql"),
+        },
+        Migration {
+            name: "V38__appointment_reminders",
+            sql: include_str!("migrations/V38__appointment_reminders.sql"),
+        },
+    ],
 };

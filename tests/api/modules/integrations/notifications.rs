@@ -174,7 +174,7 @@ async fn a_new_version_is_in_force_and_the_history_keeps_both() {
     )
     .await;
     let items = effective["items"].as_array().expect("items");
-    assert_eq!(items.len(), 8, "{effective}");
+    assert_eq!(items.len(), 10, "{effective}");
     let find = |key: &str, channel: &str| {
         items
             .iter()
@@ -217,7 +217,7 @@ async fn defaults_render_with_sample_data_and_previews_take_the_callers_values()
         StatusCode::OK,
     )
     .await;
-    assert_eq!(keys["items"].as_array().expect("items").len(), 5);
+    assert_eq!(keys["items"].as_array().expect("items").len(), 6);
     for default in effective["items"].as_array().expect("items") {
         assert_eq!(default["source"], "default");
         let mut template = json!({

@@ -10,7 +10,12 @@ use futures::future::join_all;
 use tokio_postgres::{Client, error::SqlState};
 use uuid::Uuid;
 
-use crate::support::{TestApp, TestUser, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{
+    TestApp, TestUser, error_fields, expect_json, expect_problem, notifications::address, spawn_app,
+};
 
 /// Runs `statements` (each with its parameters) as `user` in one transaction of an
 /// application-role connection, the way a request does; the first error, if any.
@@ -169,8 +174,8 @@ async fn store(app: &TestApp, owner: &TestUser, sql: &Client, schedule: &Schedul
     sql.batch_execute("BEGIN").await.expect("begin");
     app.enter(sql, owner.tenant_id, owner.user_id).await;
     sql.execute(
-        "INSERT INTO contacts (id, first_name, last_name) VALUES ($1, 'Pat', 'Ient')",
-        &[&contact],
+        "INSERT INTO contacts (id, first_name, last_name, email) VALUES ($1, 'Pat', 'Ient', $2)",
+        &[&contact, &address("patient")],
     )
     .await
     .expect("a contact");
@@ -400,10 +405,12 @@ async fn availability_matches_a_brute_force_reference_over_a_daylight_saving_wee
     }
 }
 
-/// A practitioner working Mondays 08:00-18:00 in Zurich, a patient and a 30-minute type.
+/// A practitioner working Mondays 08:00-18:00 in Zurich, a patient with an email
+/// address and a 30-minute type, a week after the spring change (a normal week, at
+/// least two weeks ahead).
 async fn clinic_with_one_practitioner(app: &TestApp, owner: &TestUser) -> (Stored, NaiveDate) {
     let sql = app.app_role_sql().await;
-    let monday = week_of_the_spring_change() - Duration::days(7);
+    let monday = week_of_the_spring_change() + Duration::days(7);
     let schedule = Schedule {
         zones: [Zurich, Zurich],
         ranges: vec![Range {
@@ -521,4 +528,136 @@ async fn two_moves_racing_into_each_others_time_cannot_both_succeed() {
             .expect("moved back");
         }
     }
+}
+
+/// The appointment's reminders as the owner sees them: status, reason, when due.
+async fn reminders_of(
+    app: &TestApp,
+    appointment: Uuid,
+) -> Vec<(String, Option<String>, DateTime<Utc>, Value)> {
+    app.owner_sql()
+        .await
+        .query(
+            "SELECT status, reason, send_at, variables FROM notification_messages \
+             WHERE record_type = 'appointment' AND record_id = $1 ORDER BY created_at",
+            &[&appointment],
+        )
+        .await
+        .expect("the reminders")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_appointment_reminds_its_patient_by_the_rules_and_follows_its_changes() {
+    let app = spawn_app().await;
+    let owner = app.sign_up("Clinic").await;
+    let (stored, monday) = clinic_with_one_practitioner(&app, &owner).await;
+    app.create(
+        "/notifications/rules",
+        &owner,
+        json!({ "template_key": "appointment_reminder", "channel": "email", "offset_minutes": 1440 }),
+    )
+    .await;
+    let sql = app.app_role_sql().await;
+    let appointment = Uuid::now_v7();
+    let at = zurich(monday, 9, 0);
+    book(
+        &app,
+        &owner,
+        &sql,
+        &stored,
+        (appointment, stored.locations[0], at),
+    )
+    .await
+    .expect("booked");
+
+    let booked = reminders_of(&app, appointment).await;
+    assert_eq!(booked.len(), 1, "{booked:?}");
+    let (status, _, due, variables) = &booked[0];
+    assert_eq!(status, "queued");
+    assert_eq!(*due, at - Duration::days(1), "24 hours ahead");
+    assert_eq!(variables["appointment.type_name"], "Visit");
+    assert_eq!(variables["appointment.practitioner_name"], "Owner");
+    assert_eq!(variables["appointment.location_name"], "Europe/Zurich");
+
+    let later = zurich(monday, 11, 30);
+    as_user(
+        &app,
+        &owner,
+        &sql,
+        "UPDATE appointments SET starts_at = $2 WHERE id = $1",
+        &[&appointment, &later],
+    )
+    .await
+    .expect("moved");
+    let moved = reminders_of(&app, appointment).await;
+    assert_eq!(
+        moved.len(),
+        1,
+        "moved in place, not queued again: {moved:?}"
+    );
+    assert_eq!(moved[0].2, later - Duration::days(1));
+
+    // A preview of the appointment reminder with the real appointment, and another
+    // tenant naming it: the answer of an id that does not exist.
+    let preview = |record: Value| {
+        json!({
+            "template": { "key": "appointment_reminder", "channel": "sms",
+                          "text": "{{ appointment.type_name }} with {{ appointment.practitioner_name }}" },
+            "record": record,
+        })
+    };
+    let record = json!({ "type": "appointment", "id": appointment });
+    let rendered = expect_json(
+        app.post(
+            "/notifications/templates/preview",
+            &owner,
+            preview(record.clone()),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(rendered["text"], "Visit with Owner");
+    let rival = app.sign_up("Rival").await;
+    let refused = expect_problem(
+        app.post("/notifications/templates/preview", &rival, preview(record))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(error_fields(&refused), ["record.id"], "{refused}");
+
+    as_user(
+        &app,
+        &owner,
+        &sql,
+        "UPDATE appointments SET status = 'cancelled', cancel_reason = 'ill' WHERE id = $1",
+        &[&appointment],
+    )
+    .await
+    .expect("cancelled");
+    let cancelled = reminders_of(&app, appointment).await;
+    assert_eq!(cancelled[0].0, "cancelled");
+    assert!(
+        cancelled[0]
+            .1
+            .as_deref()
+            .is_some_and(|r| r.starts_with("appointment_cancelled")),
+        "{cancelled:?}"
+    );
+    let queue: i64 = app
+        .owner_sql()
+        .await
+        .query_one(
+            "SELECT count(*) FROM notification_queue q JOIN notification_messages m \
+             ON m.tenant_id = q.tenant_id AND m.id = q.message_id WHERE m.record_id = $1",
+            &[&appointment],
+        )
+        .await
+        .expect("the queue")
+        .get(0);
+    assert_eq!(queue, 0, "nothing left to send");
 }

@@ -64,7 +64,9 @@ impl RulesApi {
     /// transaction that changes it: a `viewing_confirmation` when it is booked (and
     /// again when it moves), a `viewing_reminder` `offset_minutes` before it starts
     /// (moved with it, cancelled with it), a `viewing_feedback_request` with `link`
-    /// `offset_minutes` after it is completed. Each message follows the contact's
+    /// `offset_minutes` after it is completed; and every clinic appointment an
+    /// `appointment_reminder` `offset_minutes` before it starts (moved with it,
+    /// cancelled with it). Each message follows the contact's
     /// consent like any other. At most 50 rules, one per key, channel and offset (409).
     /// Owners and admins only.
     #[oai(path = "/", method = "post", operation_id = "createNotificationRule")]

@@ -36,7 +36,7 @@ pub struct Rule {
     pub id: Uuid,
     /// What it sends: `viewing_confirmation` when a viewing is booked (and again
     /// when it moves), `viewing_reminder` ahead of it, `viewing_feedback_request`
-    /// after it is completed.
+    /// after it is completed; `appointment_reminder` ahead of a clinic appointment.
     pub template_key: TemplateKey,
     /// The channel it sends on.
     pub channel: Channel,
@@ -147,7 +147,9 @@ impl NewRule {
 
 fn checked_offset(fields: &mut Fields, key: TemplateKey, offset: Option<i32>) -> i32 {
     let (range, default) = match key {
-        TemplateKey::ViewingReminder => (MIN_REMINDER_MINUTES..=MAX_REMINDER_MINUTES, None),
+        TemplateKey::ViewingReminder | TemplateKey::AppointmentReminder => {
+            (MIN_REMINDER_MINUTES..=MAX_REMINDER_MINUTES, None)
+        }
         TemplateKey::ViewingFeedbackRequest => (0..=MAX_FEEDBACK_DELAY_MINUTES, Some(0)),
         _ => (0..=0, Some(0)),
     };

@@ -1,8 +1,9 @@
 -- Viewings' reminders are scheduled at app.reminder_moment (notifications V34): a
 -- reminder that would fall in the tenant's quiet hours goes the minute before they
--- begin. V26's two scheduling functions, with that moment changed, and the first in
--- PL/pgSQL now: a SQL function is planned again at every call, and a booking calls it
--- twice (confirmations, reminders); PL/pgSQL keeps its plan for the session.
+-- begin. V26's two scheduling functions: the first with that moment, and in PL/pgSQL
+-- now (a SQL function is planned again at every call, and a booking calls it twice,
+-- for confirmations and reminders; PL/pgSQL keeps its plan for the session); the
+-- second as notifications' app.move_reminders (V34), which the clinic shares.
 
 CREATE OR REPLACE FUNCTION app.queue_viewing_notifications(v public.viewings,
                                                            p_template_key text,
@@ -41,32 +42,7 @@ CREATE OR REPLACE FUNCTION app.move_viewing_reminders(v public.viewings) RETURNS
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, public, pg_temp
 AS $$
-DECLARE
-    v_reminder record;
-    v_at timestamptz;
 BEGIN
-    FOR v_reminder IN
-        SELECT m.id, r.offset_minutes FROM notification_messages m
-        JOIN notification_rules r ON r.tenant_id = m.tenant_id AND r.id = m.rule_id
-        WHERE m.tenant_id = v.tenant_id AND m.record_id = v.id
-          AND m.template_key = 'viewing_reminder' AND m.status = 'queued'
-    LOOP
-        v_at := v.scheduled_at - make_interval(mins => v_reminder.offset_minutes);
-        IF v_at > now() THEN
-            v_at := app.reminder_moment(v.tenant_id, v_at);
-            UPDATE notification_queue q SET due_at = v_at
-            WHERE q.tenant_id = v.tenant_id AND q.message_id = v_reminder.id;
-            UPDATE notification_messages m SET send_at = v_at
-            WHERE m.tenant_id = v.tenant_id AND m.id = v_reminder.id;
-        ELSE
-            DELETE FROM notification_queue q
-            WHERE q.tenant_id = v.tenant_id AND q.message_id = v_reminder.id;
-            UPDATE notification_messages m
-            SET status = 'cancelled',
-                reason = 'too_late: the viewing moved to less than '
-                         || v_reminder.offset_minutes || ' minutes ahead'
-            WHERE m.tenant_id = v.tenant_id AND m.id = v_reminder.id;
-        END IF;
-    END LOOP;
+    PERFORM app.move_reminders(v.tenant_id, v.id, 'viewing_reminder', v.scheduled_at, 'viewing');
 END
 $$;
