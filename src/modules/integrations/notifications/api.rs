@@ -107,11 +107,11 @@ impl NotificationsApi {
                 .modules
                 .iter()
                 .find_map(|module| {
-                    let notified = module.notified_records.iter();
-                    notified
-                        .filter(|notified| notified.record_type == record.record_type)
+                    module
+                        .notified_records
+                        .iter()
+                        .find(|notified| notified.record_type == record.record_type)
                         .map(|notified| (*module, Some(notified.variables_sql)))
-                        .next()
                 })
                 .ok_or_else(|| unknown_record_type(&self.state.modules))?
         };
@@ -268,7 +268,8 @@ impl NotificationsApi {
     /// Renders a saved version (`template_id`) or a template given inline
     /// (`template`, checked as a save would check it) with the key's sample values,
     /// overridden by the values of a real `record` of the tenant (a `viewing`, with
-    /// its property, agent and contact, or a `contact`), overridden in turn by
+    /// its property, agent and contact; an `appointment`, with its type, practitioner,
+    /// location and patient; or a `contact`), overridden in turn by
     /// `variables`, and `tz` set to `time_zone` (default: the tenant's). A record the
     /// tenant does not have, another tenant's included, is a 422 on `record.id`.
     /// Any member may preview; nothing is saved or sent. A render that fails (an
