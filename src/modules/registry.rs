@@ -52,7 +52,8 @@ pub type Apis = (
     RulesApi,
     SettingsApi,
     UnsubscribeApi,
-    Mounted<real_estate::Api>,
+    // The verticals, in one tuple: poem-openapi implements `OpenApi` for at most 16.
+    (Mounted<real_estate::Api>, Mounted<clinic::Api>),
 );
 
 /// Builds [`Apis`], mounting the verticals the deployment serves.
@@ -73,7 +74,10 @@ pub fn apis(state: &SharedState) -> Apis {
         RulesApi::new(state.clone()),
         SettingsApi::new(state.clone()),
         UnsubscribeApi::new(state.clone()),
-        Mounted::new(state, &real_estate::MODULE, real_estate::api),
+        (
+            Mounted::new(state, &real_estate::MODULE, real_estate::api),
+            Mounted::new(state, &clinic::MODULE, clinic::api),
+        ),
     )
 }
 

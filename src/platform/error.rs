@@ -286,6 +286,8 @@ pub mod problems {
     pub type Act = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNPROCESSABLE }>;
     /// Deleting a resource, or acting on one without a body.
     pub type Remove = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND }>;
+    /// Deleting a resource that other records may still use (409 while they do).
+    pub type RemoveInUse = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | CONFLICT }>;
     /// Computing an answer from a body without changing anything (a template
     /// preview): any member may, so no 403; the body may name a missing resource.
     pub type Compute = Problems<{ ALWAYS | UNAUTHORIZED | NOT_FOUND | BODY }>;

@@ -164,6 +164,21 @@ impl ListQuery {
         }
     }
 
+    /// Adds `AND <head>$n<tail>` when `value` is present: a condition the other
+    /// filters cannot write, such as `id IN (SELECT ... WHERE value = $n)`.
+    pub fn filter_around<T: ToSql + Sync + Send + 'static>(
+        &mut self,
+        head: &'static str,
+        value: Option<T>,
+        tail: &'static str,
+    ) {
+        if let Some(value) = value {
+            let placeholder = self.bind(value);
+            self.sql
+                .push_str(&format!(" AND {head}{placeholder}{tail}"));
+        }
+    }
+
     /// Adds `AND <column> = lower($n)` when `value` is present: `column` holds the
     /// stored lower-case form, so the comparison stays an index condition under RLS
     /// (`lower()` on a bind parameter is a constant; on a column it is not LEAKPROOF).

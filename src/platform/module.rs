@@ -3,7 +3,9 @@
 //! of event it emits, and its migrations. `crate::modules::registry` lists every
 //! module's [`ModuleInfo`].
 
-use crate::platform::events::EventKind;
+use crate::platform::{
+    db::TenantTx, error::ApiError, events::EventKind, state::SharedState, tenancy::TenantContext,
+};
 
 /// A feature module.
 #[derive(Debug)]
@@ -79,4 +81,26 @@ pub struct NotifiedRecord {
 pub struct Migration {
     pub name: &'static str,
     pub sql: &'static str,
+}
+
+/// Opens a transaction of `module` through the tenant door. When `input` was refused
+/// (a validation error, a caller without the role), the module switch is still checked
+/// first, so a tenant without the module gets 404 from every request, well formed or
+/// not. `searches`: the request is a text search (it counts against the tenant's
+/// search budget, see `Db::tx_for`).
+pub async fn begin<T>(
+    state: &SharedState,
+    module: &'static ModuleInfo,
+    context: TenantContext,
+    input: Result<T, ApiError>,
+    searches: bool,
+) -> Result<(TenantTx, T), ApiError> {
+    let tx = state.db.tx_for(context, module, searches).await?;
+    match input {
+        Ok(input) => Ok((tx, input)),
+        Err(refused) => {
+            tx.ensure_module().await?;
+            Err(refused)
+        }
+    }
 }

@@ -144,6 +144,15 @@ impl Fields {
         canonical.join("-")
     }
 
+    /// An IANA time zone name (`Europe/Zurich`) that the time-zone database knows.
+    pub fn time_zone(&mut self, field: &str, value: &str) -> String {
+        let value = value.trim();
+        if value.parse::<chrono_tz::Tz>().is_err() {
+            self.error(field, "must be an IANA time zone such as Europe/Zurich");
+        }
+        value.to_owned()
+    }
+
     /// Ok when no field was rejected, else a 422 listing every rejected field.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {

@@ -79,6 +79,7 @@ mod modules {
     }
     mod verticals {
         mod clinic;
+        mod clinic_api;
         mod real_estate;
         mod viewing_notifications;
     }

@@ -29,7 +29,7 @@ PREPARE book(uuid, timestamptz) AS
                               appointment_type_id, starts_at)
     VALUES ($1, '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000a1',
             '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000a1', $2);
-SELECT plan(28);
+SELECT plan(31);
 \ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 
@@ -103,9 +103,24 @@ SELECT is((SELECT array_agg(starts_at ORDER BY starts_at)
           ARRAY['2030-01-07 11:00 Europe/Zurich', '2030-01-07 11:15 Europe/Zurich',
                 '2030-01-07 11:30 Europe/Zurich']::timestamptz[],
           'after the time off, until 30 minutes before closing');
+-- V39: a booking without a location is where the practitioner works at its start.
+WITH booked AS (
+    INSERT INTO appointments (id, patient_id, practitioner_id, appointment_type_id, starts_at)
+    VALUES (gen_random_uuid(), :'A1', :'A1', :'A1', '2030-01-14 09:00 Europe/Zurich')
+    RETURNING location_id)
+SELECT is((SELECT location_id FROM booked), :'A1'::uuid,
+          'a booking without a location is at the practitioner''s location then');
+SELECT throws_ok($$ INSERT INTO appointments (id, patient_id, practitioner_id, appointment_type_id, starts_at)
+                    VALUES (gen_random_uuid(), '00000000-0000-0000-0000-0000000000a1',
+                            '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000a1',
+                            '2030-01-15 09:00 Europe/Zurich') $$,
+                 '23514', 'the practitioner does not work at that time',
+                 'without a location, a time the practitioner works nowhere is refused');
 
 SELECT role FROM app.enter(:'claim_b') \g /dev/null
 SELECT is((SELECT count(*) FROM appointments), 0::bigint, 'B sees none of A''s appointments');
+SELECT is(app.practitioner_location_at(:'A', :'A1', '2030-01-07 09:00 Europe/Zurich'), NULL,
+          'naming A''s tenant, B learns nothing of where A''s practitioner works');
 SELECT is_empty($$ SELECT * FROM app.clinic_availability('00000000-0000-0000-0000-0000000000a1',
                        '00000000-0000-0000-0000-0000000000a1', '2030-01-07', '2030-01-08', NULL,
                        interval '15 minutes') $$,

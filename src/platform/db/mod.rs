@@ -19,6 +19,7 @@ mod budget;
 mod context;
 mod dispatcher;
 mod error;
+mod label;
 mod migrations;
 mod pool;
 mod pre_tenant;
@@ -33,6 +34,7 @@ pub use dispatcher::{
     WebhookAttempt, WebhookClaim, WebhookQueue, Wording,
 };
 pub use error::{DbError, Outage};
+pub use label::Label;
 pub use migrations::Migrations;
 use pool::TransactionPooler;
 pub use pool::{Db, app_pool};

@@ -39,10 +39,16 @@ use crate::support::{PASSWORD, TestApp, TestUser, expect_json, expect_problem, s
 /// sweep gives up (a cycle in the document).
 const MAX_DEPTH: usize = 6;
 
-/// The creators whose body needs one of several optional properties, which no schema's
-/// `required` can say (`POST /notifications`: a template or a text): their documented
-/// example is posted, its uuids replaced by the creator's own objects.
-const FROM_EXAMPLE: &[&str] = &["/notifications"];
+/// The operations whose body needs what no schema can say: one of several optional
+/// properties (`POST /notifications`: a template or a text), values that fit each
+/// other (time off ends after it starts), or working hours an appointment can be
+/// booked in (`POST /practitioners`). Their documented example is sent, every
+/// `<name>_id` in it, at any depth, replaced by an object of the sender's own.
+const FROM_EXAMPLE: &[&str] = &[
+    "/notifications",
+    "/practitioners",
+    "/practitioners/{id}/time-off",
+];
 
 /// Which properties a body gets, and which values.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -135,6 +141,7 @@ impl Spec {
         match name {
             "agent_id" => Some(Target::ActingUser),
             "owner_contact_id" => Some(Target::Collection("/contacts".to_owned())),
+            "appointment_type_id" => Some(Target::Collection("/appointment-types".to_owned())),
             _ => name
                 .strip_suffix("_id")
                 .map(|stem| Target::Collection(self.collection_named(stem))),
@@ -229,6 +236,12 @@ impl Spec {
             "country" => Some(json!(if patch { "FR" } else { "GB" })),
             "phone" => Some(json!("+1 555 0100")),
             "locale" => Some(json!(if patch { "de-CH" } else { "en-GB" })),
+            "time_zone" => Some(json!(if patch {
+                "America/New_York"
+            } else {
+                "Europe/Zurich"
+            })),
+            "date_of_birth" => Some(json!(if patch { "1992-02-29" } else { "1985-01-31" })),
             "role" if !patch => Some(json!("member")),
             "url" => Some(json!(format!("https://{tag}-{unique}.example.test/hook"))),
             "event_types" => Some(json!(["*"])),
@@ -432,6 +445,40 @@ fn changes(before: &BTreeMap<String, Value>, after: &BTreeMap<String, Value>) ->
         .collect()
 }
 
+/// The names of the `<name>_id` properties with a string value in `value`, at any depth.
+fn id_names(value: &Value, names: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(fields) => {
+            for (name, field) in fields {
+                if name.ends_with("_id") && field.is_string() {
+                    names.insert(name.clone());
+                }
+                id_names(field, names);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| id_names(item, names)),
+        _ => {}
+    }
+}
+
+/// Replaces, at any depth, each property of `value` named in `references` by its value.
+fn replace_ids(value: &mut Value, references: &References) {
+    match value {
+        Value::Object(fields) => {
+            for (name, field) in fields.iter_mut() {
+                match references.get(name) {
+                    Some(reference) => *field = reference.clone(),
+                    None => replace_ids(field, references),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| replace_ids(item, references)),
+        _ => {}
+    }
+}
+
 /// One object per collection: collection → id.
 type Objects = BTreeMap<String, String>;
 
@@ -480,8 +527,19 @@ impl Sweep {
         user: &TestUser,
         depth: usize,
     ) -> Result<References, String> {
+        let names = self.spec.uuid_names(schema, fill == Fill::Change);
+        self.references_named(names, user, depth).await
+    }
+
+    /// A value for each uuid property of `names`, as [`Self::references`] says.
+    async fn references_named(
+        &self,
+        names: BTreeSet<String>,
+        user: &TestUser,
+        depth: usize,
+    ) -> Result<References, String> {
         let mut references = References::new();
-        for name in self.spec.uuid_names(schema, fill == Fill::Change) {
+        for name in names {
             let value = match self.spec.target_of(&name) {
                 None => continue, // not a reference: an error only if required
                 Some(Target::ActingUser) => json!(user.user_id),
@@ -542,17 +600,32 @@ impl Sweep {
             }
         };
         let body = if FROM_EXAMPLE.contains(&creator.path.as_str()) {
-            let references = self.references(&schema, Fill::Create, user, depth).await?;
-            let mut example = schema["example"].clone();
-            let fields = example
-                .as_object_mut()
-                .ok_or_else(|| format!("POST {} documents no example body", creator.path))?;
-            fields.extend(references);
-            example
+            self.example_body(&creator.path, &schema, user, depth)
+                .await?
         } else {
             self.body(&schema, Fill::Create, user, depth).await?
         };
         Ok((path, body))
+    }
+
+    /// The documented example of the body `schema` of `path`, every `<name>_id` in it
+    /// replaced by a new object of `user`'s, one per name (see [`FROM_EXAMPLE`]).
+    async fn example_body(
+        &self,
+        path: &str,
+        schema: &Value,
+        user: &TestUser,
+        depth: usize,
+    ) -> Result<Value, String> {
+        let mut example = schema["example"].clone();
+        if !example.is_object() {
+            return Err(format!("{path} documents no example body"));
+        }
+        let mut names = BTreeSet::new();
+        id_names(&example, &mut names);
+        let references = self.references_named(names, user, depth).await?;
+        replace_ids(&mut example, &references);
+        Ok(example)
     }
 
     /// Creates an object of `collection` as `user` (see [`Self::creation`]). Two
@@ -713,6 +786,12 @@ impl Sweep {
         let Some(schema) = self.spec.body_schema(&operation.spec) else {
             return Ok(None);
         };
+        if FROM_EXAMPLE.contains(&operation.path.as_str()) {
+            return self
+                .example_body(&operation.path, &schema, &self.b, 0)
+                .await
+                .map(Some);
+        }
         let fill = if matches!(operation.method, Method::PATCH | Method::PUT) {
             Fill::Change
         } else {

@@ -1,20 +1,44 @@
-//! The Clinic vertical (issue 15), its first part: the database that the clinic's API
-//! will stand on. Locations in their own time zones, patients (a contact plus clinical
-//! data and identifiers), practitioners (a member with a clinical profile, weekly
-//! hours per location, time off), appointment types, and appointments that PostgreSQL
-//! keeps from double-booking (`appointments_practitioner_overlap`, buffers included),
-//! from falling outside working hours or into time off, and to their lifecycle, all
-//! in `migrations/V36__clinic.sql`. `app.clinic_availability` computes the bookable
-//! start times in one statement. Appointments remind their patient by the tenant's
-//! `appointment_reminder` rules (`migrations/V38__appointment_reminders.sql`), and a
-//! template preview takes an appointment's values (`record` `{"type": "appointment"}`).
+//! The Clinic vertical (issue 15): locations in their own time zones, patients (a
+//! contact plus clinical data and identifiers), practitioners (a member with a
+//! clinical profile, weekly hours per location, time off), appointment types, and
+//! appointments that PostgreSQL keeps from double-booking, from falling outside working
+//! hours or into time off, and to their lifecycle.
+//!
+//! - [`locations`] answers `/locations`.
+//! - [`appointment_types`] answers `/appointment-types`.
+//! - [`practitioners`] answers `/practitioners`, their hours and `/practitioners/{id}/time-off`.
+//! - [`patients`] answers `/patients`, found by name, identifier or date of birth.
+//! - [`appointments`] answers `/appointments` (book, reschedule, lifecycle, cancel) and
+//!   `/availability` (one practitioner's bookable times, or the next ones across
+//!   practitioners), computed in one statement by `app.clinic_availability`.
+//!
+//! Tables: `migrations/V36__clinic.sql` (with the constraints that keep double
+//! booking impossible, `appointments_practitioner_overlap`, buffers included) and
+//! `V39__clinic_api.sql` (the location a booking may leave out). Appointments remind
+//! their patient by the tenant's `appointment_reminder` rules
+//! (`migrations/V38__appointment_reminders.sql`), and a template preview takes an
+//! appointment's values (`record` `{"type": "appointment"}`).
 //!
 //! Switchable like every vertical: its tables exist wherever it is built, and a tenant
 //! switches it off with `/tenant/modules`. Tests: `tests/api/modules/verticals/clinic.rs`
 //! (availability against a brute-force reference, concurrent bookings, as the app
-//! role's own SQL); pgTAP: `tests/sql/11_clinic.sql`.
+//! role's own SQL) and `clinic_api.rs` (the API); pgTAP: `tests/sql/11_clinic.sql`.
 
-use crate::platform::module::{Constraint, Meaning, Migration, ModuleInfo, NotifiedRecord};
+mod appointment_types;
+mod appointments;
+mod locations;
+mod patients;
+mod practitioners;
+
+use poem_openapi::Tags;
+
+use crate::platform::{
+    db::{DbError, TenantTx},
+    error::ApiError,
+    module::{self, Constraint, Meaning, Migration, ModuleInfo, NotifiedRecord},
+    state::SharedState,
+    tenancy::TenantContext,
+};
 
 /// The Clinic vertical: switchable per deployment and per tenant.
 pub const MODULE: ModuleInfo = ModuleInfo {
@@ -22,6 +46,64 @@ pub const MODULE: ModuleInfo = ModuleInfo {
     title: "Clinic",
     switchable: true,
     constraints: &[
+        Constraint {
+            name: "patients_contact_fkey",
+            meaning: Meaning::MissingReference("contact_id"),
+        },
+        Constraint {
+            name: "practitioners_pkey",
+            meaning: Meaning::Conflict("The member is a practitioner already."),
+        },
+        Constraint {
+            name: "practitioners_member_fkey",
+            meaning: Meaning::MissingReference("user_id"),
+        },
+        Constraint {
+            name: "practitioner_hours_location_fkey",
+            meaning: Meaning::MissingReference("hours.location_id"),
+        },
+        Constraint {
+            name: "practitioner_hours_pkey",
+            meaning: Meaning::Invalid {
+                field: "hours",
+                message: "a practitioner's ranges on one weekday must not overlap",
+            },
+        },
+        // The practitioner is the path's id.
+        Constraint {
+            name: "practitioner_time_off_practitioner_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "patient_identifiers_pkey",
+            meaning: Meaning::Invalid {
+                field: "identifiers",
+                message: "a patient has one identifier of each kind",
+            },
+        },
+        Constraint {
+            name: "appointments_patient_fkey",
+            meaning: Meaning::MissingReference("patient_id"),
+        },
+        Constraint {
+            name: "appointments_practitioner_fkey",
+            meaning: Meaning::MissingReference("practitioner_id"),
+        },
+        Constraint {
+            name: "appointments_location_fkey",
+            meaning: Meaning::MissingReference("location_id"),
+        },
+        Constraint {
+            name: "appointments_type_fkey",
+            meaning: Meaning::MissingReference("appointment_type_id"),
+        },
+        Constraint {
+            name: "appointments_cancel_reason",
+            meaning: Meaning::Invalid {
+                field: "cancel_reason",
+                message: "is required to cancel, and only then (1 to 500 characters)",
+            },
+        },
         Constraint {
             name: "appointments_practitioner_overlap",
             meaning: Meaning::Conflict(
@@ -89,5 +171,70 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V38__appointment_reminders",
             sql: include_str!("migrations/V38__appointment_reminders.sql"),
         },
+        Migration {
+            name: "V39__clinic_api",
+            sql: include_str!("migrations/V39__clinic_api.sql"),
+        },
     ],
 };
+
+/// The vertical's operations, tagged with its tag.
+pub type Api = (
+    locations::LocationsApi,
+    appointment_types::AppointmentTypesApi,
+    practitioners::PractitionersApi,
+    patients::PatientsApi,
+    appointments::AppointmentsApi,
+);
+
+pub fn api(state: &SharedState) -> Api {
+    (
+        locations::LocationsApi::new(state.clone()),
+        appointment_types::AppointmentTypesApi::new(state.clone()),
+        practitioners::PractitionersApi::new(state.clone()),
+        patients::PatientsApi::new(state.clone()),
+        appointments::AppointmentsApi::new(state.clone()),
+    )
+}
+
+/// Every clinic operation carries this tag in the OpenAPI document.
+#[derive(Tags)]
+enum ClinicTags {
+    /// Clinic module: locations, appointment types, practitioners and their hours,
+    /// patients, appointments and availability. Answers 404 when the deployment
+    /// (`CRM_MODULES`) or the tenant (`/tenant/modules`) has the module off.
+    Clinic,
+}
+
+/// The refusal of set-up changes to members who are not owners or admins.
+const SETTING_UP: &str = "Only owners and admins set the clinic up.";
+
+/// Opens a Clinic transaction (see [`module::begin`]).
+async fn begin<T>(
+    state: &SharedState,
+    context: TenantContext,
+    input: Result<T, ApiError>,
+) -> Result<(TenantTx, T), ApiError> {
+    module::begin(state, &MODULE, context, input, false).await
+}
+
+/// [`begin`] for a list page that may be a text search.
+async fn begin_searching<T>(
+    state: &SharedState,
+    context: TenantContext,
+    input: Result<T, ApiError>,
+    searches: bool,
+) -> Result<(TenantTx, T), ApiError> {
+    module::begin(state, &MODULE, context, input, searches).await
+}
+
+/// For a DELETE: a foreign key can only be violated by rows that still refer to the
+/// deleted one, so its violation is the conflict `still_used`.
+fn in_use(still_used: &'static str) -> impl Fn(DbError) -> DbError {
+    move |err| match err {
+        DbError::Constraint(Meaning::MissingReference(_)) | DbError::MissingReference => {
+            DbError::Constraint(Meaning::Conflict(still_used))
+        }
+        other => other,
+    }
+}

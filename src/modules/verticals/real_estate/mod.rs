@@ -18,20 +18,13 @@ mod viewings;
 /// scripts.
 pub use viewings::{BOOK_SQL, DEFAULT_DURATION_MINUTES};
 
-use std::{error::Error, fmt::Debug};
-
-use bytes::BytesMut;
-use poem_openapi::{
-    Enum, Tags,
-    types::{ParseFromParameter, ToJSON},
-};
-use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use poem_openapi::{Enum, Tags};
 
 use crate::platform::{
     db::TenantTx,
     error::ApiError,
     events::{DataSchema, EventKind},
-    module::{Constraint, Meaning, Migration, ModuleInfo, NotifiedRecord},
+    module::{self, Constraint, Meaning, Migration, ModuleInfo, NotifiedRecord},
     state::SharedState,
     tenancy::TenantContext,
 };
@@ -195,33 +188,23 @@ enum RealEstateTags {
     RealEstate,
 }
 
-/// Opens a Real Estate transaction through the tenant door. When `input` was refused
-/// (a validation error, a read-only caller), the module switch is still checked first,
-/// so a tenant without the module gets 404 from every request, well formed or not.
+/// Opens a Real Estate transaction (see [`module::begin`]).
 async fn begin<T>(
     state: &SharedState,
     context: TenantContext,
     input: Result<T, ApiError>,
 ) -> Result<(TenantTx, T), ApiError> {
-    begin_searching(state, context, input, false).await
+    module::begin(state, &MODULE, context, input, false).await
 }
 
-/// [`begin`] for a list page that may be a text search (`searches`: it counts against
-/// the tenant's search budget, see `Db::tx_for`).
+/// [`begin`] for a list page that may be a text search.
 async fn begin_searching<T>(
     state: &SharedState,
     context: TenantContext,
     input: Result<T, ApiError>,
     searches: bool,
 ) -> Result<(TenantTx, T), ApiError> {
-    let tx = state.db.tx_for(context, &MODULE, searches).await?;
-    match input {
-        Ok(input) => Ok((tx, input)),
-        Err(refused) => {
-            tx.ensure_module().await?;
-            Err(refused)
-        }
-    }
+    module::begin(state, &MODULE, context, input, searches).await
 }
 
 /// SALE or RENT.
@@ -262,59 +245,4 @@ pub enum ViewingStatus {
     Completed,
     Cancelled,
     NoShow,
-}
-
-/// An API enum in a text column, stored as its API label (each column has a CHECK
-/// listing the labels).
-#[derive(Debug, Clone, Copy)]
-pub struct Label<T>(pub T);
-
-impl<T: ToJSON + Debug> ToSql for Label<T> {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        match self.0.to_json() {
-            Some(serde_json::Value::String(label)) => label.to_sql(ty, out),
-            other => Err(format!("{other:?} is not an enum label").into()),
-        }
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        <String as ToSql>::accepts(ty)
-    }
-
-    to_sql_checked!();
-}
-
-impl<'a, T: ParseFromParameter> FromSql<'a> for Label<T> {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
-        let label = <&str as FromSql>::from_sql(ty, raw)?;
-        T::parse_from_parameter(label)
-            .map(Label)
-            .map_err(|err| err.into_message().into())
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        <&str as FromSql>::accepts(ty)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_are_the_api_names() {
-        let mut out = BytesMut::new();
-        Label(ViewingStatus::NoShow)
-            .to_sql(&Type::TEXT, &mut out)
-            .expect("encodes");
-        assert_eq!(&out[..], b"NO_SHOW");
-        let parsed =
-            <Label<ViewingStatus> as FromSql>::from_sql(&Type::TEXT, b"NO_SHOW").expect("decodes");
-        assert_eq!(parsed.0, ViewingStatus::NoShow);
-        assert!(<Label<ListingType> as FromSql>::from_sql(&Type::TEXT, b"LEASE").is_err());
-    }
 }

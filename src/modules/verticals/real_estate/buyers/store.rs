@@ -4,11 +4,8 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{BuyerRequirements, MatchingContact, Requirements};
-use crate::modules::verticals::real_estate::{
-    Label,
-    properties::{Property, property},
-};
-use crate::platform::db::{DbError, TenantTx};
+use crate::modules::verticals::real_estate::properties::{Property, property};
+use crate::platform::db::{DbError, Label, TenantTx};
 
 macro_rules! columns {
     () => {

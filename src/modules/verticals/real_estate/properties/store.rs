@@ -4,7 +4,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{Address, NewProperty, Property, PropertyFilter, PropertyPatch, PropertySort};
-use crate::modules::verticals::real_estate::Label;
+use crate::platform::db::Label;
 use crate::platform::{
     db::{DbError, TenantTx},
     error::ApiError,

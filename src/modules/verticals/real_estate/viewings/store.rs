@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{ByStart, NewViewing, Viewing, ViewingFeedback, ViewingFilter, ViewingPatch};
-use crate::modules::verticals::real_estate::Label;
+use crate::platform::db::Label;
 use crate::platform::{
     db::{DbError, TenantTx},
     error::ApiError,

@@ -1,0 +1,329 @@
+//! `/appointments`, `/availability` and `/availability/next`.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use poem_openapi::{
+    ApiResponse, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{
+    Appointment, AppointmentFilter, AppointmentPage, AppointmentPatch, AppointmentPatchBody,
+    AppointmentStatus, Availability, AvailabilityQuery, MAX_SPAN_DAYS, NewAppointment,
+    NewAppointmentBody,
+    store::{self, Wanted},
+};
+use crate::modules::verticals::clinic::{ClinicTags, begin};
+use crate::platform::{
+    auth::Auth,
+    contract::Body,
+    db::DbError,
+    error::{ApiError, problems},
+    module::Meaning,
+    state::SharedState,
+    tenancy::TenantContext,
+};
+
+#[derive(ApiResponse)]
+enum AppointmentResponse {
+    #[oai(status = 200)]
+    Ok(Json<Appointment>),
+}
+
+#[derive(ApiResponse)]
+enum AppointmentCreated {
+    #[oai(status = 201)]
+    Created(Json<Appointment>),
+}
+
+#[derive(ApiResponse)]
+enum AppointmentListResponse {
+    #[oai(status = 200)]
+    Ok(Json<AppointmentPage>),
+}
+
+#[derive(ApiResponse)]
+enum AvailabilityResponse {
+    #[oai(status = 200)]
+    Ok(Json<Availability>),
+}
+
+/// The default grid of availability, in minutes.
+const DEFAULT_STEP_MINUTES: i32 = 15;
+
+pub struct AppointmentsApi {
+    state: SharedState,
+}
+
+impl AppointmentsApi {
+    pub fn new(state: SharedState) -> Self {
+        Self { state }
+    }
+
+    /// The 409 for a refused booking or move, naming the appointment that holds the
+    /// time. Looked up after the refusal (the database's error text never reaches a
+    /// client); if that appointment is gone by then, the answer says so without
+    /// naming it.
+    async fn double_booking(&self, context: TenantContext, wanted: Wanted) -> ApiError {
+        let found = match begin(&self.state, context, Ok(())).await {
+            Ok((tx, ())) => store::find_conflict(tx, &wanted)
+                .await
+                .map_err(ApiError::from),
+            Err(err) => Err(err),
+        };
+        match found {
+            Ok(Some(conflict)) => ApiError::Conflict(format!(
+                "The practitioner is already booked from {} to {} (buffers aside) by appointment {}.",
+                conflict
+                    .starts_at
+                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+                conflict.ends_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                conflict.id
+            )),
+            Ok(None) => ApiError::Conflict(
+                "The practitioner was booked at that time; try again.".to_owned(),
+            ),
+            Err(err) => err,
+        }
+    }
+
+    /// Answers an availability question: 422 naming a parameter that names nothing of
+    /// the tenant's.
+    async fn slots(
+        &self,
+        auth: &Auth,
+        query: Result<AvailabilityQuery, ApiError>,
+        limit: Option<i64>,
+    ) -> Result<AvailabilityResponse, problems::ReadMany> {
+        let (mut tx, query) = begin(&self.state, auth.context(), query).await?;
+        if let Some(parameter) = store::missing_reference(&mut tx, &query).await? {
+            return Err(ApiError::invalid(parameter, "names nothing of this tenant").into());
+        }
+        let slots = match limit {
+            None => store::availability(tx, &query).await?,
+            Some(limit) => store::next_available(tx, &query, limit).await?,
+        };
+        Ok(AvailabilityResponse::Ok(Json(Availability { slots })))
+    }
+}
+
+#[OpenApi(tag = "ClinicTags::Clinic")]
+impl AppointmentsApi {
+    /// The agenda
+    ///
+    /// Appointments starting in `[from, to)`, earliest first, optionally of one
+    /// practitioner, patient, location or status; keyset-paginated with `cursor`.
+    #[oai(
+        path = "/appointments",
+        method = "get",
+        operation_id = "listAppointments"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: Auth,
+        /// Only appointments starting at or after this instant.
+        from: Query<Option<DateTime<Utc>>>,
+        /// Only appointments starting before this instant.
+        to: Query<Option<DateTime<Utc>>>,
+        /// Only this practitioner's.
+        practitioner_id: Query<Option<Uuid>>,
+        /// Only this patient's.
+        patient_id: Query<Option<Uuid>>,
+        /// Only those at this location.
+        location_id: Query<Option<Uuid>>,
+        /// Only those in this status.
+        status: Query<Option<AppointmentStatus>>,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
+        cursor: Query<Option<String>>,
+    ) -> Result<AppointmentListResponse, problems::ReadMany> {
+        let filter = AppointmentFilter {
+            from: from.0,
+            to: to.0,
+            practitioner_id: practitioner_id.0,
+            patient_id: patient_id.0,
+            location_id: location_id.0,
+            status: status.0,
+        };
+        let query = store::list_query(filter, cursor.0, limit.0);
+        let (tx, query) = begin(&self.state, auth.context(), query).await?;
+        let (items, next_cursor) = store::list(tx, query).await?;
+        Ok(AppointmentListResponse::Ok(Json(AppointmentPage {
+            items,
+            next_cursor,
+        })))
+    }
+
+    /// Book an appointment
+    ///
+    /// The patient, the practitioner, the type and the location (default: where the
+    /// practitioner works then) must be the tenant's (422 naming the field). Outside
+    /// the practitioner's working hours or in its time off: 422 on `starts_at`. Time
+    /// that overlaps, buffers included, another appointment of the practitioner that
+    /// is not cancelled: 409 naming that appointment and its time.
+    #[oai(
+        path = "/appointments",
+        method = "post",
+        operation_id = "createAppointment"
+    )]
+    async fn create(
+        &self,
+        auth: Auth,
+        body: Body<NewAppointmentBody>,
+    ) -> Result<AppointmentCreated, problems::Write> {
+        let input = auth
+            .writer()
+            .and(body.into_inner().and_then(NewAppointment::try_from));
+        let (tx, new) = begin(&self.state, auth.context(), input).await?;
+        let id = Uuid::now_v7();
+        match store::insert(tx, id, &new).await {
+            Ok(appointment) => Ok(AppointmentCreated::Created(Json(appointment))),
+            Err(DbError::Constraint(Meaning::Conflict(_))) => {
+                let wanted = Wanted {
+                    appointment_id: id,
+                    practitioner_id: Some(new.practitioner_id),
+                    appointment_type_id: Some(new.appointment_type_id),
+                    starts_at: Some(new.starts_at),
+                };
+                Err(self.double_booking(auth.context(), wanted).await.into())
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Get an appointment
+    #[oai(
+        path = "/appointments/:id",
+        method = "get",
+        operation_id = "getAppointment"
+    )]
+    async fn get(
+        &self,
+        auth: Auth,
+        /// The appointment's id.
+        id: Path<Uuid>,
+    ) -> Result<AppointmentResponse, problems::ReadOne> {
+        let (tx, ()) = begin(&self.state, auth.context(), Ok(())).await?;
+        Ok(AppointmentResponse::Ok(Json(store::get(tx, id.0).await?)))
+    }
+
+    /// Reschedule, confirm, cancel or record an appointment's outcome
+    ///
+    /// A move is checked like a booking (409, 422) while the appointment is booked or
+    /// confirmed. `status` follows booked → confirmed → arrived → in_progress →
+    /// completed, or goes to `cancelled` (with `cancel_reason`) or `no_show`; any other
+    /// step is a 422 on `status`.
+    #[oai(
+        path = "/appointments/:id",
+        method = "patch",
+        operation_id = "updateAppointment"
+    )]
+    async fn update(
+        &self,
+        auth: Auth,
+        /// The appointment's id.
+        id: Path<Uuid>,
+        body: Body<AppointmentPatchBody>,
+    ) -> Result<AppointmentResponse, problems::Write> {
+        let input = auth
+            .writer()
+            .and(body.into_inner().and_then(AppointmentPatch::try_from));
+        let (tx, patch) = begin(&self.state, auth.context(), input).await?;
+        match store::update(tx, id.0, &patch).await {
+            Ok(appointment) => Ok(AppointmentResponse::Ok(Json(appointment))),
+            Err(DbError::Constraint(Meaning::Conflict(_))) => {
+                let wanted = Wanted {
+                    appointment_id: id.0,
+                    practitioner_id: patch.practitioner_id,
+                    appointment_type_id: patch.appointment_type_id,
+                    starts_at: patch.starts_at,
+                };
+                Err(self.double_booking(auth.context(), wanted).await.into())
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// A practitioner's availability
+    ///
+    /// The start times in `[from, to)` (at most 31 days) at which an appointment of
+    /// the type can be booked with the practitioner: within its working hours (in
+    /// each location's time zone, daylight-saving changes included), its buffered
+    /// time free of other appointments, outside time off, and no earlier than the
+    /// type's minimum notice. On a grid of `step_minutes` from the start of each
+    /// working-hour range. One statement; each slot can be booked as it is.
+    #[oai(
+        path = "/availability",
+        method = "get",
+        operation_id = "getAvailability"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn availability(
+        &self,
+        auth: Auth,
+        /// The practitioner.
+        practitioner_id: Query<Uuid>,
+        /// The type of appointment.
+        appointment_type_id: Query<Uuid>,
+        /// From this instant.
+        from: Query<DateTime<Utc>>,
+        /// Until this instant (at most 31 days after `from`).
+        to: Query<DateTime<Utc>>,
+        /// Only at this location.
+        location_id: Query<Option<Uuid>>,
+        /// The grid, 5 to 240 minutes (default 15).
+        step_minutes: Query<Option<i32>>,
+    ) -> Result<AvailabilityResponse, problems::ReadMany> {
+        let query = AvailabilityQuery::new(
+            Some(practitioner_id.0),
+            appointment_type_id.0,
+            from.0,
+            to.0,
+            location_id.0,
+            step_minutes.0.unwrap_or(DEFAULT_STEP_MINUTES),
+        );
+        self.slots(&auth, query, None).await
+    }
+
+    /// The next available slots
+    ///
+    /// The earliest start times from `from` on, within 31 days, at which an
+    /// appointment of the type can be booked with any practitioner, as
+    /// `/availability` computes them.
+    #[oai(
+        path = "/availability/next",
+        method = "get",
+        operation_id = "getNextAvailable"
+    )]
+    async fn next_available(
+        &self,
+        auth: Auth,
+        /// The type of appointment.
+        appointment_type_id: Query<Uuid>,
+        /// From this instant; default now.
+        from: Query<Option<DateTime<Utc>>>,
+        /// Only at this location.
+        location_id: Query<Option<Uuid>>,
+        /// The grid, 5 to 240 minutes (default 15).
+        step_minutes: Query<Option<i32>>,
+        /// How many slots, 1 to 50 (default 10).
+        #[oai(validator(minimum(value = "1"), maximum(value = "50")))]
+        limit: Query<Option<i64>>,
+    ) -> Result<AvailabilityResponse, problems::ReadMany> {
+        let from = from.0.unwrap_or_else(Utc::now);
+        let query = AvailabilityQuery::new(
+            None,
+            appointment_type_id.0,
+            from,
+            from + Duration::days(MAX_SPAN_DAYS),
+            location_id.0,
+            step_minutes.0.unwrap_or(DEFAULT_STEP_MINUTES),
+        );
+        self.slots(&auth, query, Some(limit.0.unwrap_or(10))).await
+    }
+}
