@@ -86,11 +86,15 @@ allowed_definers (signature) AS (
            ('app.unsubscribe_target(text)'),
            ('app.unsubscribe(text)'),
            -- Reviews (V29): a manager says whether a lost hand-over went out.
-           ('app.resolve_notification(uuid,text,text)')
+           ('app.resolve_notification(uuid,text,text)'),
+           -- The clinic's access log (V40): append for the context's member and tenant
+           -- only; verify the context tenant's chain (owners and admins).
+           ('app.log_clinical_access(uuid[],text,text,text)'),
+           ('app.verify_clinical_access_log()')
 ),
--- History tables: written only by their SECURITY DEFINER triggers, never by the API.
+-- History tables: written only by their SECURITY DEFINER functions, never by the API.
 history_tables (name) AS (
-    VALUES ('deal_stage_changes')
+    VALUES ('deal_stage_changes'), ('clinic_access_log'), ('clinic_access_chain')
 ),
 -- Built-in functions PUBLIC may execute by default that reach beyond the API roles'
 -- rows, by rule. Set-up revokes them when the owner is a superuser

@@ -288,6 +288,18 @@ impl<S: SortOrder> PageQuery<S> {
         Ok((rows.iter().map(item).collect(), next))
     }
 
+    /// [`Self::fetch`] that leaves `tx` open, for a statement that must follow the read
+    /// in its transaction (the clinic logs who read which patient).
+    pub async fn fetch_open<T>(
+        self,
+        tx: &mut TenantTx,
+        item: impl Fn(&Row) -> T,
+    ) -> Result<(Vec<T>, Option<String>), DbError> {
+        let rows = tx.query(self.sql(), &self.params()).await?;
+        let (rows, next) = self.into_page(rows);
+        Ok((rows.iter().map(item).collect(), next))
+    }
+
     /// The rows of this page and the cursor of the next one, if any.
     fn into_page(self, mut rows: Vec<Row>) -> (Vec<Row>, Option<String>) {
         let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);

@@ -4,7 +4,7 @@
 \set QUIET 1
 BEGIN;
 \ir fixtures/two_tenants.sql
-SELECT plan(157);
+SELECT plan(173);
 \ir fixtures/act_as_app_role.sql
 
 -- The suite covers every table that has row-level security (a new tenant table must
@@ -13,14 +13,15 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
      JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relrowsecurity AND n.nspname = 'public'),
-    ARRAY['appointment_types', 'appointments', 'buyer_requirements', 'clinic_locations',
+    ARRAY['appointment_types', 'appointments', 'buyer_requirements', 'clinic_access_chain',
+          'clinic_access_log', 'clinic_locations', 'clinic_rooms',
           'companies', 'contact_consents', 'contacts',
           'deal_stage_changes', 'deals', 'invitations', 'mail_outbox', 'memberships',
           'notification_messages', 'notification_queue', 'notification_rules',
           'notification_settings', 'notification_templates', 'patient_identifiers', 'patients',
           'practitioner_hours', 'practitioner_time_off', 'practitioners', 'properties',
           'refresh_tokens',
-          'tenant_modules', 'tenants', 'user_tenants', 'users', 'viewings',
+          'tenant_modules', 'tenants', 'treatment_notes', 'user_tenants', 'users', 'viewings',
           'webhook_attempts', 'webhook_endpoints', 'webhook_messages', 'webhook_secrets'],
     'the tables under row-level security are the ones this suite covers');
 
@@ -35,7 +36,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'contact_consents', 'notification_rules', 'notification_settings',
                   'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
                   'practitioner_hours', 'practitioner_time_off', 'appointment_types',
-                  'appointments']) AS t;
+                  'appointments', 'treatment_notes', 'clinic_access_log',
+                  'clinic_access_chain', 'clinic_rooms']) AS t;
 
 -- COPY FROM a file or a program on the server.
 SELECT throws_ok($$ COPY contacts FROM '/etc/hostname' $$, '42501', NULL, 'COPY FROM a server file is refused');
@@ -53,7 +55,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'contact_consents', 'notification_rules', 'notification_settings',
                   'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
                   'practitioner_hours', 'practitioner_time_off', 'appointment_types',
-                  'appointments']) AS t;
+                  'appointments', 'treatment_notes', 'clinic_access_log',
+                  'clinic_access_chain', 'clinic_rooms']) AS t;
 SELECT throws_ok(format('ALTER TABLE %I NO FORCE ROW LEVEL SECURITY', t), '42501', NULL,
                  'ALTER TABLE ' || t || ' NO FORCE ROW LEVEL SECURITY is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
@@ -65,7 +68,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'contact_consents', 'notification_rules', 'notification_settings',
                   'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
                   'practitioner_hours', 'practitioner_time_off', 'appointment_types',
-                  'appointments']) AS t;
+                  'appointments', 'treatment_notes', 'clinic_access_log',
+                  'clinic_access_chain', 'clinic_rooms']) AS t;
 SELECT throws_ok(format('DROP POLICY tenant_guard ON %I', t), '42501', NULL,
                  'DROP POLICY tenant_guard ON ' || t || ' is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
@@ -77,7 +81,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'contact_consents', 'notification_rules', 'notification_settings',
                   'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
                   'practitioner_hours', 'practitioner_time_off', 'appointment_types',
-                  'appointments']) AS t;
+                  'appointments', 'treatment_notes', 'clinic_access_log',
+                  'clinic_access_chain', 'clinic_rooms']) AS t;
 SELECT throws_ok($$ CREATE POLICY open ON contacts FOR SELECT TO crm_api USING (true) $$,
                  '42501', NULL, 'CREATE POLICY is refused');
 SELECT throws_ok($$ ALTER POLICY tenant_guard ON contacts USING (true) $$,

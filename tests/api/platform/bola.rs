@@ -50,6 +50,10 @@ const FROM_EXAMPLE: &[&str] = &[
     "/practitioners/{id}/time-off",
 ];
 
+/// The views that record reads (A's own snapshot GETs among them), so they grow between
+/// two snapshots: instead of being unchanged, they must name none of B's users.
+const READ_LOGS: &[&str] = &["/patients/{id}/access-log"];
+
 /// Which properties a body gets, and which values.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fill {
@@ -932,7 +936,7 @@ async fn every_id_route_and_list_hides_other_tenants_objects() {
     failures.extend(a_failures.into_iter().chain(b_failures));
     failures.extend(sweep.put_sub_resources(&puts, &a_objects, a).await);
     failures.extend(sweep.put_sub_resources(&puts, &b_objects, b).await);
-    let (before, a_failures) = sweep.snapshot(&gets, &a_objects, a).await;
+    let (mut before, a_failures) = sweep.snapshot(&gets, &a_objects, a).await;
     let (_, b_failures) = sweep.snapshot(&gets, &b_objects, b).await;
     failures.extend(a_failures.into_iter().chain(b_failures));
 
@@ -957,8 +961,24 @@ async fn every_id_route_and_list_hides_other_tenants_objects() {
         failures.extend(found);
     }
 
-    let (after, gone) = sweep.snapshot(&gets, &a_objects, a).await;
+    let (mut after, gone) = sweep.snapshot(&gets, &a_objects, a).await;
     failures.extend(gone);
+    for log in gets
+        .iter()
+        .filter(|get| READ_LOGS.contains(&get.path.as_str()))
+    {
+        let Some(id) = a_objects.get(collection_of(&log.path)) else {
+            continue;
+        };
+        let path = with_id(&log.path, id);
+        before.remove(&path);
+        if after
+            .remove(&path)
+            .is_some_and(|view| view.to_string().contains(&b.user_id.to_string()))
+        {
+            failures.push(failure(log, "A's log records a read by B"));
+        }
+    }
     failures.extend(changes(&before, &after));
 
     // Lists: B never sees A's ids, even naming A's tenant; A sees its own.

@@ -7,14 +7,23 @@
 //! - [`locations`] answers `/locations`.
 //! - [`appointment_types`] answers `/appointment-types`.
 //! - [`practitioners`] answers `/practitioners`, their hours and `/practitioners/{id}/time-off`.
+//! - [`rooms`] answers `/rooms`: a location's rooms, which appointments of a type
+//!   that needs one hold (never two at once).
 //! - [`patients`] answers `/patients`, found by name, identifier or date of birth.
+//! - [`notes`] answers `/patients/{id}/treatment-notes` and `/treatment-notes/{id}`:
+//!   clinicians only, signed notes immutable (V40).
+//! - [`access_log`] answers `/patients/{id}/access-log` and `/clinic/access-log/verify`:
+//!   every read of a patient's data, hash-chained per tenant (V40).
 //! - [`appointments`] answers `/appointments` (book, reschedule, lifecycle, cancel) and
 //!   `/availability` (one practitioner's bookable times, or the next ones across
 //!   practitioners), computed in one statement by `app.clinic_availability`.
 //!
 //! Tables: `migrations/V36__clinic.sql` (with the constraints that keep double
-//! booking impossible, `appointments_practitioner_overlap`, buffers included) and
-//! `V39__clinic_api.sql` (the location a booking may leave out). Appointments remind
+//! booking impossible, `appointments_practitioner_overlap`, buffers included),
+//! `V39__clinic_api.sql` (the location a booking may leave out),
+//! `V40__treatment_notes_and_access_log.sql`, `V41__appointment_events.sql` (webhook
+//! events of appointments; nothing clinical is an event) and `V42__rooms.sql`
+//! (`appointments_room_overlap`). Appointments remind
 //! their patient by the tenant's `appointment_reminder` rules
 //! (`migrations/V38__appointment_reminders.sql`), and a template preview takes an
 //! appointment's values (`record` `{"type": "appointment"}`).
@@ -22,19 +31,28 @@
 //! Switchable like every vertical: its tables exist wherever it is built, and a tenant
 //! switches it off with `/tenant/modules`. Tests: `tests/api/modules/verticals/clinic.rs`
 //! (availability against a brute-force reference, concurrent bookings, as the app
-//! role's own SQL) and `clinic_api.rs` (the API); pgTAP: `tests/sql/11_clinic.sql`.
+//! role's own SQL), `clinic_api.rs` (the API) and `clinic_records.rs` (notes, the
+//! access log, events); pgTAP: `tests/sql/11_clinic.sql`, `12_treatment_notes.sql`.
 
+mod access_log;
 mod appointment_types;
 mod appointments;
 mod locations;
+mod notes;
 mod patients;
 mod practitioners;
+mod rooms;
+
+/// The SQL of an availability question and of a booking, for the benchmark's pgbench
+/// scripts.
+pub use appointments::{AVAILABILITY_REFERENCES_SQL, AVAILABILITY_SQL, BOOK_SQL};
 
 use poem_openapi::Tags;
 
 use crate::platform::{
     db::{DbError, TenantTx},
     error::ApiError,
+    events::{DataSchema, EventKind},
     module::{self, Constraint, Meaning, Migration, ModuleInfo, NotifiedRecord},
     state::SharedState,
     tenancy::TenantContext,
@@ -105,6 +123,59 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             },
         },
         Constraint {
+            name: "treatment_notes_patient_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "treatment_notes_appointment_fkey",
+            meaning: Meaning::MissingReference("appointment_id"),
+        },
+        Constraint {
+            name: "treatment_notes_amends_fkey",
+            meaning: Meaning::MissingReference("amends_id"),
+        },
+        Constraint {
+            name: "treatment_notes_amends_signed",
+            meaning: Meaning::Invalid {
+                field: "amends_id",
+                message: "must name a signed note (a draft is edited, not amended)",
+            },
+        },
+        Constraint {
+            name: "treatment_notes_signed_immutable",
+            meaning: Meaning::Conflict(
+                "A signed note is immutable; write an addendum (a new note with amends_id).",
+            ),
+        },
+        Constraint {
+            name: "clinic_access_reason_required",
+            meaning: Meaning::Invalid {
+                field: "X-Access-Reason",
+                message: "is required to read the notes of a patient you have no appointment with (break-glass)",
+            },
+        },
+        Constraint {
+            name: "clinic_rooms_location_fkey",
+            meaning: Meaning::MissingReference("location_id"),
+        },
+        Constraint {
+            name: "appointments_room_fkey",
+            meaning: Meaning::MissingReference("room_id"),
+        },
+        Constraint {
+            name: "appointments_room_overlap",
+            meaning: Meaning::Conflict(
+                "The room is already booked at that time (buffers included).",
+            ),
+        },
+        Constraint {
+            name: "appointments_room_required",
+            meaning: Meaning::Invalid {
+                field: "room_id",
+                message: "no room of the location is free then, and the appointment type needs one",
+            },
+        },
+        Constraint {
             name: "appointments_practitioner_overlap",
             meaning: Meaning::Conflict(
                 "The practitioner is already booked at that time (buffers included).",
@@ -154,7 +225,38 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             },
         },
     ],
-    events: &[],
+    events: &[
+        EventKind {
+            name: "appointment.booked",
+            description: "An appointment was booked; `data` is the appointment as `GET /appointments/{id}` returns it.",
+            data: DataSchema::of::<appointments::Appointment>(),
+        },
+        EventKind {
+            name: "appointment.rescheduled",
+            description: "An appointment's time, practitioner, location or type changed; `data` is the appointment as it now is.",
+            data: DataSchema::of::<appointments::Appointment>(),
+        },
+        EventKind {
+            name: "appointment.cancelled",
+            description: "An appointment was cancelled; `data` is the appointment as it now is, with its `cancel_reason`.",
+            data: DataSchema::of::<appointments::Appointment>(),
+        },
+        EventKind {
+            name: "appointment.completed",
+            description: "An appointment took place; `data` is the appointment as it now is.",
+            data: DataSchema::of::<appointments::Appointment>(),
+        },
+        EventKind {
+            name: "appointment.no_show",
+            description: "The patient did not come; `data` is the appointment as it now is.",
+            data: DataSchema::of::<appointments::Appointment>(),
+        },
+        EventKind {
+            name: "appointment.updated",
+            description: "Another step of an appointment's lifecycle (confirmed, arrived, in progress); `data` is the appointment as it now is.",
+            data: DataSchema::of::<appointments::Appointment>(),
+        },
+    ],
     notified_records: &[NotifiedRecord {
         record_type: "appointment",
         variables_sql: "SELECT app.appointment_variables(a) AS variables, p.contact_id \
@@ -175,6 +277,18 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V39__clinic_api",
             sql: include_str!("migrations/V39__clinic_api.sql"),
         },
+        Migration {
+            name: "V40__treatment_notes_and_access_log",
+            sql: include_str!("migrations/V40__treatment_notes_and_access_log.sql"),
+        },
+        Migration {
+            name: "V41__appointment_events",
+            sql: include_str!("migrations/V41__appointment_events.sql"),
+        },
+        Migration {
+            name: "V42__rooms",
+            sql: include_str!("migrations/V42__rooms.sql"),
+        },
     ],
 };
 
@@ -185,6 +299,9 @@ pub type Api = (
     practitioners::PractitionersApi,
     patients::PatientsApi,
     appointments::AppointmentsApi,
+    notes::NotesApi,
+    access_log::AccessLogApi,
+    rooms::RoomsApi,
 );
 
 pub fn api(state: &SharedState) -> Api {
@@ -194,6 +311,9 @@ pub fn api(state: &SharedState) -> Api {
         practitioners::PractitionersApi::new(state.clone()),
         patients::PatientsApi::new(state.clone()),
         appointments::AppointmentsApi::new(state.clone()),
+        notes::NotesApi::new(state.clone()),
+        access_log::AccessLogApi::new(state.clone()),
+        rooms::RoomsApi::new(state.clone()),
     )
 }
 

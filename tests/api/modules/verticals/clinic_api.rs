@@ -26,7 +26,7 @@ fn day() -> NaiveDate {
 }
 
 /// `hour:minute` on [`day`], Zurich time, as an instant.
-fn zurich(hour: u32, minute: u32) -> DateTime<Utc> {
+pub(super) fn zurich(hour: u32, minute: u32) -> DateTime<Utc> {
     let local = day().and_hms_opt(hour, minute, 0).expect("a time of day");
     Zurich
         .from_local_datetime(&local)
@@ -47,16 +47,16 @@ fn instant(value: &Value) -> DateTime<Utc> {
 
 /// A location, a 30-minute type with 15 minutes after, and a member who practises
 /// there every day from 08:00 to 18:00.
-struct Clinic {
-    location: String,
-    appointment_type: String,
-    practitioner: String,
+pub(super) struct Clinic {
+    pub(super) location: String,
+    pub(super) appointment_type: String,
+    pub(super) practitioner: String,
     /// The member who is the practitioner (a writer, not a manager).
-    member: TestUser,
+    pub(super) member: TestUser,
 }
 
 /// The same range at `location` on every day of the week.
-fn every_day(location: &str, starts: &str, ends: &str) -> Value {
+pub(super) fn every_day(location: &str, starts: &str, ends: &str) -> Value {
     (1..=7)
         .map(|weekday| {
             json!({ "location_id": location, "weekday": weekday, "starts": starts, "ends": ends })
@@ -64,7 +64,7 @@ fn every_day(location: &str, starts: &str, ends: &str) -> Value {
         .collect()
 }
 
-async fn set_up_clinic(app: &TestApp, owner: &TestUser) -> Clinic {
+pub(super) async fn set_up_clinic(app: &TestApp, owner: &TestUser) -> Clinic {
     let location = app
         .create(
             "/locations",
@@ -99,7 +99,7 @@ async fn set_up_clinic(app: &TestApp, owner: &TestUser) -> Clinic {
     }
 }
 
-async fn create_patient(app: &TestApp, user: &TestUser, first_name: &str) -> String {
+pub(super) async fn create_patient(app: &TestApp, user: &TestUser, first_name: &str) -> String {
     let contact = app.create_contact(user, first_name).await;
     id_of(
         &app.create("/patients", user, json!({ "contact_id": contact["id"] }))
@@ -108,7 +108,7 @@ async fn create_patient(app: &TestApp, user: &TestUser, first_name: &str) -> Str
 }
 
 /// A booking of `clinic`'s type with its practitioner, the location left to the hours.
-fn booking(clinic: &Clinic, patient: &str, starts_at: DateTime<Utc>) -> Value {
+pub(super) fn booking(clinic: &Clinic, patient: &str, starts_at: DateTime<Utc>) -> Value {
     json!({
         "patient_id": patient,
         "practitioner_id": clinic.practitioner,
@@ -1080,5 +1080,186 @@ async fn a_tenant_that_switches_the_clinic_off_gets_404_and_keeps_its_rows() {
     assert!(
         ids(&appointments).is_empty(),
         "the refused booking left nothing"
+    );
+}
+
+/// A member of `owner`'s tenant who practises at `clinic`'s location every day from
+/// 08:00 to 18:00.
+async fn second_practitioner(app: &TestApp, owner: &TestUser, clinic: &Clinic) -> String {
+    let member = app.add_member(owner, "member").await;
+    let practitioner = app
+        .create(
+            "/practitioners",
+            owner,
+            json!({
+                "user_id": member.user_id,
+                "title": "Physiotherapist",
+                "hours": every_day(&clinic.location, "08:00", "18:00"),
+            }),
+        )
+        .await;
+    id_of(&practitioner)
+}
+
+#[tokio::test]
+async fn a_room_shared_by_two_practitioners_is_booked_once_whatever_the_concurrency() {
+    let app = spawn_app_with(|vars| {
+        vars.push(("CRM_POOL_SIZE".into(), "8".into()));
+        vars.push(("CRM_TENANT_QUEUE_MS".into(), "20000".into()));
+    })
+    .await;
+    let owner = app.sign_up("Praxis").await;
+    let clinic = set_up_clinic(&app, &owner).await;
+    let other = second_practitioner(&app, &owner, &clinic).await;
+    let room = app
+        .create(
+            "/rooms",
+            &owner,
+            json!({ "location_id": clinic.location, "name": "Treatment room" }),
+        )
+        .await;
+    let with_room = app
+        .create(
+            "/appointment-types",
+            &owner,
+            json!({ "name": "Ultrasound", "duration_minutes": 30, "needs_room": true }),
+        )
+        .await;
+    let patient = create_patient(&app, &owner, "Paula").await;
+    let body = |practitioner: &str| {
+        json!({
+            "patient_id": patient,
+            "practitioner_id": practitioner,
+            "appointment_type_id": with_room["id"],
+            "room_id": room["id"],
+            "starts_at": at(zurich(9, 0)),
+        })
+    };
+    // Fifteen attempts by each practitioner, all for the one room at 09:00.
+    let attempts = join_all((0..30).map(|n| {
+        let practitioner = if n % 2 == 0 {
+            &clinic.practitioner
+        } else {
+            &other
+        };
+        app.post("/appointments", &owner, body(practitioner))
+    }))
+    .await;
+    let statuses: Vec<StatusCode> = attempts.iter().map(Response::status).collect();
+    let won = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((won, refused), (1, 29), "{statuses:?}");
+    let listed = expect_json(
+        get_query(
+            &app,
+            &owner,
+            "/appointments",
+            &[("patient_id", patient.clone())],
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let kept = ids(&listed);
+    assert_eq!(kept.len(), 1, "{listed}");
+    for attempt in attempts
+        .into_iter()
+        .filter(|r| r.status() == StatusCode::CONFLICT)
+    {
+        let problem = expect_problem(attempt, StatusCode::CONFLICT).await;
+        let detail = problem["detail"].as_str().expect("detail");
+        assert!(
+            detail.contains(&kept[0]),
+            "each refusal names the winner: {problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_type_that_needs_a_room_takes_a_free_one_and_availability_counts_them() {
+    let app = spawn_app().await;
+    let owner = app.sign_up("Praxis").await;
+    let clinic = set_up_clinic(&app, &owner).await;
+    let second = second_practitioner(&app, &owner, &clinic).await;
+    let third = second_practitioner(&app, &owner, &clinic).await;
+    let mut rooms = Vec::new();
+    for name in ["Room 1", "Room 2"] {
+        let room = app
+            .create(
+                "/rooms",
+                &owner,
+                json!({ "location_id": clinic.location, "name": name }),
+            )
+            .await;
+        rooms.push(id_of(&room));
+    }
+    let with_room = id_of(
+        &app.create(
+            "/appointment-types",
+            &owner,
+            json!({ "name": "Ultrasound", "duration_minutes": 30, "needs_room": true }),
+        )
+        .await,
+    );
+    let patient = create_patient(&app, &owner, "Paula").await;
+    let book = |practitioner: &str| {
+        json!({
+            "patient_id": patient,
+            "practitioner_id": practitioner,
+            "appointment_type_id": with_room,
+            "starts_at": at(zurich(10, 0)),
+        })
+    };
+    let first = app
+        .create("/appointments", &owner, book(&clinic.practitioner))
+        .await;
+    let then = app.create("/appointments", &owner, book(&second)).await;
+    let mut taken: Vec<String> = [&first, &then]
+        .iter()
+        .map(|booked| booked["room_id"].as_str().expect("a room").to_owned())
+        .collect();
+    taken.sort();
+    rooms.sort();
+    assert_eq!(taken, rooms, "each booking took a room of its own");
+    expect_invalid(
+        app.post("/appointments", &owner, book(&third)).await,
+        "room_id",
+    )
+    .await;
+
+    // The third practitioner is free at 10:00, but no room is: no slot then.
+    let query = [
+        ("practitioner_id", third.clone()),
+        ("appointment_type_id", with_room.clone()),
+        ("from", at(zurich(9, 0))),
+        ("to", at(zurich(11, 0))),
+    ];
+    let answer = expect_json(
+        get_query(&app, &owner, "/availability", &query).await,
+        StatusCode::OK,
+    )
+    .await;
+    let starts: Vec<DateTime<Utc>> = answer["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .map(|slot| instant(&slot["starts_at"]))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            zurich(9, 0),
+            zurich(9, 15),
+            zurich(9, 30),
+            zurich(10, 30),
+            zurich(10, 45)
+        ],
+        "09:45, 10:00 and 10:15 would need a room while both are taken"
     );
 }

@@ -34,6 +34,8 @@ pub struct AppointmentType {
     pub online_booking: bool,
     /// How long before its start it can be booked at the latest, in minutes.
     pub min_notice_minutes: i32,
+    /// Whether it holds a room of the location (see `/rooms`).
+    pub needs_room: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
@@ -66,6 +68,8 @@ pub struct NewAppointmentTypeBody {
     /// 0 to 43,200 minutes (30 days); default 0.
     #[oai(validator(minimum(value = "0"), maximum(value = "43200")))]
     pub min_notice_minutes: Option<i32>,
+    /// Whether it holds a room; default false.
+    pub needs_room: Option<bool>,
 }
 
 /// Changes to an appointment type: absent fields stay as they are. Booked
@@ -95,6 +99,8 @@ pub struct AppointmentTypePatchBody {
     /// 0 to 43,200 minutes.
     #[oai(validator(minimum(value = "0"), maximum(value = "43200")))]
     pub min_notice_minutes: Option<i32>,
+    /// Whether it holds a room (booked appointments keep theirs).
+    pub needs_room: Option<bool>,
 }
 
 /// A page of appointment types.
@@ -117,6 +123,7 @@ pub struct AppointmentTypeFields {
     pub currency: Option<String>,
     pub online_booking: Option<bool>,
     pub min_notice_minutes: Option<i32>,
+    pub needs_room: Option<bool>,
 }
 
 impl TryFrom<NewAppointmentTypeBody> for AppointmentTypeFields {
@@ -132,6 +139,7 @@ impl TryFrom<NewAppointmentTypeBody> for AppointmentTypeFields {
             currency: body.currency,
             online_booking: body.online_booking,
             min_notice_minutes: body.min_notice_minutes,
+            needs_room: body.needs_room,
         }
         .try_into()
     }
@@ -166,6 +174,7 @@ impl TryFrom<AppointmentTypePatchBody> for AppointmentTypeFields {
             currency: body.currency.map(|code| fields.currency("currency", &code)),
             online_booking: body.online_booking,
             min_notice_minutes,
+            needs_room: body.needs_room,
         };
         fields.finish()?;
         Ok(kind)
@@ -183,6 +192,7 @@ impl poem_openapi::types::Example for NewAppointmentTypeBody {
             currency: Some("CHF".into()),
             online_booking: Some(true),
             min_notice_minutes: Some(120),
+            needs_room: Some(false),
         }
     }
 }
@@ -198,6 +208,7 @@ impl poem_openapi::types::Example for AppointmentTypePatchBody {
             currency: None,
             online_booking: None,
             min_notice_minutes: None,
+            needs_room: None,
         }
     }
 }

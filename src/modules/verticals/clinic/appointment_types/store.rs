@@ -14,7 +14,8 @@ use crate::platform::{
 macro_rules! columns {
     () => {
         "id, name, duration_minutes, buffer_before_minutes, buffer_after_minutes, \
-         price_minor, currency, online_booking, min_notice_minutes, created_at, updated_at"
+         price_minor, currency, online_booking, min_notice_minutes, needs_room, created_at, \
+         updated_at"
     };
 }
 
@@ -29,6 +30,7 @@ fn appointment_type(row: &Row) -> AppointmentType {
         currency: row.get("currency"),
         online_booking: row.get("online_booking"),
         min_notice_minutes: row.get("min_notice_minutes"),
+        needs_room: row.get("needs_room"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     }
@@ -41,9 +43,10 @@ pub async fn insert(tx: TenantTx, new: &AppointmentTypeFields) -> Result<Appoint
             concat!(
                 "INSERT INTO appointment_types (id, name, duration_minutes, \
                      buffer_before_minutes, buffer_after_minutes, price_minor, currency, \
-                     online_booking, min_notice_minutes) \
+                     online_booking, min_notice_minutes, needs_room) \
                  VALUES ($1, $2, $3, coalesce($4, 0), coalesce($5, 0), coalesce($6::bigint, 0), \
-                         coalesce($7, 'CHF'), coalesce($8, false), coalesce($9, 0)) \
+                         coalesce($7, 'CHF'), coalesce($8, false), coalesce($9, 0), \
+                         coalesce($10, false)) \
                  RETURNING ",
                 columns!()
             ),
@@ -57,6 +60,7 @@ pub async fn insert(tx: TenantTx, new: &AppointmentTypeFields) -> Result<Appoint
                 &new.currency,
                 &new.online_booking,
                 &new.min_notice_minutes,
+                &new.needs_room,
             ],
         )
         .await?;
@@ -95,7 +99,8 @@ pub async fn update(
                  price_minor           = coalesce($6, price_minor), \
                  currency              = coalesce($7, currency), \
                  online_booking        = coalesce($8, online_booking), \
-                 min_notice_minutes    = coalesce($9, min_notice_minutes) \
+                 min_notice_minutes    = coalesce($9, min_notice_minutes), \
+                 needs_room            = coalesce($10, needs_room) \
                  WHERE id = $1 RETURNING ",
                 columns!()
             ),
@@ -109,6 +114,7 @@ pub async fn update(
                 &patch.currency,
                 &patch.online_booking,
                 &patch.min_notice_minutes,
+                &patch.needs_room,
             ],
         )
         .await?;

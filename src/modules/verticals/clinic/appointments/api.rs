@@ -1,9 +1,10 @@
 //! `/appointments`, `/availability` and `/availability/next`.
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use poem::Request;
 use poem_openapi::{
     ApiResponse, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
 };
 use uuid::Uuid;
@@ -14,7 +15,7 @@ use super::{
     NewAppointmentBody,
     store::{self, Wanted},
 };
-use crate::modules::verticals::clinic::{ClinicTags, begin};
+use crate::modules::verticals::clinic::{ClinicTags, access_log::Access, begin};
 use crate::platform::{
     auth::Auth,
     contract::Body,
@@ -74,7 +75,12 @@ impl AppointmentsApi {
         };
         match found {
             Ok(Some(conflict)) => ApiError::Conflict(format!(
-                "The practitioner is already booked from {} to {} (buffers aside) by appointment {}.",
+                "The {} is already booked from {} to {} (buffers aside) by appointment {}.",
+                if conflict.same_practitioner {
+                    "practitioner"
+                } else {
+                    "room"
+                },
                 conflict
                     .starts_at
                     .to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -82,7 +88,7 @@ impl AppointmentsApi {
                 conflict.id
             )),
             Ok(None) => ApiError::Conflict(
-                "The practitioner was booked at that time; try again.".to_owned(),
+                "The practitioner or the room was booked at that time; try again.".to_owned(),
             ),
             Err(err) => err,
         }
@@ -114,6 +120,7 @@ impl AppointmentsApi {
     ///
     /// Appointments starting in `[from, to)`, earliest first, optionally of one
     /// practitioner, patient, location or status; keyset-paginated with `cursor`.
+    /// Each patient whose appointments are listed is logged in the access log.
     #[oai(
         path = "/appointments",
         method = "get",
@@ -123,6 +130,7 @@ impl AppointmentsApi {
     async fn list(
         &self,
         auth: Auth,
+        req: &Request,
         /// Only appointments starting at or after this instant.
         from: Query<Option<DateTime<Utc>>>,
         /// Only appointments starting before this instant.
@@ -141,6 +149,9 @@ impl AppointmentsApi {
         /// `next_cursor` of the previous page.
         #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
         cursor: Query<Option<String>>,
+        /// Why the appointments are read (up to 500 characters); kept in the access log.
+        #[oai(name = "X-Access-Reason")]
+        reason: Header<Option<String>>,
     ) -> Result<AppointmentListResponse, problems::ReadMany> {
         let filter = AppointmentFilter {
             from: from.0,
@@ -151,8 +162,9 @@ impl AppointmentsApi {
             status: status.0,
         };
         let query = store::list_query(filter, cursor.0, limit.0);
-        let (tx, query) = begin(&self.state, auth.context(), query).await?;
-        let (items, next_cursor) = store::list(tx, query).await?;
+        let input = query.and_then(|query| Ok((query, Access::of(req, &self.state, reason.0)?)));
+        let (tx, (query, access)) = begin(&self.state, auth.context(), input).await?;
+        let (items, next_cursor) = store::list(tx, query, &access).await?;
         Ok(AppointmentListResponse::Ok(Json(AppointmentPage {
             items,
             next_cursor,
@@ -165,7 +177,9 @@ impl AppointmentsApi {
     /// practitioner works then) must be the tenant's (422 naming the field). Outside
     /// the practitioner's working hours or in its time off: 422 on `starts_at`. Time
     /// that overlaps, buffers included, another appointment of the practitioner that
-    /// is not cancelled: 409 naming that appointment and its time.
+    /// is not cancelled, or of the room: 409 naming that appointment and its time. A type
+    /// that needs a room takes the first free one of the location unless `room_id` names
+    /// one; with none free, 422 on `room_id`.
     #[oai(
         path = "/appointments",
         method = "post",
@@ -189,6 +203,7 @@ impl AppointmentsApi {
                     practitioner_id: Some(new.practitioner_id),
                     appointment_type_id: Some(new.appointment_type_id),
                     starts_at: Some(new.starts_at),
+                    room_id: new.room_id,
                 };
                 Err(self.double_booking(auth.context(), wanted).await.into())
             }
@@ -197,6 +212,8 @@ impl AppointmentsApi {
     }
 
     /// Get an appointment
+    ///
+    /// Logged in the access log.
     #[oai(
         path = "/appointments/:id",
         method = "get",
@@ -205,11 +222,18 @@ impl AppointmentsApi {
     async fn get(
         &self,
         auth: Auth,
+        req: &Request,
         /// The appointment's id.
         id: Path<Uuid>,
-    ) -> Result<AppointmentResponse, problems::ReadOne> {
-        let (tx, ()) = begin(&self.state, auth.context(), Ok(())).await?;
-        Ok(AppointmentResponse::Ok(Json(store::get(tx, id.0).await?)))
+        /// Why the appointment is read (up to 500 characters); kept in the access log.
+        #[oai(name = "X-Access-Reason")]
+        reason: Header<Option<String>>,
+    ) -> Result<AppointmentResponse, problems::ReadMany> {
+        let access = Access::of(req, &self.state, reason.0);
+        let (tx, access) = begin(&self.state, auth.context(), access).await?;
+        Ok(AppointmentResponse::Ok(Json(
+            store::get(tx, id.0, &access).await?,
+        )))
     }
 
     /// Reschedule, confirm, cancel or record an appointment's outcome
@@ -242,6 +266,7 @@ impl AppointmentsApi {
                     practitioner_id: patch.practitioner_id,
                     appointment_type_id: patch.appointment_type_id,
                     starts_at: patch.starts_at,
+                    room_id: patch.room_id,
                 };
                 Err(self.double_booking(auth.context(), wanted).await.into())
             }

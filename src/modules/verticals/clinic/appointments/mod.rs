@@ -8,6 +8,7 @@ mod api;
 mod store;
 
 pub use api::AppointmentsApi;
+pub use store::{AVAILABILITY_REFERENCES_SQL, AVAILABILITY_SQL, BOOK_SQL};
 
 use chrono::{DateTime, Duration, Utc};
 use poem_openapi::{Enum, Object};
@@ -41,6 +42,8 @@ pub struct Appointment {
     pub practitioner_id: Uuid,
     /// Where.
     pub location_id: Uuid,
+    /// The room it holds, when its type needs one.
+    pub room_id: Option<Uuid>,
     /// What for.
     pub appointment_type_id: Uuid,
     /// When it starts.
@@ -71,6 +74,9 @@ pub struct NewAppointmentBody {
     pub starts_at: DateTime<Utc>,
     /// Where; default: where the practitioner works at `starts_at`.
     pub location_id: Option<Uuid>,
+    /// A room of the location; default, when the type needs one: the first room free
+    /// for the whole appointment, buffers included.
+    pub room_id: Option<Uuid>,
 }
 
 /// Changes to an appointment: absent fields stay as they are. A move (time,
@@ -88,6 +94,8 @@ pub struct AppointmentPatchBody {
     pub location_id: Option<Uuid>,
     /// Another appointment type of the same tenant.
     pub appointment_type_id: Option<Uuid>,
+    /// Another room of the appointment's location.
+    pub room_id: Option<Uuid>,
     /// The next status.
     pub status: Option<AppointmentStatus>,
     /// Why it is cancelled: 1 to 500 characters, with `status` `cancelled` only.
@@ -142,6 +150,7 @@ pub struct NewAppointment {
     pub appointment_type_id: Uuid,
     pub starts_at: DateTime<Utc>,
     pub location_id: Option<Uuid>,
+    pub room_id: Option<Uuid>,
 }
 
 impl TryFrom<NewAppointmentBody> for NewAppointment {
@@ -155,6 +164,7 @@ impl TryFrom<NewAppointmentBody> for NewAppointment {
             appointment_type_id: body.appointment_type_id,
             starts_at: fields.instant("starts_at", body.starts_at),
             location_id: body.location_id,
+            room_id: body.room_id,
         };
         fields.finish()?;
         Ok(new)
@@ -167,6 +177,7 @@ pub struct AppointmentPatch {
     pub practitioner_id: Option<Uuid>,
     pub location_id: Option<Uuid>,
     pub appointment_type_id: Option<Uuid>,
+    pub room_id: Option<Uuid>,
     pub status: Option<AppointmentStatus>,
     pub cancel_reason: Option<String>,
 }
@@ -181,6 +192,7 @@ impl TryFrom<AppointmentPatchBody> for AppointmentPatch {
             practitioner_id: body.practitioner_id,
             location_id: body.location_id,
             appointment_type_id: body.appointment_type_id,
+            room_id: body.room_id,
             status: body.status,
             cancel_reason: body
                 .cancel_reason
@@ -269,6 +281,7 @@ impl poem_openapi::types::Example for NewAppointmentBody {
             appointment_type_id: Uuid::from_u128(0x0190_a8a4_6e2e_7000_8000_0000_0000_0040),
             starts_at: DateTime::from_timestamp(1_924_938_000, 0).unwrap_or_default(),
             location_id: None,
+            room_id: None,
         }
     }
 }
@@ -280,6 +293,7 @@ impl poem_openapi::types::Example for AppointmentPatchBody {
             practitioner_id: None,
             location_id: None,
             appointment_type_id: None,
+            room_id: None,
             status: Some(AppointmentStatus::Cancelled),
             cancel_reason: Some("The patient is ill.".into()),
         }

@@ -10,6 +10,7 @@ use super::{
     Appointment, AppointmentFilter, AppointmentPatch, AvailabilityQuery, ByStart, NewAppointment,
     Slot,
 };
+use crate::modules::verticals::clinic::access_log::{self, Access, AccessAction};
 use crate::platform::{
     db::{DbError, Label, TenantTx},
     error::ApiError,
@@ -18,8 +19,8 @@ use crate::platform::{
 
 macro_rules! columns {
     () => {
-        "id, patient_id, practitioner_id, location_id, appointment_type_id, starts_at, \
-         ends_at, status, cancel_reason, created_at, updated_at"
+        "id, patient_id, practitioner_id, location_id, room_id, appointment_type_id, \
+         starts_at, ends_at, status, cancel_reason, created_at, updated_at"
     };
 }
 
@@ -29,6 +30,7 @@ fn appointment(row: &Row) -> Appointment {
         patient_id: row.get("patient_id"),
         practitioner_id: row.get("practitioner_id"),
         location_id: row.get("location_id"),
+        room_id: row.get("room_id"),
         appointment_type_id: row.get("appointment_type_id"),
         starts_at: row.get("starts_at"),
         ends_at: row.get("ends_at"),
@@ -40,11 +42,12 @@ fn appointment(row: &Row) -> Appointment {
 }
 
 /// The statement [`insert`] runs (the benchmark's pgbench scripts run it too). The
-/// trigger derives the end, the blocked range and, when absent, the location.
+/// triggers derive the end, the blocked range and, when absent, the location and
+/// (for a type that needs one) the room.
 pub const BOOK_SQL: &str = concat!(
     "INSERT INTO appointments (id, patient_id, practitioner_id, appointment_type_id, \
-                               starts_at, location_id) \
-     VALUES ($1, $2, $3, $4, $5, $6) \
+                               starts_at, location_id, room_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
      RETURNING ",
     columns!()
 );
@@ -60,6 +63,7 @@ pub async fn insert(tx: TenantTx, id: Uuid, new: &NewAppointment) -> Result<Appo
                 &new.appointment_type_id,
                 &new.starts_at,
                 &new.location_id,
+                &new.room_id,
             ],
         )
         .await?;
@@ -68,14 +72,19 @@ pub async fn insert(tx: TenantTx, id: Uuid, new: &NewAppointment) -> Result<Appo
         .ok_or_else(|| DbError::internal("INSERT returned no row"))
 }
 
-pub async fn get(tx: TenantTx, id: Uuid) -> Result<Appointment, DbError> {
-    let row = tx
-        .query_opt_and_commit(
+/// The appointment, the read of its patient's appointments logged.
+pub async fn get(mut tx: TenantTx, id: Uuid, access: &Access) -> Result<Appointment, DbError> {
+    let found = tx
+        .query_opt(
             concat!("SELECT ", columns!(), " FROM appointments WHERE id = $1"),
             &[&id],
         )
-        .await?;
-    row.as_ref().map(appointment).ok_or(DbError::NotFound)
+        .await?
+        .as_ref()
+        .map(appointment)
+        .ok_or(DbError::NotFound)?;
+    access_log::record(tx, &[found.patient_id], AccessAction::Appointments, access).await?;
+    Ok(found)
 }
 
 pub async fn update(
@@ -91,6 +100,7 @@ pub async fn update(
                  practitioner_id     = coalesce($3, practitioner_id), \
                  location_id         = coalesce($4, location_id), \
                  appointment_type_id = coalesce($5, appointment_type_id), \
+                 room_id             = coalesce($8, room_id), \
                  status              = coalesce($6, status), \
                  cancel_reason       = coalesce($7, cancel_reason) \
                  WHERE id = $1 RETURNING ",
@@ -104,17 +114,25 @@ pub async fn update(
                 &patch.appointment_type_id,
                 &patch.status.map(Label),
                 &patch.cancel_reason,
+                &patch.room_id,
             ],
         )
         .await?;
     row.as_ref().map(appointment).ok_or(DbError::NotFound)
 }
 
+/// A page of the agenda, the read of each patient's appointments logged once.
 pub async fn list(
-    tx: TenantTx,
+    mut tx: TenantTx,
     query: PageQuery<ByStart>,
+    access: &Access,
 ) -> Result<(Vec<Appointment>, Option<String>), DbError> {
-    query.fetch(tx, appointment).await
+    let (items, next) = query.fetch_open(&mut tx, appointment).await?;
+    let mut patients: Vec<Uuid> = items.iter().map(|a| a.patient_id).collect();
+    patients.sort_unstable();
+    patients.dedup();
+    access_log::record(tx, &patients, AccessAction::Appointments, access).await?;
+    Ok((items, next))
 }
 
 pub fn list_query(
@@ -143,6 +161,7 @@ pub struct Wanted {
     pub practitioner_id: Option<Uuid>,
     pub appointment_type_id: Option<Uuid>,
     pub starts_at: Option<DateTime<Utc>>,
+    pub room_id: Option<Uuid>,
 }
 
 /// An appointment that holds the time another one asked for.
@@ -150,22 +169,28 @@ pub struct Conflict {
     pub id: Uuid,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// True when it is the same practitioner; false when it is the same room.
+    pub same_practitioner: bool,
 }
 
-/// The earliest appointment of the practitioner, not cancelled, whose buffered time
-/// overlaps the buffered time `wanted` asks for: what the exclusion constraint saw.
+/// The earliest appointment of the practitioner or in the room, not cancelled, whose
+/// buffered time overlaps the buffered time `wanted` asks for: what one of the
+/// exclusion constraints saw.
 pub async fn find_conflict(tx: TenantTx, wanted: &Wanted) -> Result<Option<Conflict>, DbError> {
     let row = tx
         .query_opt_and_commit(
             "WITH wanted AS ( \
                  SELECT coalesce($2::uuid, a.practitioner_id) AS practitioner_id, \
                         coalesce($3::uuid, a.appointment_type_id) AS type_id, \
-                        coalesce($4::timestamptz, a.starts_at) AS starts \
+                        coalesce($4::timestamptz, a.starts_at) AS starts, \
+                        coalesce($5::uuid, a.room_id) AS room_id \
                  FROM (SELECT) AS one LEFT JOIN appointments a ON a.id = $1) \
-             SELECT o.id, o.starts_at, o.ends_at \
+             SELECT o.id, o.starts_at, o.ends_at, \
+                    o.practitioner_id = w.practitioner_id AS same_practitioner \
              FROM wanted w \
              JOIN appointment_types t ON t.id = w.type_id \
-             JOIN appointments o ON o.practitioner_id = w.practitioner_id \
+             JOIN appointments o \
+               ON (o.practitioner_id = w.practitioner_id OR o.room_id = w.room_id) \
               AND o.status <> 'cancelled' AND o.id <> $1 \
               AND o.blocked && tstzrange( \
                       w.starts - make_interval(mins => t.buffer_before_minutes), \
@@ -178,6 +203,7 @@ pub async fn find_conflict(tx: TenantTx, wanted: &Wanted) -> Result<Option<Confl
                 &wanted.practitioner_id,
                 &wanted.appointment_type_id,
                 &wanted.starts_at,
+                &wanted.room_id,
             ],
         )
         .await?;
@@ -185,8 +211,19 @@ pub async fn find_conflict(tx: TenantTx, wanted: &Wanted) -> Result<Option<Confl
         id: row.get("id"),
         starts_at: row.get("starts_at"),
         ends_at: row.get("ends_at"),
+        same_practitioner: row.get("same_practitioner"),
     }))
 }
+
+/// The first statement of an availability question: which of the type, the
+/// practitioner and the location it names (`$1`, `$2`, `$3`; the last two may be NULL)
+/// the tenant has.
+pub const AVAILABILITY_REFERENCES_SQL: &str = "\
+    SELECT EXISTS (SELECT 1 FROM appointment_types WHERE id = $1) AS has_type, \
+           $2::uuid IS NULL \
+           OR EXISTS (SELECT 1 FROM practitioners WHERE user_id = $2) AS has_practitioner, \
+           $3::uuid IS NULL \
+           OR EXISTS (SELECT 1 FROM clinic_locations WHERE id = $3) AS has_location";
 
 /// What an availability question names that the tenant does not have: the
 /// parameter, if any.
@@ -196,11 +233,7 @@ pub async fn missing_reference(
 ) -> Result<Option<&'static str>, DbError> {
     let row = tx
         .query_one(
-            "SELECT EXISTS (SELECT 1 FROM appointment_types WHERE id = $1) AS has_type, \
-                    $2::uuid IS NULL \
-                    OR EXISTS (SELECT 1 FROM practitioners WHERE user_id = $2) AS has_practitioner, \
-                    $3::uuid IS NULL \
-                    OR EXISTS (SELECT 1 FROM clinic_locations WHERE id = $3) AS has_location",
+            AVAILABILITY_REFERENCES_SQL,
             &[
                 &query.appointment_type_id,
                 &query.practitioner_id,
@@ -218,25 +251,41 @@ pub async fn missing_reference(
     .map(|(parameter, _)| parameter))
 }
 
+/// The condition on a slot `s` of type `t`: a type that needs a room needs one of
+/// the location free for the slot's whole buffered time.
+macro_rules! room_free {
+    () => {
+        "(NOT t.needs_room OR app.clinic_room_free(s.location_id, tstzrange( \
+             s.starts_at - make_interval(mins => t.buffer_before_minutes), \
+             s.starts_at + make_interval(mins => t.duration_minutes + t.buffer_after_minutes))))"
+    };
+}
+
 /// The statement of [`availability`]: one practitioner's bookable start times, each
 /// with its end.
-pub const AVAILABILITY_SQL: &str = "\
-    SELECT s.starts_at, s.starts_at + make_interval(mins => t.duration_minutes) AS ends_at, \
-           $1::uuid AS practitioner_id, s.location_id \
-    FROM app.clinic_availability($1, $2, $3, $4, $5, make_interval(mins => $6::integer)) AS s \
-    JOIN appointment_types t ON t.id = $2";
+pub const AVAILABILITY_SQL: &str = concat!(
+    "SELECT s.starts_at, s.starts_at + make_interval(mins => t.duration_minutes) AS ends_at, \
+            $1::uuid AS practitioner_id, s.location_id \
+     FROM app.clinic_availability($1, $2, $3, $4, $5, make_interval(mins => $6::integer)) AS s \
+     JOIN appointment_types t ON t.id = $2 \
+     WHERE ",
+    room_free!()
+);
 
 /// The statement of [`next_available`]: the earliest bookable start times across
 /// practitioners.
-const NEXT_AVAILABLE_SQL: &str = "\
-    SELECT s.starts_at, s.starts_at + make_interval(mins => t.duration_minutes) AS ends_at, \
-           p.user_id AS practitioner_id, s.location_id \
-    FROM practitioners p \
-    CROSS JOIN LATERAL app.clinic_availability(p.user_id, $1, $2, $3, $4, 
-                                            make_interval(mins => $5::integer)) AS s \
-    JOIN appointment_types t ON t.id = $1 \
-    ORDER BY s.starts_at, p.user_id \
-    LIMIT $6";
+const NEXT_AVAILABLE_SQL: &str = concat!(
+    "SELECT s.starts_at, s.starts_at + make_interval(mins => t.duration_minutes) AS ends_at, \
+            p.user_id AS practitioner_id, s.location_id \
+     FROM practitioners p \
+     CROSS JOIN LATERAL app.clinic_availability(p.user_id, $1, $2, $3, $4, \
+                                                make_interval(mins => $5::integer)) AS s \
+     JOIN appointment_types t ON t.id = $1 \
+     WHERE ",
+    room_free!(),
+    " ORDER BY s.starts_at, p.user_id \
+     LIMIT $6"
+);
 
 fn slot(row: &Row) -> Slot {
     Slot {

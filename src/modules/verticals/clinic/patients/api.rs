@@ -1,9 +1,10 @@
 //! `/patients`.
 
 use chrono::NaiveDate;
+use poem::Request;
 use poem_openapi::{
     ApiResponse, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
 };
 use uuid::Uuid;
@@ -12,7 +13,7 @@ use super::{
     NewPatient, NewPatientBody, Patient, PatientFields, PatientFilter, PatientPage,
     PatientPatchBody, store,
 };
-use crate::modules::verticals::clinic::{ClinicTags, begin, begin_searching};
+use crate::modules::verticals::clinic::{ClinicTags, access_log::Access, begin, begin_searching};
 use crate::platform::{auth::Auth, contract::Body, error::problems, state::SharedState};
 
 #[derive(ApiResponse)]
@@ -48,12 +49,14 @@ impl PatientsApi {
     /// Find patients
     ///
     /// By name, email or phone (`q`), by an identifier's exact value, by date of
-    /// birth; oldest first, keyset-paginated with `cursor`.
+    /// birth; oldest first, keyset-paginated with `cursor`. Each patient listed is
+    /// logged in the access log.
     #[oai(path = "/", method = "get", operation_id = "listPatients")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         auth: Auth,
+        req: &Request,
         /// Text search in the contact's name, email and phone (case-insensitive
         /// substring), 1 to 100 characters with at least one word of 3 or more letters
         /// or digits.
@@ -76,6 +79,9 @@ impl PatientsApi {
         /// `next_cursor` of the previous page.
         #[oai(validator(min_length = 1, max_length = 2000, pattern = r"^[A-Za-z0-9_-]+$"))]
         cursor: Query<Option<String>>,
+        /// Why the patients are read (up to 500 characters); kept in the access log.
+        #[oai(name = "X-Access-Reason")]
+        reason: Header<Option<String>>,
     ) -> Result<PatientListResponse, problems::ReadMany> {
         let filter = PatientFilter {
             q: q.0,
@@ -85,8 +91,10 @@ impl PatientsApi {
         };
         let query = store::list_query(filter, cursor.0, limit.0);
         let searches = query.as_ref().is_ok_and(|query| query.searches());
-        let (tx, query) = begin_searching(&self.state, auth.context(), query, searches).await?;
-        let (items, next_cursor) = store::list(tx, query).await?;
+        let input = query.and_then(|query| Ok((query, Access::of(req, &self.state, reason.0)?)));
+        let (tx, (query, access)) =
+            begin_searching(&self.state, auth.context(), input, searches).await?;
+        let (items, next_cursor) = store::list(tx, query, &access).await?;
         Ok(PatientListResponse::Ok(Json(PatientPage {
             items,
             next_cursor,
@@ -113,15 +121,24 @@ impl PatientsApi {
     }
 
     /// Get a patient
+    ///
+    /// Logged in the access log.
     #[oai(path = "/:id", method = "get", operation_id = "getPatient")]
     async fn get(
         &self,
         auth: Auth,
+        req: &Request,
         /// The patient's id.
         id: Path<Uuid>,
-    ) -> Result<PatientResponse, problems::ReadOne> {
-        let (tx, ()) = begin(&self.state, auth.context(), Ok(())).await?;
-        Ok(PatientResponse::Ok(Json(store::get(tx, id.0).await?)))
+        /// Why the patient is read (up to 500 characters); kept in the access log.
+        #[oai(name = "X-Access-Reason")]
+        reason: Header<Option<String>>,
+    ) -> Result<PatientResponse, problems::ReadMany> {
+        let access = Access::of(req, &self.state, reason.0);
+        let (tx, access) = begin(&self.state, auth.context(), access).await?;
+        Ok(PatientResponse::Ok(Json(
+            store::get(tx, id.0, &access).await?,
+        )))
     }
 
     /// Update a patient

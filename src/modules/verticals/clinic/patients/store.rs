@@ -5,6 +5,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{Identifier, NewPatient, Patient, PatientFields, PatientFilter};
+use crate::modules::verticals::clinic::access_log::{self, Access, AccessAction};
 use crate::platform::{
     db::{DbError, Label, TenantTx},
     error::ApiError,
@@ -91,8 +92,16 @@ async fn read(tx: TenantTx, id: Uuid) -> Result<Patient, DbError> {
     row.as_ref().map(patient).ok_or(DbError::NotFound)?
 }
 
-pub async fn get(tx: TenantTx, id: Uuid) -> Result<Patient, DbError> {
-    read(tx, id).await
+/// The patient, its read logged.
+pub async fn get(mut tx: TenantTx, id: Uuid, access: &Access) -> Result<Patient, DbError> {
+    let found = tx
+        .query_opt(concat!(patient_select!(), " WHERE p.id = $1"), &[&id])
+        .await?
+        .as_ref()
+        .map(patient)
+        .ok_or(DbError::NotFound)??;
+    access_log::record(tx, &[id], AccessAction::Patient, access).await?;
+    Ok(found)
 }
 
 /// Updates the clinical data; new identifiers replace the old ones, in the same
@@ -128,12 +137,17 @@ pub async fn update(mut tx: TenantTx, id: Uuid, patch: &PatientFields) -> Result
     read(tx, id).await
 }
 
+/// A page of patients, the read of each logged.
 pub async fn list(
-    tx: TenantTx,
+    mut tx: TenantTx,
     query: PageQuery<OldestFirst>,
+    access: &Access,
 ) -> Result<(Vec<Patient>, Option<String>), DbError> {
-    let (rows, next) = query.fetch(tx, patient).await?;
-    Ok((rows.into_iter().collect::<Result<_, _>>()?, next))
+    let (rows, next) = query.fetch_open(&mut tx, patient).await?;
+    let patients: Vec<Patient> = rows.into_iter().collect::<Result<_, _>>()?;
+    let ids: Vec<Uuid> = patients.iter().map(|p| p.id).collect();
+    access_log::record(tx, &ids, AccessAction::Patient, access).await?;
+    Ok((patients, next))
 }
 
 /// The statement [`list`] runs; refuses a search no index can serve, or a bad cursor.
