@@ -289,6 +289,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V42__rooms",
             sql: include_str!("migrations/V42__rooms.sql"),
         },
+        Migration {
+            name: "V43__recurring_appointments",
+            sql: include_str!("migrations/V43__recurring_appointments.sql"),
+        },
     ],
 };
 

@@ -9,7 +9,9 @@
 //! The database layer itself (availability against a brute-force reference, races as
 //! the application role's SQL) is in `clinic.rs`.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, SecondsFormat, TimeZone, Timelike, Utc, Weekday,
+};
 use chrono_tz::Europe::Zurich;
 use futures::future::join_all;
 use reqwest::{Method, Response, StatusCode};
@@ -1262,4 +1264,96 @@ async fn a_type_that_needs_a_room_takes_a_free_one_and_availability_counts_them(
         ],
         "09:45, 10:00 and 10:15 would need a room while both are taken"
     );
+}
+
+/// `hour:minute` Zurich time on `date` (`YYYY-MM-DD`), as an instant.
+fn zurich_on(date: &str, hour: u32, minute: u32) -> DateTime<Utc> {
+    let day = NaiveDate::parse_from_str(date, "%Y-%m-%d").expect("a date");
+    Zurich
+        .from_local_datetime(&day.and_hms_opt(hour, minute, 0).expect("a time"))
+        .single()
+        .expect("the local time exists once")
+        .to_utc()
+}
+
+#[tokio::test]
+async fn a_weekly_series_is_booked_all_or_nothing_at_the_same_local_time() {
+    let app = spawn_app().await;
+    let owner = app.sign_up("Praxis").await;
+    let clinic = set_up_clinic(&app, &owner).await;
+    let patient = create_patient(&app, &owner, "Paula").await;
+    // Four Tuesdays at 10:00 in Zurich, across the end of summer time (26 October 2031).
+    let tuesdays = ["2031-10-14", "2031-10-21", "2031-10-28", "2031-11-04"];
+    let series = json!({
+        "patient_id": patient,
+        "practitioner_id": clinic.practitioner,
+        "appointment_type_id": clinic.appointment_type,
+        "starts_at": at(zurich_on(tuesdays[0], 10, 0)),
+        "count": 4,
+    });
+    let other = create_patient(&app, &owner, "Otto").await;
+    let blocker = app
+        .create(
+            "/appointments",
+            &owner,
+            booking(&clinic, &other, zurich_on(tuesdays[2], 10, 0)),
+        )
+        .await;
+
+    let problem = expect_problem(
+        app.post("/appointments/series", &owner, series.clone())
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    let detail = problem["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("1 of the 4") && detail.contains(&at(zurich_on(tuesdays[2], 10, 0))),
+        "{problem}"
+    );
+    let mine = [("patient_id", patient.clone())];
+    let listed = expect_json(
+        get_query(&app, &owner, "/appointments", &mine).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        ids(&listed).is_empty(),
+        "nothing of the series was kept: {listed}"
+    );
+
+    patched(
+        &app,
+        &owner,
+        &format!("/appointments/{}", id_of(&blocker)),
+        json!({ "status": "cancelled", "cancel_reason": "Moved away." }),
+    )
+    .await;
+    let booked = expect_json(
+        app.post("/appointments/series", &owner, series.clone())
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let starts: Vec<DateTime<Utc>> = booked["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|appointment| instant(&appointment["starts_at"]))
+        .collect();
+    let expected: Vec<DateTime<Utc>> = tuesdays.iter().map(|day| zurich_on(day, 10, 0)).collect();
+    assert_eq!(
+        starts, expected,
+        "10:00 in Zurich each week, summer time or not"
+    );
+    assert_eq!(expected[0].hour(), 8, "10:00 CEST is 08:00 UTC");
+    assert_eq!(expected[3].hour(), 9, "10:00 CET is 09:00 UTC");
+
+    let mut both = series.clone();
+    both["until"] = json!(at(zurich_on("2031-12-31", 0, 0)));
+    expect_invalid(
+        app.post("/appointments/series", &owner, both).await,
+        "count",
+    )
+    .await;
 }

@@ -11,10 +11,11 @@ use uuid::Uuid;
 
 use super::{
     Appointment, AppointmentFilter, AppointmentPage, AppointmentPatch, AppointmentPatchBody,
-    AppointmentStatus, Availability, AvailabilityQuery, MAX_SPAN_DAYS, NewAppointment,
-    NewAppointmentBody,
-    store::{self, Wanted},
+    AppointmentSeries, AppointmentStatus, Availability, AvailabilityQuery, MAX_SPAN_DAYS,
+    NewAppointment, NewAppointmentBody, NewSeries, NewSeriesBody,
+    store::{self, Refusal, Wanted},
 };
+use crate::modules::verticals::clinic::MODULE;
 use crate::modules::verticals::clinic::{ClinicTags, access_log::Access, begin};
 use crate::platform::{
     auth::Auth,
@@ -42,6 +43,12 @@ enum AppointmentCreated {
 enum AppointmentListResponse {
     #[oai(status = 200)]
     Ok(Json<AppointmentPage>),
+}
+
+#[derive(ApiResponse)]
+enum SeriesCreated {
+    #[oai(status = 201)]
+    Created(Json<AppointmentSeries>),
 }
 
 #[derive(ApiResponse)]
@@ -114,8 +121,56 @@ impl AppointmentsApi {
     }
 }
 
+/// The answer to a series that could not be booked: a reference the tenant does not
+/// have is a 422 naming it (every occurrence was refused for it); otherwise a 409
+/// listing each occurrence refused and why.
+fn series_refused(refusals: &[Refusal], of: usize) -> ApiError {
+    let mut listed = Vec::new();
+    for refusal in refusals {
+        let why = match MODULE.constraint(&refusal.constraint) {
+            Some(Meaning::MissingReference(field)) => {
+                return ApiError::invalid(field, "refers to a record that does not exist");
+            }
+            Some(Meaning::Conflict(why) | Meaning::Invalid { message: why, .. }) => why,
+            Some(Meaning::NotFound) | None => "refused",
+        };
+        let at = refusal.starts_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        listed.push(format!("{at}: {why}"));
+    }
+    ApiError::Conflict(format!(
+        "Nothing was booked: {} of the {of} appointments cannot be. {}",
+        refusals.len(),
+        listed.join("; ")
+    ))
+}
+
 #[OpenApi(tag = "ClinicTags::Clinic")]
 impl AppointmentsApi {
+    /// Book a weekly series
+    ///
+    /// Every `every_weeks` weeks at the same local time, `count` times or until
+    /// `until` (at most 52), each checked like a booking. All or nothing: when any
+    /// cannot be booked, none is, and the 409 lists each one and why.
+    #[oai(
+        path = "/appointments/series",
+        method = "post",
+        operation_id = "createAppointmentSeries"
+    )]
+    async fn create_series(
+        &self,
+        auth: Auth,
+        body: Body<NewSeriesBody>,
+    ) -> Result<SeriesCreated, problems::Write> {
+        let input = auth
+            .writer()
+            .and(body.into_inner().and_then(NewSeries::try_from));
+        let (tx, series) = begin(&self.state, auth.context(), input).await?;
+        match store::insert_series(tx, &series).await? {
+            Ok(items) => Ok(SeriesCreated::Created(Json(AppointmentSeries { items }))),
+            Err((refusals, of)) => Err(series_refused(&refusals, of).into()),
+        }
+    }
+
     /// The agenda
     ///
     /// Appointments starting in `[from, to)`, earliest first, optionally of one

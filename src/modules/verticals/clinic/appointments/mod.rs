@@ -203,6 +203,86 @@ impl TryFrom<AppointmentPatchBody> for AppointmentPatch {
     }
 }
 
+/// A weekly series of appointments, booked all or nothing. Give `count` or `until`.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
+pub struct NewSeriesBody {
+    /// A patient of the same tenant.
+    pub patient_id: Uuid,
+    /// A practitioner of the same tenant.
+    pub practitioner_id: Uuid,
+    /// An appointment type of the same tenant.
+    pub appointment_type_id: Uuid,
+    /// The first appointment's start; the others are at the same local time.
+    pub starts_at: DateTime<Utc>,
+    /// Where; default: where the practitioner works at `starts_at`.
+    pub location_id: Option<Uuid>,
+    /// A room of the location (see `POST /appointments`).
+    pub room_id: Option<Uuid>,
+    /// Weeks between two appointments, 1 to 12; default 1.
+    #[oai(validator(minimum(value = "1"), maximum(value = "12")))]
+    pub every_weeks: Option<i32>,
+    /// How many appointments, 2 to 52.
+    #[oai(validator(minimum(value = "2"), maximum(value = "52")))]
+    pub count: Option<i32>,
+    /// Appointments until this instant (at most 52).
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The appointments of a series, earliest first.
+#[derive(Debug, Object)]
+pub struct AppointmentSeries {
+    /// Every appointment of the series.
+    pub items: Vec<Appointment>,
+}
+
+/// The most appointments one series books.
+pub const MAX_SERIES: usize = 52;
+
+/// A validated series.
+pub struct NewSeries {
+    pub first: NewAppointment,
+    pub every_weeks: i32,
+    pub count: Option<i32>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<NewSeriesBody> for NewSeries {
+    type Error = ApiError;
+
+    fn try_from(body: NewSeriesBody) -> Result<Self, ApiError> {
+        let mut fields = Fields::new();
+        let every_weeks = body.every_weeks.unwrap_or(1);
+        if !(1..=12).contains(&every_weeks) {
+            fields.error("every_weeks", "must be between 1 and 12");
+        }
+        if body.count.is_some_and(|count| !(2..=52).contains(&count)) {
+            fields.error("count", "must be between 2 and 52");
+        }
+        if body.count.is_some() == body.until.is_some() {
+            fields.error("count", "give count or until, one of them");
+        }
+        if body.until.is_some_and(|until| until <= body.starts_at) {
+            fields.error("until", "must be after starts_at");
+        }
+        let series = Self {
+            first: NewAppointment {
+                patient_id: body.patient_id,
+                practitioner_id: body.practitioner_id,
+                appointment_type_id: body.appointment_type_id,
+                starts_at: fields.instant("starts_at", body.starts_at),
+                location_id: body.location_id,
+                room_id: body.room_id,
+            },
+            every_weeks,
+            count: body.count,
+            until: body.until.map(|until| fields.instant("until", until)),
+        };
+        fields.finish()?;
+        Ok(series)
+    }
+}
+
 /// The longest span one availability request covers.
 pub const MAX_SPAN_DAYS: i64 = 31;
 
@@ -282,6 +362,24 @@ impl poem_openapi::types::Example for NewAppointmentBody {
             starts_at: DateTime::from_timestamp(1_924_938_000, 0).unwrap_or_default(),
             location_id: None,
             room_id: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for NewSeriesBody {
+    /// Every Tuesday at 10:00 (Zurich), ten times.
+    fn example() -> Self {
+        let first = <NewAppointmentBody as poem_openapi::types::Example>::example();
+        Self {
+            patient_id: first.patient_id,
+            practitioner_id: first.practitioner_id,
+            appointment_type_id: first.appointment_type_id,
+            starts_at: first.starts_at,
+            location_id: None,
+            room_id: None,
+            every_weeks: Some(1),
+            count: Some(10),
+            until: None,
         }
     }
 }

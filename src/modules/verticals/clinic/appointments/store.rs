@@ -7,8 +7,8 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{
-    Appointment, AppointmentFilter, AppointmentPatch, AvailabilityQuery, ByStart, NewAppointment,
-    Slot,
+    Appointment, AppointmentFilter, AppointmentPatch, AvailabilityQuery, ByStart, MAX_SERIES,
+    NewAppointment, NewSeries, Slot,
 };
 use crate::modules::verticals::clinic::access_log::{self, Access, AccessAction};
 use crate::platform::{
@@ -73,6 +73,67 @@ pub async fn insert(tx: TenantTx, id: Uuid, new: &NewAppointment) -> Result<Appo
 }
 
 /// The appointment, the read of its patient's appointments logged.
+/// An occurrence of a series that could not be booked, and the constraint that
+/// refused it.
+pub struct Refusal {
+    pub starts_at: DateTime<Utc>,
+    pub constraint: String,
+}
+
+/// Books `series` in `tx` (app.book_series, V43): committed with every appointment, or
+/// rolled back with the refusals of the occurrences that could not be booked and how
+/// many occurrences the series has.
+pub async fn insert_series(
+    mut tx: TenantTx,
+    series: &NewSeries,
+) -> Result<Result<Vec<Appointment>, (Vec<Refusal>, usize)>, DbError> {
+    let ids: Vec<Uuid> = (0..MAX_SERIES).map(|_| Uuid::now_v7()).collect();
+    let first = &series.first;
+    let rows = tx
+        .query(
+            "SELECT starts_at, appointment_id, refused_by \
+             FROM app.book_series($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &ids,
+                &first.patient_id,
+                &first.practitioner_id,
+                &first.appointment_type_id,
+                &first.starts_at,
+                &series.every_weeks,
+                &series.count,
+                &series.until,
+                &first.location_id,
+                &first.room_id,
+            ],
+        )
+        .await?;
+    let refusals: Vec<Refusal> = rows
+        .iter()
+        .filter_map(|row| {
+            row.get::<_, Option<String>>("refused_by")
+                .map(|constraint| Refusal {
+                    starts_at: row.get("starts_at"),
+                    constraint,
+                })
+        })
+        .collect();
+    if !refusals.is_empty() {
+        return Ok(Err((refusals, rows.len())));
+    }
+    let booked: Vec<Uuid> = rows.iter().map(|row| row.get("appointment_id")).collect();
+    let rows = tx
+        .query_and_commit(
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM appointments WHERE id = ANY($1) ORDER BY starts_at"
+            ),
+            &[&booked],
+        )
+        .await?;
+    Ok(Ok(rows.iter().map(appointment).collect()))
+}
+
 pub async fn get(mut tx: TenantTx, id: Uuid, access: &Access) -> Result<Appointment, DbError> {
     let found = tx
         .query_opt(
