@@ -207,18 +207,9 @@ impl TryFrom<AppointmentPatchBody> for AppointmentPatch {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, example)]
 pub struct NewSeriesBody {
-    /// A patient of the same tenant.
-    pub patient_id: Uuid,
-    /// A practitioner of the same tenant.
-    pub practitioner_id: Uuid,
-    /// An appointment type of the same tenant.
-    pub appointment_type_id: Uuid,
-    /// The first appointment's start; the others are at the same local time.
-    pub starts_at: DateTime<Utc>,
-    /// Where; default: where the practitioner works at `starts_at`.
-    pub location_id: Option<Uuid>,
-    /// A room of the location (see `POST /appointments`).
-    pub room_id: Option<Uuid>,
+    /// The first appointment; the others are at the same local time.
+    #[oai(flatten)]
+    pub first: NewAppointmentBody,
     /// Weeks between two appointments, 1 to 12; default 1.
     #[oai(validator(minimum(value = "1"), maximum(value = "12")))]
     pub every_weeks: Option<i32>,
@@ -262,24 +253,20 @@ impl TryFrom<NewSeriesBody> for NewSeries {
         if body.count.is_some() == body.until.is_some() {
             fields.error("count", "give count or until, one of them");
         }
-        if body.until.is_some_and(|until| until <= body.starts_at) {
+        if body
+            .until
+            .is_some_and(|until| until <= body.first.starts_at)
+        {
             fields.error("until", "must be after starts_at");
         }
-        let series = Self {
-            first: NewAppointment {
-                patient_id: body.patient_id,
-                practitioner_id: body.practitioner_id,
-                appointment_type_id: body.appointment_type_id,
-                starts_at: fields.instant("starts_at", body.starts_at),
-                location_id: body.location_id,
-                room_id: body.room_id,
-            },
+        let until = body.until.map(|until| fields.instant("until", until));
+        fields.finish()?;
+        Ok(Self {
+            first: NewAppointment::try_from(body.first)?,
             every_weeks,
             count: body.count,
-            until: body.until.map(|until| fields.instant("until", until)),
-        };
-        fields.finish()?;
-        Ok(series)
+            until,
+        })
     }
 }
 
@@ -369,14 +356,8 @@ impl poem_openapi::types::Example for NewAppointmentBody {
 impl poem_openapi::types::Example for NewSeriesBody {
     /// Every Tuesday at 10:00 (Zurich), ten times.
     fn example() -> Self {
-        let first = <NewAppointmentBody as poem_openapi::types::Example>::example();
         Self {
-            patient_id: first.patient_id,
-            practitioner_id: first.practitioner_id,
-            appointment_type_id: first.appointment_type_id,
-            starts_at: first.starts_at,
-            location_id: None,
-            room_id: None,
+            first: <NewAppointmentBody as poem_openapi::types::Example>::example(),
             every_weeks: Some(1),
             count: Some(10),
             until: None,
