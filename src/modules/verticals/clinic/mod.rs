@@ -293,6 +293,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V43__recurring_appointments",
             sql: include_str!("migrations/V43__recurring_appointments.sql"),
         },
+        Migration {
+            name: "V44__availability_by_index",
+            sql: include_str!("migrations/V44__availability_by_index.sql"),
+        },
     ],
 };
 
