@@ -50,9 +50,10 @@ const FROM_EXAMPLE: &[&str] = &[
     "/practitioners/{id}/time-off",
 ];
 
-/// The views that record reads (A's own snapshot GETs among them), so they grow between
-/// two snapshots: instead of being unchanged, they must name none of B's users.
-const READ_LOGS: &[&str] = &["/patients/{id}/access-log"];
+/// The views that hold the reads of them (A's own snapshot GETs among them), so they
+/// grow between two snapshots: instead of being unchanged, they must name none of B's
+/// users.
+const READ_LOGS: &[&str] = &["/patients/{id}/access-log", "/patients/{id}/export"];
 
 /// Which properties a body gets, and which values.
 #[derive(Clone, Copy, PartialEq, Eq)]

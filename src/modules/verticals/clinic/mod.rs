@@ -14,6 +14,7 @@
 //!   clinicians only, signed notes immutable (V40).
 //! - [`access_log`] answers `/patients/{id}/access-log` and `/clinic/access-log/verify`:
 //!   every read of a patient's data, hash-chained per tenant (V40).
+//! - [`export`] answers `/patients/{id}/export`: everything about one patient.
 //! - [`appointments`] answers `/appointments` (book, reschedule, lifecycle, cancel) and
 //!   `/availability` (one practitioner's bookable times, or the next ones across
 //!   practitioners), computed in one statement by `app.clinic_availability`.
@@ -37,6 +38,7 @@
 mod access_log;
 mod appointment_types;
 mod appointments;
+mod export;
 mod locations;
 mod notes;
 mod patients;
@@ -310,6 +312,7 @@ pub type Api = (
     notes::NotesApi,
     access_log::AccessLogApi,
     rooms::RoomsApi,
+    export::ExportApi,
 );
 
 pub fn api(state: &SharedState) -> Api {
@@ -322,6 +325,7 @@ pub fn api(state: &SharedState) -> Api {
         notes::NotesApi::new(state.clone()),
         access_log::AccessLogApi::new(state.clone()),
         rooms::RoomsApi::new(state.clone()),
+        export::ExportApi::new(state.clone()),
     )
 }
 

@@ -495,3 +495,85 @@ async fn appointment_events_arrive_as_the_api_returns_them_and_nothing_clinical_
         "{catalogue}"
     );
 }
+
+#[tokio::test]
+async fn a_patients_export_holds_everything_about_them_and_is_itself_logged() {
+    let app = spawn_app().await;
+    let owner = app.sign_up("Praxis").await;
+    let clinic = set_up_clinic(&app, &owner).await;
+    let (patient, appointment) = patient_with_appointment(&app, &owner, &clinic).await;
+    let note = app
+        .create(
+            &format!("/patients/{patient}/treatment-notes"),
+            &clinic.member,
+            json!({ "body": "Knee pain.", "appointment_id": appointment }),
+        )
+        .await;
+    expect_json(
+        read(
+            &app,
+            &clinic.member,
+            &format!("/patients/{patient}"),
+            Some("intake"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let path = format!("/patients/{patient}/export");
+
+    let export = expect_json(
+        read(&app, &owner, &path, Some("access request")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(export["patient"]["id"], json!(patient));
+    assert_eq!(export["patient"]["first_name"], "Noemi");
+    assert_eq!(export["appointments"][0]["id"], json!(appointment));
+    assert_eq!(export["treatment_notes"][0], note);
+    let earlier: Vec<&str> = export["access_log"]
+        .as_array()
+        .expect("access_log")
+        .iter()
+        .map(|entry| entry["reason"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(earlier, ["intake"], "the log as it was before the export");
+    let log = log_of(&app, &owner, &patient).await;
+    let logged: Vec<(&str, &str)> = log[..3]
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default(),
+                e["reason"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            ("treatment_notes.read", "access request"),
+            ("appointments.read", "access request"),
+            ("patient.read", "access request"),
+        ],
+        "the export is logged as the reads it is"
+    );
+
+    expect_problem(
+        read(&app, &clinic.member, &path, None).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let stranger = app.sign_up("Elsewhere").await;
+    let theirs = expect_problem(
+        read(&app, &stranger, &path, None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let random = format!("/patients/{}/export", Uuid::now_v7());
+    let none = expect_problem(
+        read(&app, &stranger, &random, None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(theirs, none);
+}

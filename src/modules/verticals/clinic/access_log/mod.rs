@@ -8,7 +8,7 @@ mod api;
 mod store;
 
 pub use api::AccessLogApi;
-pub use store::record;
+pub use store::{append, of_patient, record};
 
 use chrono::{DateTime, Utc};
 use poem::Request;

@@ -7,6 +7,9 @@ use uuid::Uuid;
 use super::{Access, AccessAction, AccessLogEntry, AccessLogVerification};
 use crate::platform::db::{DbError, Label, TenantTx};
 
+/// The statement that logs a read (V40's only writer of the log).
+const LOG_SQL: &str = "SELECT app.log_clinical_access($1, $2, $3, $4)";
+
 /// Logs that the transaction's member read `action` of each of `patients`, in `tx`,
 /// which it then commits: the read and its log rows are committed together or not at
 /// all.
@@ -17,11 +20,38 @@ pub async fn record(
     access: &Access,
 ) -> Result<(), DbError> {
     tx.query_and_commit(
-        "SELECT app.log_clinical_access($1, $2, $3, $4)",
+        LOG_SQL,
         &[&patients, &Label(action), &access.reason, &access.client_ip],
     )
     .await?;
     Ok(())
+}
+
+/// [`record`] in `tx`, which stays open.
+pub async fn append(
+    tx: &mut TenantTx,
+    patients: &[Uuid],
+    action: AccessAction,
+    access: &Access,
+) -> Result<(), DbError> {
+    tx.query(
+        LOG_SQL,
+        &[&patients, &Label(action), &access.reason, &access.client_ip],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every entry about `patient`, oldest first, in `tx`, which stays open.
+pub async fn of_patient(tx: &mut TenantTx, patient: Uuid) -> Result<Vec<AccessLogEntry>, DbError> {
+    let rows = tx
+        .query(
+            "SELECT seq, at, user_id, patient_id, action, reason, break_glass, client_ip \
+             FROM clinic_access_log WHERE patient_id = $1 ORDER BY seq",
+            &[&patient],
+        )
+        .await?;
+    Ok(rows.iter().map(entry).collect())
 }
 
 fn entry(row: &Row) -> AccessLogEntry {

@@ -8,6 +8,7 @@ mod api;
 mod store;
 
 pub use api::AppointmentsApi;
+pub(super) use store::of_patient;
 pub use store::{AVAILABILITY_REFERENCES_SQL, AVAILABILITY_SQL, BOOK_SQL};
 
 use chrono::{DateTime, Duration, Utc};

@@ -72,6 +72,21 @@ pub async fn insert(tx: TenantTx, id: Uuid, new: &NewAppointment) -> Result<Appo
         .ok_or_else(|| DbError::internal("INSERT returned no row"))
 }
 
+/// Every appointment of `patient`, earliest first, in `tx`, which stays open.
+pub async fn of_patient(tx: &mut TenantTx, patient: Uuid) -> Result<Vec<Appointment>, DbError> {
+    let rows = tx
+        .query(
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM appointments WHERE patient_id = $1 ORDER BY starts_at, id"
+            ),
+            &[&patient],
+        )
+        .await?;
+    Ok(rows.iter().map(appointment).collect())
+}
+
 /// The appointment, the read of its patient's appointments logged.
 /// An occurrence of a series that could not be booked, and the constraint that
 /// refused it.

@@ -10,6 +10,7 @@ mod api;
 mod store;
 
 pub use api::NotesApi;
+pub(super) use store::of_patient;
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};

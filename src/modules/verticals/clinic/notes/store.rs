@@ -60,17 +60,23 @@ pub async fn list(
         .await?
         .ok_or(DbError::NotFound)?;
     ensure_clinician(&mut tx).await?;
+    let notes = of_patient(&mut tx, patient).await?;
+    access_log::record(tx, &[patient], AccessAction::TreatmentNotes, access).await?;
+    Ok(notes)
+}
+
+/// The notes of `patient` the caller may read, oldest first, in `tx`, which stays open.
+pub async fn of_patient(tx: &mut TenantTx, patient: Uuid) -> Result<Vec<TreatmentNote>, DbError> {
     let rows = tx
         .query(
             concat!(
                 "SELECT ",
                 columns!(),
-                " FROM treatment_notes WHERE patient_id = $1 ORDER BY created_at, id LIMIT 1000"
+                " FROM treatment_notes WHERE patient_id = $1 ORDER BY created_at, id"
             ),
             &[&patient],
         )
         .await?;
-    access_log::record(tx, &[patient], AccessAction::TreatmentNotes, access).await?;
     Ok(rows.iter().map(note).collect())
 }
 

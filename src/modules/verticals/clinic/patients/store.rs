@@ -92,14 +92,18 @@ async fn read(tx: TenantTx, id: Uuid) -> Result<Patient, DbError> {
     row.as_ref().map(patient).ok_or(DbError::NotFound)?
 }
 
-/// The patient, its read logged.
-pub async fn get(mut tx: TenantTx, id: Uuid, access: &Access) -> Result<Patient, DbError> {
-    let found = tx
-        .query_opt(concat!(patient_select!(), " WHERE p.id = $1"), &[&id])
+/// The patient, in `tx`, which stays open; `NotFound` when it is not the tenant's.
+pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Patient, DbError> {
+    tx.query_opt(concat!(patient_select!(), " WHERE p.id = $1"), &[&id])
         .await?
         .as_ref()
         .map(patient)
-        .ok_or(DbError::NotFound)??;
+        .ok_or(DbError::NotFound)?
+}
+
+/// The patient, its read logged.
+pub async fn get(mut tx: TenantTx, id: Uuid, access: &Access) -> Result<Patient, DbError> {
+    let found = find(&mut tx, id).await?;
     access_log::record(tx, &[id], AccessAction::Patient, access).await?;
     Ok(found)
 }
