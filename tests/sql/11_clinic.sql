@@ -11,6 +11,7 @@ BEGIN;
 \set B '00000000-0000-0000-0000-00000000000b'
 \set A1 '00000000-0000-0000-0000-0000000000a1'
 \set B1 '00000000-0000-0000-0000-0000000000b1'
+\set A2 '00000000-0000-0000-0000-0000000000a2'
 -- Each tenant: a location in Zurich, its owner a practitioner there on Mondays from
 -- 08:00 to 12:00, a 30-minute type with 10 minutes after it, and contact 1 a patient.
 INSERT INTO clinic_locations (tenant_id, id, name, time_zone) VALUES
@@ -20,7 +21,8 @@ INSERT INTO practitioners (tenant_id, user_id, title) VALUES
 INSERT INTO practitioner_hours (tenant_id, practitioner_id, location_id, weekday, starts, ends)
 VALUES (:'A', :'A1', :'A1', 1, '08:00', '12:00'), (:'B', :'B1', :'B1', 1, '08:00', '12:00');
 INSERT INTO appointment_types (tenant_id, id, name, duration_minutes, buffer_after_minutes)
-VALUES (:'A', :'A1', 'Consultation', 30, 10), (:'B', :'B1', 'Consultation', 30, 10);
+VALUES (:'A', :'A1', 'Consultation', 30, 10), (:'B', :'B1', 'Consultation', 30, 10),
+       (:'A', :'A2', 'Long treatment', 240, 0);
 INSERT INTO patients (tenant_id, id, contact_id, date_of_birth) VALUES
     (:'A', :'A1', :'A1', '1980-05-01'), (:'B', :'B1', :'B1', '1975-02-03');
 -- 2030-01-07 is a Monday; Zurich is UTC+1 then.
@@ -29,7 +31,7 @@ PREPARE book(uuid, timestamptz) AS
                               appointment_type_id, starts_at)
     VALUES ($1, '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000a1',
             '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000a1', $2);
-SELECT plan(31);
+SELECT plan(34);
 \ir fixtures/claims.sql
 \ir fixtures/act_as_app_role.sql
 
@@ -116,6 +118,19 @@ SELECT throws_ok($$ INSERT INTO appointments (id, patient_id, practitioner_id, a
                             '2030-01-15 09:00 Europe/Zurich') $$,
                  '23514', 'the practitioner does not work at that time',
                  'without a location, a time the practitioner works nowhere is refused');
+-- V45: a long slot that starts just before the window ends reaches far past it, so a
+-- booking hours after the window stands in its way.
+SELECT lives_ok($$ EXECUTE book(gen_random_uuid(), '2030-01-21 11:00 Europe/Zurich') $$,
+                'A books 11:00 on Monday the 21st');
+SELECT is((SELECT array_agg(starts_at)
+           FROM app.clinic_availability(:'A1', :'A2', '2030-01-21 08:00 Europe/Zurich',
+                                        '2030-01-21 08:05 Europe/Zurich', NULL, interval '15 minutes')),
+          NULL, 'four hours from 08:00 would run into the 11:00 booking: not offered');
+SELECT is((SELECT array_agg(starts_at)
+           FROM app.clinic_availability(:'A1', :'A2', '2030-01-28 08:00 Europe/Zurich',
+                                        '2030-01-28 08:05 Europe/Zurich', NULL, interval '15 minutes')),
+          ARRAY['2030-01-28 08:00 Europe/Zurich']::timestamptz[],
+          'on a free Monday four hours from 08:00 are offered');
 
 SELECT role FROM app.enter(:'claim_b') \g /dev/null
 SELECT is((SELECT count(*) FROM appointments), 0::bigint, 'B sees none of A''s appointments');

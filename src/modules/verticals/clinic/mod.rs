@@ -299,6 +299,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V44__availability_by_index",
             sql: include_str!("migrations/V44__availability_by_index.sql"),
         },
+        Migration {
+            name: "V45__availability_against_multiranges",
+            sql: include_str!("migrations/V45__availability_against_multiranges.sql"),
+        },
     ],
 };
 

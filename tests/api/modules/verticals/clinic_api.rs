@@ -819,6 +819,40 @@ async fn next_availability_finds_the_earliest_slots_across_practitioners() {
     assert_eq!(sorted, expected);
 }
 
+/// `/availability/next` asks a week at a time: a practitioner away for the first ten
+/// days is offered from the day after, not "nothing in the first week".
+#[tokio::test]
+async fn next_availability_looks_past_an_empty_week() {
+    let app = spawn_app().await;
+    let owner = app.sign_up("Praxis").await;
+    let clinic = set_up_clinic(&app, &owner).await;
+    let back = zurich(0, 0) + Duration::days(10);
+    app.create(
+        &format!("/practitioners/{}/time-off", clinic.practitioner),
+        &owner,
+        json!({ "starts_at": at(zurich(0, 0)), "ends_at": at(back), "reason": "Holiday" }),
+    )
+    .await;
+
+    let answer = next_slots(&app, &owner, &clinic, "3").await;
+    let starts: Vec<DateTime<Utc>> = answer["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .map(|s| instant(&s["starts_at"]))
+        .collect();
+    let eight = back + Duration::hours(8);
+    assert_eq!(
+        starts,
+        [
+            eight,
+            eight + Duration::minutes(15),
+            eight + Duration::minutes(30)
+        ],
+        "{answer}"
+    );
+}
+
 #[tokio::test]
 async fn thirty_concurrent_bookings_of_one_slot_over_http_keep_exactly_one() {
     // The 30 requests queue for the tenant's share of the pool instead of taking a 429

@@ -390,24 +390,41 @@ pub async fn availability(tx: TenantTx, query: &AvailabilityQuery) -> Result<Vec
     Ok(rows.iter().map(slot).collect())
 }
 
-/// The earliest `limit` slots across practitioners.
+/// How much of the span [`next_available`] asks about at a time: each practitioner's
+/// availability is computed for one window, and the next window only while fewer
+/// than `limit` slots were found (a large clinic with free slots this week never
+/// computes the month).
+const NEXT_AVAILABLE_WINDOW_DAYS: i64 = 7;
+
+/// The earliest `limit` slots across practitioners, window by window.
 pub async fn next_available(
-    tx: TenantTx,
+    mut tx: TenantTx,
     query: &AvailabilityQuery,
     limit: i64,
 ) -> Result<Vec<Slot>, DbError> {
-    let rows = tx
-        .query_and_commit(
-            NEXT_AVAILABLE_SQL,
-            &[
-                &query.appointment_type_id,
-                &query.from,
-                &query.to,
-                &query.location_id,
-                &query.step_minutes,
-                &limit,
-            ],
-        )
-        .await?;
-    Ok(rows.iter().map(slot).collect())
+    let mut slots = Vec::new();
+    let mut from = query.from;
+    while from < query.to && (slots.len() as i64) < limit {
+        let to = query
+            .to
+            .min(from + chrono::Duration::days(NEXT_AVAILABLE_WINDOW_DAYS));
+        let wanted = limit - slots.len() as i64;
+        let rows = tx
+            .query(
+                NEXT_AVAILABLE_SQL,
+                &[
+                    &query.appointment_type_id,
+                    &from,
+                    &to,
+                    &query.location_id,
+                    &query.step_minutes,
+                    &wanted,
+                ],
+            )
+            .await?;
+        slots.extend(rows.iter().map(slot));
+        from = to;
+    }
+    tx.commit().await?;
+    Ok(slots)
 }
