@@ -1,6 +1,6 @@
-//! The seeded data set. Ids are deterministic (a kind digit and a row number, as 32
-//! decimal digits read as hex), so the load driver and pgbench pick rows with random
-//! numbers alone: no id table to load, and the same rows for both.
+//! The seeded data set. Ids are deterministic (a kind's hex digit and a row number in
+//! decimal, 32 digits read as hex), so the load driver and pgbench pick rows with
+//! random numbers alone: no id table to load, and the same rows for both.
 
 use std::path::Path;
 
@@ -23,6 +23,17 @@ pub enum Kind {
     Property,
     /// Rule `3t + k` of tenant `t`: its confirmation, 24 h and 2 h reminders.
     Rule,
+    /// Practitioner `p` of the clinic tenant: a user, its membership and its
+    /// practitioner row share this id.
+    Practitioner,
+    /// Patient `r` of the clinic tenant, the patient of its contact `r`.
+    Patient,
+    /// Seeded appointment `n` of the clinic tenant.
+    Appointment,
+    /// The clinic tenant's one location (row 0).
+    Location,
+    /// The clinic tenant's one appointment type (row 0).
+    AppointmentType,
 }
 
 impl Kind {
@@ -37,6 +48,11 @@ impl Kind {
             Self::Property => '5',
             Self::Rule => '6',
             Self::Tenant => '9',
+            Self::Practitioner => 'a',
+            Self::Patient => 'b',
+            Self::Appointment => 'c',
+            Self::Location => 'd',
+            Self::AppointmentType => 'e',
         }
     }
 
@@ -119,9 +135,28 @@ pub struct Dataset {
     pub companies_per_tenant: u64,
     /// Every seeded owner's password (`owner<t>@bench.test`).
     pub password: String,
+    /// Tenant 0's clinic, when one was seeded.
+    #[serde(default)]
+    pub clinic: Option<Clinic>,
     /// One owner access token per tenant, in tenant order (also in `tokens.txt`).
     #[serde(skip)]
     pub tokens: Vec<String>,
+}
+
+/// The clinic of tenant 0 (the `availability` and `clinic_book` scenarios): one
+/// location, `practitioners` who work there every day from 07:00 to 21:00
+/// (Europe/Zurich), one appointment type of 30 minutes and 10 minutes' buffer after,
+/// one patient per contact of the tenant, and the seeded appointments.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Clinic {
+    pub practitioners: u64,
+    pub patients: u64,
+    pub appointments: u64,
+    /// The UTC day the seed ran (`YYYY-MM-DD`): day 0 of [`Self::booked_days_ahead`].
+    pub seeded_on: String,
+    /// Every practitioner has seeded appointments on every day up to this many days
+    /// after `seeded_on` (the densely booked future).
+    pub booked_days_ahead: u64,
 }
 
 impl Dataset {

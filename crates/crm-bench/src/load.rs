@@ -25,7 +25,7 @@ use tokio::{net::TcpStream, sync::Semaphore};
 
 use crate::{
     Result,
-    dataset::{Dataset, Kind, LAST_NAMES, Rng, search_terms},
+    dataset::{Clinic, Dataset, Kind, LAST_NAMES, Rng, search_terms},
 };
 
 /// The subject and text of every notification the `notify` scenario queues (pgbench
@@ -48,6 +48,66 @@ fn api_booking_slot(nonce: u64, slot: u64) -> String {
     let index = (nonce % 500) * 100_000 + slot % 100_000;
     let minutes = i64::try_from(index).unwrap_or_default() * SLOT_MINUTES;
     (base + chrono::Duration::minutes(minutes)).to_rfc3339()
+}
+
+/// The clinic's bookings take one slot of [`CLINIC_SLOT_MINUTES`] (the type's 30
+/// minutes and its 10 minutes' buffer after), [`CLINIC_SLOTS_PER_DAY`] a day from 06:00
+/// UTC to 18:30 UTC: within the practitioners' 07:00 to 21:00 in Zurich in winter
+/// (UTC+1) as in summer (UTC+2), so no slot depends on daylight saving. pgbench books
+/// from [`PGBENCH_CLINIC_SLOTS_FROM`] on, slot `n` of a sequence each, so no two of its
+/// bookings share a time whatever the practitioner; the API from 2200 on, in one of
+/// 500 regions of 1,000,000 slots picked by the run's nonce, slot `i` with practitioner
+/// `i % practitioners`. Both are far beyond the seeded appointments.
+pub const CLINIC_SLOT_MINUTES: i64 = 40;
+pub const CLINIC_SLOTS_PER_DAY: u64 = 19;
+pub const PGBENCH_CLINIC_SLOTS_FROM: &str = "2030-01-01T06:00:00Z";
+const API_CLINIC_SLOTS_FROM: &str = "2200-01-01T06:00:00Z";
+
+/// The `availability` scenario asks for one practitioner's slots over this many days,
+/// starting at a UTC midnight from the day after the seed on, on this grid (the
+/// server's default, sent explicitly so that pgbench binds the same).
+pub const AVAILABILITY_DAYS: u64 = 7;
+pub const AVAILABILITY_STEP_MINUTES: i32 = 15;
+
+/// The start of slot `index` of the clinic grid from `base` (06:00 UTC of a day).
+pub fn clinic_slot(base: &str, index: u64) -> chrono::DateTime<chrono::Utc> {
+    let base = chrono::DateTime::parse_from_rfc3339(base)
+        .expect("a constant instant")
+        .to_utc();
+    let day = i64::try_from(index / CLINIC_SLOTS_PER_DAY).unwrap_or_default();
+    let step = i64::try_from(index % CLINIC_SLOTS_PER_DAY).unwrap_or_default();
+    base + chrono::Duration::hours(24 * day) + chrono::Duration::minutes(step * CLINIC_SLOT_MINUTES)
+}
+
+/// The practitioner and start of clinic booking `slot` of the run with `nonce`.
+fn api_clinic_booking(nonce: u64, slot: u64, practitioners: u64) -> (u64, String) {
+    let practitioners = practitioners.max(1);
+    let index = (nonce % 500) * 1_000_000 + slot % 1_000_000;
+    let at = clinic_slot(API_CLINIC_SLOTS_FROM, index / practitioners);
+    (
+        index % practitioners,
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
+/// The last day (after the seed's) an availability window may start on: its
+/// [`AVAILABILITY_DAYS`] stay within the densely booked future.
+pub fn availability_last_day(clinic: &Clinic) -> u64 {
+    clinic
+        .booked_days_ahead
+        .saturating_sub(AVAILABILITY_DAYS)
+        .max(1)
+}
+
+/// UTC midnight of the seed's day plus `days`, as RFC 3339 (`Z`: no `+` in a query).
+fn seeded_midnight_plus(clinic: &Clinic, days: u64) -> String {
+    let day = chrono::NaiveDate::parse_from_str(&clinic.seeded_on, "%Y-%m-%d")
+        .unwrap_or_default()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
+    let at = day + chrono::Duration::hours(24 * i64::try_from(days).unwrap_or_default());
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// A benchmark scenario: one kind of request, or the 80/20 mix.
@@ -73,10 +133,19 @@ pub enum Scenario {
     Book,
     /// 50% get, 20% list, 10% search (reads 80%); 10% create, 10% update stage
     Mix,
+    /// GET /availability: one practitioner of tenant 0's clinic over 7 days of the
+    /// densely booked future (not in the mix, nor in the suite's default)
+    Availability,
+    /// POST /appointments: a free slot of a practitioner of tenant 0's clinic, beyond
+    /// the seeded appointments (not in the mix, nor in the suite's default)
+    #[value(alias = "clinic_book")]
+    ClinicBook,
 }
 
 impl Scenario {
-    pub const ALL: [Self; 8] = [
+    /// What `suite` runs without `--scenarios`: all but the clinic's, which ask for
+    /// one tenant's clinic (`bench/run` runs them on their own, at 16 connections).
+    pub const SUITE: [Self; 8] = [
         Self::Get,
         Self::List,
         Self::Search,
@@ -86,6 +155,14 @@ impl Scenario {
         Self::Book,
         Self::Mix,
     ];
+
+    /// The clinic's scenarios, which need the seeded clinic (`Dataset::clinic`); the
+    /// report lists them after [`Self::SUITE`].
+    pub const CLINIC: [Self; 2] = [Self::Availability, Self::ClinicBook];
+
+    pub fn needs_clinic(self) -> bool {
+        Self::CLINIC.contains(&self)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -97,6 +174,8 @@ impl Scenario {
             Self::Notify => "queue a notification",
             Self::Book => "book a viewing (3 rules)",
             Self::Mix => "mix 80% read / 20% write",
+            Self::Availability => "availability (7 days)",
+            Self::ClinicBook => "book an appointment",
         }
     }
 
@@ -297,6 +376,40 @@ impl Client {
                     Some(body.to_string()),
                 )
             }
+            Scenario::Availability => {
+                let clinic = d.clinic.as_ref().expect("checked by run_between");
+                let practitioner = self.rng.below(clinic.practitioners);
+                let day = 1 + self.rng.below(availability_last_day(clinic));
+                let path = format!(
+                    "/api/v1/availability?practitioner_id={}&appointment_type_id={}\
+                     &from={}&to={}&step_minutes={AVAILABILITY_STEP_MINUTES}",
+                    Kind::Practitioner.id(practitioner),
+                    Kind::AppointmentType.id(0),
+                    seeded_midnight_plus(clinic, day),
+                    seeded_midnight_plus(clinic, day + AVAILABILITY_DAYS),
+                );
+                return build(Method::GET, &path, &d.tokens[0], None);
+            }
+            Scenario::ClinicBook => {
+                let clinic = d.clinic.as_ref().expect("checked by run_between");
+                self.sequence += 1;
+                let slot = self.sequence * self.clients + self.index;
+                let (practitioner, starts_at) =
+                    api_clinic_booking(self.nonce, slot, clinic.practitioners);
+                let body = serde_json::json!({
+                    "patient_id": Kind::Patient.id(self.rng.below(clinic.patients)),
+                    "practitioner_id": Kind::Practitioner.id(practitioner),
+                    "appointment_type_id": Kind::AppointmentType.id(0),
+                    "starts_at": starts_at,
+                    "location_id": Kind::Location.id(0),
+                });
+                return build(
+                    Method::POST,
+                    "/api/v1/appointments",
+                    &d.tokens[0],
+                    Some(body.to_string()),
+                );
+            }
             Scenario::UpdateStage => {
                 // A deal of this client's partition: n % clients == index.
                 let mut n = tenant * d.deals_per_tenant + self.rng.below(d.deals_per_tenant);
@@ -426,6 +539,13 @@ pub async fn run_between(
     measure_from: Instant,
     duration: Duration,
 ) -> Result<Samples> {
+    if scenario.needs_clinic() && dataset.clinic.is_none() {
+        return Err(format!(
+            "{} needs the clinic of a data set seeded with appointments (`seed --small`, `--large` or `--appointments`)",
+            scenario.name()
+        )
+        .into());
+    }
     let nonce = nonce();
     let end = measure_from + duration;
     let mut tasks = Vec::new();
@@ -645,4 +765,39 @@ pub async fn logins(
         all.merge(task.await?);
     }
     Ok((reads, all.summary(duration)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::Timelike;
+
+    use super::*;
+
+    /// Every clinic slot (its 30 minutes) lies within 07:00 to 21:00 in Zurich in
+    /// winter (UTC+1) and in summer (UTC+2), and one run's API bookings never share a
+    /// practitioner's slot.
+    #[test]
+    fn clinic_slots_fit_the_working_hours_and_never_collide() {
+        for index in [0, 18, 19, 37, 38, 1_000_003] {
+            for base in [PGBENCH_CLINIC_SLOTS_FROM, API_CLINIC_SLOTS_FROM] {
+                let at = clinic_slot(base, index);
+                let minute = at.hour() * 60 + at.minute();
+                assert!((6 * 60..=19 * 60 - 30).contains(&minute), "{at}");
+            }
+        }
+        assert_eq!(
+            clinic_slot(PGBENCH_CLINIC_SLOTS_FROM, 19).to_rfc3339(),
+            "2030-01-02T06:00:00+00:00"
+        );
+        let clients = 16;
+        let mut seen = HashSet::new();
+        for index in 0..clients {
+            for sequence in 1..=2_000 {
+                let booking = api_clinic_booking(42, sequence * clients + index, 50);
+                assert!(seen.insert(booking.clone()), "{booking:?} twice");
+            }
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! subcommand also runs on its own:
 //!
 //! - `seed`: recreate a `*bench*` database and COPY N tenants x M contacts and deals
-//!   into it; writes `dataset.json` (sizes; ids are deterministic) and `tokens.txt`.
+//!   into it, and a clinic with its appointments into tenant 0; writes `dataset.json`
+//!   (sizes; ids are deterministic) and `tokens.txt`.
 //! - `load`: one scenario at some connection counts against a running server.
 //! - `pgbench`: the same database work by pgbench (prints the scripts with `--print`).
 //! - `suite`: every scenario x connection count, API and both pgbench forms, with ratios.
@@ -81,10 +82,10 @@ enum Command {
     /// Recreate the database named in DATABASE_URL (its name must contain "bench") and
     /// load it; needs CRM_JWT_SECRET (the server's) to mint tokens.
     Seed {
-        /// 10 tenants x 1,000 contacts (10k contacts, 10k deals).
+        /// 10 tenants x 1,000 contacts (10k contacts, 10k deals; 20k appointments).
         #[arg(long, conflicts_with = "large")]
         small: bool,
-        /// 1,000 tenants x 1,000 contacts (1M contacts, 1M deals).
+        /// 1,000 tenants x 1,000 contacts (1M contacts, 1M deals; 1M appointments).
         #[arg(long)]
         large: bool,
         #[arg(long, default_value_t = 10)]
@@ -93,6 +94,13 @@ enum Command {
         contacts_per_tenant: u64,
         #[arg(long, default_value_t = 20)]
         companies_per_tenant: u64,
+        /// Appointments of tenant 0's clinic (0: no clinic); `--small` and `--large`
+        /// set 20,000 and 1,000,000.
+        #[arg(long, default_value_t = 0)]
+        appointments: u64,
+        /// Practitioners of the clinic, who share its appointments.
+        #[arg(long, default_value_t = 50)]
+        practitioners: u64,
         /// Where to write dataset.json and tokens.txt.
         #[arg(long, default_value = "target/bench/data")]
         data: PathBuf,
@@ -122,8 +130,8 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
-    /// Every scenario at every connection count: API, pgbench statement by statement,
-    /// pgbench pipelined, and the ratios.
+    /// Every scenario (but the clinic's, without `--scenarios`) at every connection
+    /// count: API, pgbench statement by statement, pgbench pipelined, and the ratios.
     Suite {
         #[command(flatten)]
         common: Common,
@@ -302,15 +310,18 @@ async fn run(cli: Cli) -> Result<()> {
             tenants,
             contacts_per_tenant,
             companies_per_tenant,
+            appointments,
+            practitioners,
             data,
         } => {
-            let (name, tenants, contacts_per_tenant) = match (small, large) {
-                (true, _) => ("small".to_owned(), 10, 1000),
-                (_, true) => ("large".to_owned(), 1000, 1000),
+            let (name, tenants, contacts_per_tenant, appointments) = match (small, large) {
+                (true, _) => ("small".to_owned(), 10, 1000, 20_000),
+                (_, true) => ("large".to_owned(), 1000, 1000, 1_000_000),
                 _ => (
                     format!("{tenants}x{contacts_per_tenant}"),
                     tenants,
                     contacts_per_tenant,
+                    appointments,
                 ),
             };
             seed::seed(
@@ -319,6 +330,8 @@ async fn run(cli: Cli) -> Result<()> {
                     tenants,
                     contacts_per_tenant,
                     companies_per_tenant,
+                    appointments,
+                    practitioners,
                 },
                 &data,
             )
@@ -371,7 +384,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let dataset = Arc::new(Dataset::load(&common.data)?);
             let scenarios = if scenarios.is_empty() {
-                Scenario::ALL.to_vec()
+                Scenario::SUITE.to_vec()
             } else {
                 scenarios
             };
@@ -393,11 +406,11 @@ async fn run(cli: Cli) -> Result<()> {
                     let pipe =
                         pg(&common, &timing, &dataset, scenario, conns, Form::Pipelined).await?;
                     println!(
-                        "{:<26} {:>4} conns  API/pgbench: {:.2}x statement by statement, {:.2}x pipelined",
+                        "{:<26} {:>4} conns  API/pgbench: {} statement by statement, {} pipelined",
                         scenario.name(),
                         conns,
-                        api.rps / stmt.tps.max(f64::MIN_POSITIVE),
-                        api.rps / pipe.tps.max(f64::MIN_POSITIVE),
+                        pgbench::ratio(api.rps, stmt.tps),
+                        pgbench::ratio(api.rps, pipe.tps),
                     );
                 }
             }

@@ -49,7 +49,7 @@ pub async fn render(results: &Path, command: &str, main: &str, notes: &[String])
         "| scenario | conns | req/s | p50 ms | p99 ms | errors | pgbench stmt tps | pgbench pipelined tps | API/stmt | API/pipelined |"
     )?;
     writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
-    for scenario in Scenario::ALL {
+    for &scenario in Scenario::SUITE.iter().chain(&Scenario::CLINIC) {
         for record in &records {
             let Record::Api {
                 dataset,
@@ -83,7 +83,7 @@ pub async fn render(results: &Path, command: &str, main: &str, notes: &[String])
             };
             let ratio = |p: Option<&crate::pgbench::PgbenchSummary>| {
                 p.map_or("–".to_owned(), |p| {
-                    format!("{:.2}x", summary.rps / p.tps.max(f64::MIN_POSITIVE))
+                    crate::pgbench::ratio(summary.rps, p.tps)
                 })
             };
             writeln!(

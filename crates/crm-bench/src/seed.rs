@@ -1,5 +1,6 @@
 //! `crm-bench seed`: recreates the benchmark database and loads N tenants x M contacts
-//! (plus as many deals, some companies and one owner per tenant) with COPY as the owner.
+//! (plus as many deals, some companies and one owner per tenant) with COPY as the owner,
+//! and, in tenant 0, a clinic: practitioners, patients and their appointments.
 //!
 //! Fast-load recipe: secondary indexes are dropped before COPY and rebuilt after it,
 //! the sessions run with `session_replication_role = replica` (no per-row triggers or
@@ -18,7 +19,7 @@ use argon2::{
     password_hash::{PasswordHasher as _, SaltString, rand_core::OsRng},
 };
 use bytes::Bytes;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 use crm::{
     modules::registry,
     platform::{
@@ -35,8 +36,8 @@ use uuid::Uuid;
 
 use crate::{
     Result,
-    dataset::{Dataset, FIRST_NAMES, Kind, LAST_NAMES, Rng},
-    pgbench::BOOKING_SLOTS,
+    dataset::{Clinic, Dataset, FIRST_NAMES, Kind, LAST_NAMES, Rng},
+    pgbench::{BOOKING_SLOTS, CLINIC_SLOTS},
 };
 
 /// The password of every seeded owner (logins in the login scenario use it).
@@ -60,6 +61,9 @@ pub struct SeedArgs {
     pub tenants: u64,
     pub contacts_per_tenant: u64,
     pub companies_per_tenant: u64,
+    /// Appointments of tenant 0's clinic; 0: no clinic.
+    pub appointments: u64,
+    pub practitioners: u64,
 }
 
 pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
@@ -80,6 +84,7 @@ pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
     db::prepare_database(&config, registry::ALL).await?;
     eprintln!("seed: migrated {database} in {:.1?}", started.elapsed());
 
+    let agenda = (args.appointments > 0).then(|| Agenda::new(&args, NOW.date_naive()));
     let dataset = Dataset {
         name: args.name,
         tenants: args.tenants,
@@ -87,6 +92,7 @@ pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
         deals_per_tenant: args.contacts_per_tenant,
         companies_per_tenant: args.companies_per_tenant.max(1),
         password: PASSWORD.to_owned(),
+        clinic: None,
         tokens: Vec::new(),
     };
     let sessions = [
@@ -106,16 +112,23 @@ pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
             load_companies(&sessions[0], &dataset).await?;
             load_stage_changes(&sessions[0], &dataset).await
         },
-        load_contacts(&sessions[1], &dataset),
+        async {
+            load_contacts(&sessions[1], &dataset).await?;
+            match &agenda {
+                Some(agenda) => load_clinic(&sessions[1], agenda, &hash).await,
+                None => Ok(()),
+            }
+        },
         load_deals(&sessions[2], &dataset),
     );
     a?;
     b?;
     c?;
     eprintln!(
-        "seed: copied {} contacts and {} deals in {:.1?}",
+        "seed: copied {} contacts, {} deals and {} appointments in {:.1?}",
         dataset.contacts(),
         dataset.deals(),
+        agenda.as_ref().map_or(0, |agenda| agenda.appointments()),
         loaded.elapsed()
     );
 
@@ -136,12 +149,14 @@ pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
     let vacuumed = Instant::now();
     sessions[0]
         .batch_execute(
-            "VACUUM (ANALYZE) tenants, users, memberships, user_tenants, refresh_tokens, companies, contacts, deals, deal_stage_changes, properties, notification_rules",
+            "VACUUM (ANALYZE) tenants, users, memberships, user_tenants, refresh_tokens, companies, contacts, deals, deal_stage_changes, properties, notification_rules, \
+             clinic_locations, appointment_types, practitioners, practitioner_hours, patients, appointments",
         )
         .await?;
     eprintln!("seed: VACUUM ANALYZE in {:.1?}", vacuumed.elapsed());
 
     let mut dataset = dataset;
+    dataset.clinic = agenda.map(|agenda| agenda.clinic());
     dataset.tokens = mint_tokens(&config.jwt, dataset.tenants)?;
     dataset.save(out)?;
     eprintln!(
@@ -194,7 +209,7 @@ async fn drop_secondary_indexes(client: &Client) -> Result<Vec<String>> {
     let rows = client
         .query(
             "SELECT format('DROP INDEX %s', indexrelid::regclass), pg_get_indexdef(indexrelid) FROM pg_index \
-             WHERE indrelid = ANY ('{contacts,deals,companies,deal_stage_changes}'::regclass[]) \
+             WHERE indrelid = ANY ('{contacts,deals,companies,deal_stage_changes,patients,appointments}'::regclass[]) \
                AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conindid = indexrelid)",
             &[],
         )
@@ -391,6 +406,200 @@ async fn load_bookings(client: &Client, d: &Dataset) -> Result<()> {
     Ok(())
 }
 
+/// Tenant 0's clinic agenda: every practitioner works at the one location every day
+/// from 07:00 to 21:00 in [`CLINIC_ZONE`], a day is [`AGENDA_SLOTS_A_DAY`] slots of 40
+/// minutes (the type's 30 minutes and its 10 minutes' buffer after) from 07:00, and
+/// three slots in four are booked (by a hash of practitioner and slot), from a first
+/// day chosen so that about 45% of the appointments are in the past. Booked slots never
+/// overlap and always fit the hours: the rows are valid as the triggers would have
+/// them, with `ends_at` and `blocked` written here.
+pub struct Agenda {
+    practitioners: u64,
+    patients: u64,
+    /// Appointments per practitioner.
+    per: u64,
+    first_day: NaiveDate,
+    today: NaiveDate,
+}
+
+const CLINIC_ZONE: &str = "Europe/Zurich";
+const AGENDA_SLOTS_A_DAY: u64 = 21;
+const AGENDA_OPENS_MINUTE: u64 = 7 * 60;
+const AGENDA_SLOT_MINUTES: u64 = 40;
+const APPOINTMENT_MINUTES: u64 = 30;
+
+impl Agenda {
+    fn new(args: &SeedArgs, today: NaiveDate) -> Self {
+        let practitioners = args.practitioners.max(1);
+        let per = (args.appointments / practitioners).max(1);
+        // Three in four slots booked: per * 4/3 slots, 45% of those days past.
+        let days = per * 4 / 3 / AGENDA_SLOTS_A_DAY;
+        Self {
+            practitioners,
+            patients: args.contacts_per_tenant,
+            per,
+            first_day: today - Days::new(days * 45 / 100),
+            today,
+        }
+    }
+
+    pub fn appointments(&self) -> u64 {
+        self.practitioners * self.per
+    }
+
+    fn booked(practitioner: u64, slot: u64) -> bool {
+        Rng::new((practitioner << 40) ^ slot ^ 0xC11_41C).below(4) != 0
+    }
+
+    /// The slots (from 07:00 of the first day) of practitioner `p`'s appointments.
+    fn slots(p: u64, per: u64) -> impl Iterator<Item = u64> {
+        (0..)
+            .filter(move |&k| Self::booked(p, k))
+            .take(per as usize)
+    }
+
+    /// Local time `minute` (since midnight) of the day of `slot`, as COPY text.
+    fn local(&self, slot: u64, minute: u64) -> String {
+        let day = self.first_day + Days::new(slot / AGENDA_SLOTS_A_DAY);
+        format!(
+            "{day} {:02}:{:02}:00 {CLINIC_ZONE}",
+            minute / 60,
+            minute % 60
+        )
+    }
+
+    /// What `dataset.json` says of the clinic.
+    fn clinic(&self) -> Clinic {
+        // The last day on which every practitioner still has seeded appointments.
+        let last = (0..self.practitioners)
+            .filter_map(|p| Self::slots(p, self.per).last())
+            .min()
+            .unwrap_or_default();
+        let last_day = self.first_day + Days::new(last / AGENDA_SLOTS_A_DAY);
+        Clinic {
+            practitioners: self.practitioners,
+            patients: self.patients,
+            appointments: self.appointments(),
+            seeded_on: self.today.format("%Y-%m-%d").to_string(),
+            booked_days_ahead: u64::try_from((last_day - self.today).num_days()).unwrap_or(0),
+        }
+    }
+}
+
+/// Tenant 0's clinic (see [`Agenda`]): the location, the type, the practitioners (new
+/// members of the tenant, with a login like the owners'), their hours, one patient per
+/// contact of the tenant, the appointments, and the sequence pgbench books from.
+async fn load_clinic(client: &Client, agenda: &Agenda, hash: &str) -> Result<()> {
+    let tenant = Kind::Tenant.id(0);
+    let practitioners = i64::try_from(agenda.practitioners)?;
+    client
+        .execute(
+            "INSERT INTO clinic_locations (tenant_id, id, name, time_zone) \
+             VALUES ($1::text::uuid, $2::text::uuid, 'Bench clinic', $3)",
+            &[&tenant, &Kind::Location.id(0), &CLINIC_ZONE],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO appointment_types (tenant_id, id, name, duration_minutes, \
+             buffer_before_minutes, buffer_after_minutes, price_minor, currency, online_booking) \
+             VALUES ($1::text::uuid, $2::text::uuid, 'Consultation', $3, 0, $4, 12000, 'CHF', true)",
+            &[
+                &tenant,
+                &Kind::AppointmentType.id(0),
+                &i32::try_from(APPOINTMENT_MINUTES)?,
+                &i32::try_from(AGENDA_SLOT_MINUTES - APPOINTMENT_MINUTES)?,
+            ],
+        )
+        .await?;
+    let user = Kind::Practitioner.sql("p");
+    let t0 = Kind::Tenant.sql("0");
+    // Triggers are off: the member's identity columns and the login lookup are written
+    // here, as for the owners.
+    client
+        .execute(
+            &format!(
+                "INSERT INTO users (id, email, password_hash, full_name) \
+                 SELECT {user}, 'practitioner' || p || '@bench.test', $1, 'Practitioner ' || p \
+                 FROM generate_series(0, $2::bigint - 1) p"
+            ),
+            &[&hash, &practitioners],
+        )
+        .await?;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO memberships (tenant_id, user_id, role, email, full_name) \
+             SELECT {t0}, {user}, 'member', 'practitioner' || p || '@bench.test', 'Practitioner ' || p \
+             FROM generate_series(0, {practitioners} - 1) p; \
+             INSERT INTO user_tenants (tenant_id, user_id) \
+             SELECT {t0}, {user} FROM generate_series(0, {practitioners} - 1) p; \
+             INSERT INTO practitioners (tenant_id, user_id, title, specialties, registration_number) \
+             SELECT {t0}, {user}, 'Physiotherapist', '{{physiotherapy}}', 'REG-' || p \
+             FROM generate_series(0, {practitioners} - 1) p; \
+             INSERT INTO practitioner_hours (tenant_id, practitioner_id, location_id, weekday, starts, ends) \
+             SELECT {t0}, {user}, {location}, w, '07:00', '21:00' \
+             FROM generate_series(0, {practitioners} - 1) p, generate_series(1, 7) w; \
+             CREATE SEQUENCE {CLINIC_SLOTS}; GRANT USAGE ON SEQUENCE {CLINIC_SLOTS} TO crm_api",
+            location = Kind::Location.sql("0"),
+        ))
+        .await?;
+    const SEXES: [&str; 4] = ["female", "male", "other", "unknown"];
+    copy(
+        client,
+        "COPY patients (tenant_id, id, contact_id, date_of_birth, sex) FROM STDIN",
+        agenda.patients,
+        |r, b| {
+            let born = NaiveDate::from_ymd_opt(1940, 1, 1).unwrap_or_default()
+                + Days::new(r * 7_919 % 25_000);
+            b.push_str(&format!(
+                "{tenant}\t{}\t{}\t{born}\t{}\n",
+                Kind::Patient.id(r),
+                Kind::Contact.id(r),
+                SEXES[(r % 4) as usize],
+            ));
+        },
+    )
+    .await?;
+    let (location, kind) = (Kind::Location.id(0), Kind::AppointmentType.id(0));
+    let mut slots =
+        (0..agenda.practitioners).flat_map(|p| Agenda::slots(p, agenda.per).map(move |k| (p, k)));
+    copy(
+        client,
+        "COPY appointments (tenant_id, id, patient_id, practitioner_id, location_id, \
+         appointment_type_id, starts_at, ends_at, blocked, status, cancel_reason) FROM STDIN",
+        agenda.appointments(),
+        |n, b| {
+            let Some((p, k)) = slots.next() else { return };
+            let opens = AGENDA_OPENS_MINUTE + (k % AGENDA_SLOTS_A_DAY) * AGENDA_SLOT_MINUTES;
+            let starts = agenda.local(k, opens);
+            let day = agenda.first_day + Days::new(k / AGENDA_SLOTS_A_DAY);
+            let roll = Rng::new(n ^ 0x0057_A705).below(100);
+            let status = match (day < agenda.today, roll) {
+                (true, 0..90) => "completed",
+                (true, 90..94) => "no_show",
+                (false, 0..90) => "booked",
+                (false, 90..97) => "confirmed",
+                _ => "cancelled",
+            };
+            let reason = if status == "cancelled" {
+                "The patient cancelled."
+            } else {
+                "\\N"
+            };
+            b.push_str(&format!(
+                "{tenant}\t{}\t{}\t{}\t{location}\t{kind}\t{starts}\t{}\t[\"{starts}\",\"{}\")\t{status}\t{reason}\n",
+                Kind::Appointment.id(n),
+                Kind::Patient.id(Rng::new(n ^ 0x00BA_71E7).below(agenda.patients.max(1))),
+                Kind::Practitioner.id(p),
+                agenda.local(k, opens + APPOINTMENT_MINUTES),
+                agenda.local(k, opens + AGENDA_SLOT_MINUTES),
+            ));
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 fn stage_of(n: u64) -> &'static str {
     STAGES[Rng::new(n ^ 0xDEA1).below(STAGES.len() as u64) as usize]
 }
@@ -481,6 +690,44 @@ mod tests {
     use crm::platform::{auth::JwtKeys, config::Secret};
 
     use super::*;
+
+    /// The agenda books three slots in four of 07:00 to 21:00, each practitioner's in
+    /// order and never two in one slot (so never overlapping, buffers included), about
+    /// 45% of them in the past, and leaves a week of booked future for availability.
+    #[test]
+    fn the_clinic_agenda_fits_the_hours_and_never_overlaps() -> Result<()> {
+        const { assert!(AGENDA_OPENS_MINUTE + AGENDA_SLOTS_A_DAY * AGENDA_SLOT_MINUTES <= 21 * 60) };
+        let args = SeedArgs {
+            name: "test".to_owned(),
+            tenants: 1,
+            contacts_per_tenant: 100,
+            companies_per_tenant: 1,
+            appointments: 20_000,
+            practitioners: 50,
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 12, 3).ok_or("a date")?;
+        let agenda = Agenda::new(&args, today);
+        assert_eq!(agenda.appointments(), 20_000);
+        let mut past = 0;
+        for p in 0..50 {
+            let slots: Vec<u64> = Agenda::slots(p, agenda.per).collect();
+            assert_eq!(slots.len() as u64, agenda.per);
+            assert!(slots.windows(2).all(|w| w[0] < w[1]));
+            past += slots
+                .iter()
+                .filter(|&&k| agenda.first_day + Days::new(k / AGENDA_SLOTS_A_DAY) < today)
+                .count();
+        }
+        assert!((8_000..10_000).contains(&past), "{past} in the past");
+        assert_eq!(
+            agenda.local(20, 7 * 60 + 40),
+            "2026-11-22 07:40:00 Europe/Zurich"
+        );
+        let clinic = agenda.clinic();
+        assert_eq!(clinic.seeded_on, "2026-12-03");
+        assert!(clinic.booked_days_ahead >= 7, "{clinic:?}");
+        Ok(())
+    }
 
     /// The tokens the tool signs are ones the server accepts, for the seeded owners.
     #[test]
