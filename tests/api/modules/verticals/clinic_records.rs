@@ -4,7 +4,8 @@
 //! only by an addendum; every read of a patient's record, notes or appointments leaves
 //! its row in the log, in the reading transaction; a practitioner without an
 //! appointment with the patient must say why; the app role cannot edit the log; and
-//! a row edited by hand is found by `/clinic/access-log/verify`. Appointments (and
+//! a row edited by hand is found by `/clinic/access-log/verify`, and a rewrite that
+//! recomputed every later hash by the head kept from before it. Appointments (and
 //! nothing clinical) reach webhook endpoints as the API returns them.
 
 use std::time::Duration;
@@ -357,22 +358,37 @@ async fn every_read_of_a_patient_is_logged_with_who_why_and_break_glass() {
     )
     .await;
     let verified = verify(&app, &owner).await;
-    assert_eq!(verified, json!({ "valid": true, "rows": 6 }));
+    assert_eq!(
+        (
+            &verified["valid"],
+            &verified["rows"],
+            &verified["head"]["seq"]
+        ),
+        (&json!(true), &json!(6), &json!(6)),
+        "{verified}"
+    );
+}
+
+/// A clinic whose owner read one patient's record three times, with the reasons
+/// "first", "second" and "third": the owner and the patient.
+async fn three_logged_reads(app: &TestApp) -> (TestUser, String) {
+    let owner = app.sign_up("Praxis").await;
+    let clinic = set_up_clinic(app, &owner).await;
+    let (patient, _) = patient_with_appointment(app, &owner, &clinic).await;
+    for reason in ["first", "second", "third"] {
+        expect_json(
+            read(app, &owner, &format!("/patients/{patient}"), Some(reason)).await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    (owner, patient)
 }
 
 #[tokio::test]
 async fn the_app_role_cannot_edit_the_log_and_a_row_edited_by_hand_breaks_the_chain() {
     let app = spawn_app().await;
-    let owner = app.sign_up("Praxis").await;
-    let clinic = set_up_clinic(&app, &owner).await;
-    let (patient, _) = patient_with_appointment(&app, &owner, &clinic).await;
-    for reason in ["first", "second", "third"] {
-        expect_json(
-            read(&app, &owner, &format!("/patients/{patient}"), Some(reason)).await,
-            StatusCode::OK,
-        )
-        .await;
-    }
+    let (owner, _) = three_logged_reads(&app).await;
     assert_eq!(verify(&app, &owner).await["valid"], true);
 
     let sql = app.app_role_sql().await;
@@ -432,6 +448,121 @@ async fn the_app_role_cannot_edit_the_log_and_a_row_edited_by_hand_breaks_the_ch
         json!({ "valid": true, "rows": 0 }),
         "another tenant's chain is its own"
     );
+}
+
+/// `GET /clinic/access-log/verify` with a head kept from an earlier verification.
+async fn verify_against(app: &TestApp, owner: &TestUser, head: &Value) -> Response {
+    let query = [
+        ("anchor_seq", head["seq"].to_string()),
+        (
+            "anchor_hash",
+            head["hash"].as_str().expect("hash").to_owned(),
+        ),
+    ];
+    app.http
+        .get(app.url("/api/v1/clinic/access-log/verify"))
+        .bearer_auth(&owner.token)
+        .query(&query)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// The limit of a chain whose head is in the database: the tables' owner rewrites a
+/// row and recomputes every later hash and the head, and the chain verifies again.
+/// A head kept outside (the anchor) does not match any more.
+#[tokio::test]
+async fn a_head_kept_outside_catches_a_rewrite_that_recomputed_every_hash() {
+    let app = spawn_app().await;
+    let (owner, patient) = three_logged_reads(&app).await;
+    let verified = verify(&app, &owner).await;
+    let head = verified["head"].clone();
+    assert_eq!(head["seq"], verified["rows"], "{verified}");
+    assert!(
+        head["hash"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{verified}"
+    );
+    let kept = expect_json(verify_against(&app, &owner, &head).await, StatusCode::OK).await;
+    assert_eq!(
+        (&kept["valid"], &kept["anchor_matches"]),
+        (&json!(true), &json!(true))
+    );
+
+    // The rewrite: the second read's reason, and every hash from there on, and the head.
+    let superuser = app.owner_sql().await;
+    superuser
+        .execute(
+            "SELECT set_config('rewrite.tenant', $1::uuid::text, false)",
+            &[&owner.tenant_id],
+        )
+        .await
+        .expect("the tenant to rewrite");
+    superuser
+        .batch_execute(
+            "DO $$
+             DECLARE
+                 v_tenant uuid := current_setting('rewrite.tenant')::uuid;
+                 v_hash bytea;
+                 r clinic_access_log%ROWTYPE;
+             BEGIN
+                 SELECT hash INTO v_hash FROM clinic_access_log WHERE tenant_id = v_tenant AND seq = 1;
+                 FOR r IN SELECT * FROM clinic_access_log
+                          WHERE tenant_id = v_tenant AND seq >= 2 ORDER BY seq LOOP
+                     IF r.seq = 2 THEN r.reason := 'routine'; END IF;
+                     UPDATE clinic_access_log
+                     SET reason = r.reason, previous_hash = v_hash,
+                         hash = app.access_log_hash(v_hash, r.tenant_id, r.seq, r.at, r.user_id,
+                                                    r.patient_id, r.action, r.reason,
+                                                    r.break_glass, r.client_ip)
+                     WHERE tenant_id = v_tenant AND seq = r.seq
+                     RETURNING hash INTO v_hash;
+                 END LOOP;
+                 UPDATE clinic_access_chain SET hash = v_hash WHERE tenant_id = v_tenant;
+             END $$",
+        )
+        .await
+        .expect("rewrite the chain");
+    let log = log_of(&app, &owner, &patient).await;
+    assert!(
+        log.iter().any(|entry| entry["reason"] == "routine"),
+        "the rewrite took: {log:?}"
+    );
+    let unanchored = verify(&app, &owner).await;
+    assert_eq!(
+        unanchored["valid"], true,
+        "undetectable from inside: {unanchored}"
+    );
+    assert_ne!(unanchored["head"], head);
+    let anchored = expect_json(verify_against(&app, &owner, &head).await, StatusCode::OK).await;
+    assert_eq!(
+        (&anchored["valid"], &anchored["anchor_matches"]),
+        (&json!(false), &json!(false)),
+        "{anchored}"
+    );
+
+    // An anchor is both of its parameters, and a hash is 64 hex digits.
+    let hex = "ab".repeat(32);
+    for (query, field) in [
+        (vec![("anchor_seq", "3")], "anchor_hash"),
+        (vec![("anchor_hash", hex.as_str())], "anchor_seq"),
+        (
+            vec![("anchor_seq", "3"), ("anchor_hash", "not hex")],
+            "anchor_hash",
+        ),
+    ] {
+        let response = app
+            .http
+            .get(app.url("/api/v1/clinic/access-log/verify"))
+            .bearer_auth(&owner.token)
+            .query(&query)
+            .send()
+            .await
+            .expect("request");
+        let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(error_fields(&problem), [field], "{problem}");
+    }
 }
 
 #[tokio::test]

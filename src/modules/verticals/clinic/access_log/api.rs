@@ -7,7 +7,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{AccessLogPage, AccessLogVerification, store};
+use super::{AccessLogPage, AccessLogVerification, ChainHead, store};
 use crate::modules::verticals::clinic::{ClinicTags, begin};
 use crate::platform::{auth::Auth, error::problems, state::SharedState};
 
@@ -78,14 +78,31 @@ impl AccessLogApi {
     /// Verify the access log
     ///
     /// Recomputes the tenant's whole hash chain: a row changed, added or removed by
-    /// hand, or the tail cut off, is found and named. Owners and admins only.
+    /// hand, or the tail cut off, is found and named. A valid chain's `head` is the
+    /// anchor to keep elsewhere; given back as `anchor_seq` and `anchor_hash`, it
+    /// catches even a rewrite whose author recomputed every later hash. Owners and
+    /// admins only.
     #[oai(
         path = "/clinic/access-log/verify",
         method = "get",
         operation_id = "verifyAccessLog"
     )]
-    async fn verify(&self, auth: Auth) -> Result<VerificationResponse, problems::ReadManaged> {
-        let (tx, _) = begin(&self.state, auth.context(), auth.manager_or(AUDITING)).await?;
-        Ok(VerificationResponse::Ok(Json(store::verify(tx).await?)))
+    async fn verify(
+        &self,
+        auth: Auth,
+        /// The `seq` of a head kept from an earlier verification.
+        #[oai(validator(minimum(value = "1")))]
+        anchor_seq: Query<Option<i64>>,
+        /// The `hash` of that head (64 lowercase hex digits).
+        #[oai(validator(pattern = "^[0-9a-f]{64}$"))]
+        anchor_hash: Query<Option<String>>,
+    ) -> Result<VerificationResponse, problems::ReadManaged> {
+        let anchor = auth
+            .manager_or(AUDITING)
+            .and_then(|_| ChainHead::anchor(anchor_seq.0, anchor_hash.0));
+        let (tx, anchor) = begin(&self.state, auth.context(), anchor).await?;
+        Ok(VerificationResponse::Ok(Json(
+            store::verify(tx, anchor.as_ref()).await?,
+        )))
     }
 }

@@ -3,6 +3,9 @@
 //! why (`X-Access-Reason`), through `app.log_clinical_access` (V40), which alone writes
 //! the log. Rows are hash-chained per tenant; owners and admins read a patient's log
 //! (`/patients/{id}/access-log`) and verify the chain (`/clinic/access-log/verify`).
+//! The chain's head lives in the same database, so whoever may rewrite the tables
+//! may also recompute every hash after a change: a verification's `head`, kept
+//! outside and passed back as the anchor, is what catches that.
 
 mod api;
 mod store;
@@ -99,4 +102,33 @@ pub struct AccessLogVerification {
     /// The first place in the chain that does not hold: a row changed, added or
     /// removed by hand, or the tail cut off.
     pub first_broken_seq: Option<i64>,
+    /// The last row of a valid chain. Keep it outside this system (a ticket, a
+    /// signed e-mail, another database) and pass it later as the anchor: whoever can
+    /// rewrite the log and recompute every hash after their change (the database's
+    /// superuser) cannot make an earlier head match again.
+    pub head: Option<ChainHead>,
+    /// Whether the chain still holds the anchor asked about (`anchor_seq` and
+    /// `anchor_hash`); absent without one. When false, `valid` is false too.
+    pub anchor_matches: Option<bool>,
+}
+
+/// A place in the tenant's chain and its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct ChainHead {
+    /// The row's place in the chain (from 1).
+    pub seq: i64,
+    /// Its SHA-256 hash, over its values and the previous row's hash, in hex.
+    pub hash: String,
+}
+
+impl ChainHead {
+    /// The anchor of a verification, from its two query parameters: both or neither.
+    pub fn anchor(seq: Option<i64>, hash: Option<String>) -> Result<Option<Self>, ApiError> {
+        match (seq, hash) {
+            (Some(seq), Some(hash)) => Ok(Some(Self { seq, hash })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ApiError::invalid("anchor_hash", "goes with anchor_seq")),
+            (None, Some(_)) => Err(ApiError::invalid("anchor_seq", "goes with anchor_hash")),
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{Access, AccessAction, AccessLogEntry, AccessLogVerification};
+use super::{Access, AccessAction, AccessLogEntry, AccessLogVerification, ChainHead};
 use crate::platform::db::{DbError, Label, TenantTx};
 
 /// The statement that logs a read (V40's only writer of the log).
@@ -90,17 +90,48 @@ pub async fn list(
     Ok(rows.iter().map(entry).collect())
 }
 
-pub async fn verify(tx: TenantTx) -> Result<AccessLogVerification, DbError> {
+/// Verifies the tenant's chain and, when valid, names its head; with an `anchor`,
+/// also whether the chain still holds it.
+pub async fn verify(
+    mut tx: TenantTx,
+    anchor: Option<&ChainHead>,
+) -> Result<AccessLogVerification, DbError> {
     let row = tx
-        .query_opt_and_commit(
+        .query_opt(
             "SELECT rows, valid, first_broken_seq FROM app.verify_clinical_access_log()",
             &[],
         )
         .await?
         .ok_or_else(|| DbError::internal("the verification returned no row"))?;
+    let (valid, rows): (bool, i64) = (row.get("valid"), row.get("rows"));
+    let head = match valid && rows > 0 {
+        true => place(&mut tx, rows).await?,
+        false => None,
+    };
+    let anchor_matches = match anchor {
+        Some(anchor) => Some(place(&mut tx, anchor.seq).await?.as_ref() == Some(anchor)),
+        None => None,
+    };
+    tx.commit().await?;
     Ok(AccessLogVerification {
-        valid: row.get("valid"),
-        rows: row.get("rows"),
+        valid: valid && anchor_matches != Some(false),
+        rows,
         first_broken_seq: row.get("first_broken_seq"),
+        head,
+        anchor_matches,
     })
+}
+
+/// The row at `seq` of the tenant's chain, if there is one.
+async fn place(tx: &mut TenantTx, seq: i64) -> Result<Option<ChainHead>, DbError> {
+    let row = tx
+        .query_opt(
+            "SELECT seq, encode(hash, 'hex') AS hash FROM clinic_access_log WHERE seq = $1",
+            &[&seq],
+        )
+        .await?;
+    Ok(row.map(|row| ChainHead {
+        seq: row.get("seq"),
+        hash: row.get("hash"),
+    }))
 }
