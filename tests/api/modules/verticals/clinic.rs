@@ -379,8 +379,8 @@ async fn availability_matches_a_brute_force_reference_over_a_daylight_saving_wee
             .map(|row| (row.get(0), row.get(1)))
             .collect();
         let step = Duration::minutes(15);
-        let computed: Vec<(DateTime<Utc>, Uuid)> = sql
-            .query(
+        let availability = async |from: DateTime<Utc>, to: DateTime<Utc>| {
+            sql.query(
                 "SELECT starts_at, location_id \
                  FROM app.clinic_availability($1, $2, $3, $4, NULL, interval '15 minutes')",
                 &[&owner.user_id, &stored.appointment_type, &from, &to],
@@ -389,8 +389,16 @@ async fn availability_matches_a_brute_force_reference_over_a_daylight_saving_wee
             .expect("availability")
             .iter()
             .map(|row| (row.get(0), row.get(1)))
-            .collect();
+            .collect::<Vec<(DateTime<Utc>, Uuid)>>()
+        };
+        let computed = availability(from, to).await;
+        // Cut anywhere, the two windows hold the whole (as /availability/next asks
+        // a week at a time): nothing near the cut is lost or gained.
+        let cut = from + step * i32::try_from(rng.below(8 * 24 * 4)).expect("small");
+        let mut halves = availability(from, cut).await;
+        halves.extend(availability(cut, to).await);
         sql.batch_execute("COMMIT").await.expect("commit");
+        assert_eq!(halves, computed, "seed {seed}: cut at {cut}");
         let expected = reference(&schedule, &stored, &blocked, from, to, step);
         assert!(
             !expected.is_empty() || schedule.ranges.is_empty(),
