@@ -7,7 +7,7 @@ mod api;
 mod store;
 
 pub use api::PatientsApi;
-pub(super) use store::find;
+pub(super) use store::{ensure_exists, find};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::{Enum, Object, types::MaybeUndefined};

@@ -101,6 +101,14 @@ pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Patient, DbError> {
         .ok_or(DbError::NotFound)?
 }
 
+/// `NotFound` when `id` is not a patient of the tenant, in `tx`, which stays open.
+pub async fn ensure_exists(tx: &mut TenantTx, id: Uuid) -> Result<(), DbError> {
+    tx.query_opt("SELECT 1 FROM patients WHERE id = $1", &[&id])
+        .await?
+        .ok_or(DbError::NotFound)?;
+    Ok(())
+}
+
 /// The patient, its read logged.
 pub async fn get(mut tx: TenantTx, id: Uuid, access: &Access) -> Result<Patient, DbError> {
     let found = find(&mut tx, id).await?;
