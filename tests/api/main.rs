@@ -81,6 +81,7 @@ mod modules {
         mod clinic;
         mod clinic_api;
         mod clinic_consents;
+        mod clinic_erasure;
         mod clinic_records;
         mod real_estate;
         mod viewing_notifications;

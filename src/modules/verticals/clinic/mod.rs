@@ -19,6 +19,9 @@
 //! - [`consents`] answers `/patients/{id}/consents`: what the patient agreed to, signed
 //!   by the patient or a guardian who may consent, revoked once (V46).
 //! - [`export`] answers `/patients/{id}/export`: everything about one patient.
+//! - [`erasure`] answers `/patients/{id}/erasure`: the patient's personal data removed
+//!   or anonymised, notes kept by the tenant's retention, the access log kept (V47).
+//! - [`settings`] answers `/clinic/settings`: the notes' retention after an erasure.
 //! - [`appointments`] answers `/appointments` (book, reschedule, lifecycle, cancel) and
 //!   `/availability` (one practitioner's bookable times, or the next ones across
 //!   practitioners), computed in one statement by `app.clinic_availability`.
@@ -28,7 +31,8 @@
 //! `V39__clinic_api.sql` (the location a booking may leave out),
 //! `V40__treatment_notes_and_access_log.sql`, `V41__appointment_events.sql` (webhook
 //! events of appointments; nothing clinical is an event), `V42__rooms.sql`
-//! (`appointments_room_overlap`) and `V46__guardians_and_consents.sql`. Appointments remind
+//! (`appointments_room_overlap`), `V46__guardians_and_consents.sql` and
+//! `V47__patient_erasure.sql`. Appointments remind
 //! their patient by the tenant's `appointment_reminder` rules
 //! (`migrations/V38__appointment_reminders.sql`), and a template preview takes an
 //! appointment's values (`record` `{"type": "appointment"}`).
@@ -37,13 +41,15 @@
 //! switches it off with `/tenant/modules`. Tests: `tests/api/modules/verticals/clinic.rs`
 //! (availability against a brute-force reference, concurrent bookings, as the app
 //! role's own SQL), `clinic_api.rs` (the API), `clinic_records.rs` (notes, the
-//! access log, events) and `clinic_consents.rs` (guardians, consents); pgTAP:
-//! `tests/sql/11_clinic.sql`, `12_treatment_notes.sql`, `13_guardians_consents.sql`.
+//! access log, events), `clinic_consents.rs` (guardians, consents) and
+//! `clinic_erasure.rs`; pgTAP: `tests/sql/11_clinic.sql`, `12_treatment_notes.sql`,
+//! `13_guardians_consents.sql`, `14_erasure.sql`.
 
 mod access_log;
 mod appointment_types;
 mod appointments;
 mod consents;
+mod erasure;
 mod export;
 mod guardians;
 mod locations;
@@ -51,6 +57,7 @@ mod notes;
 mod patients;
 mod practitioners;
 mod rooms;
+mod settings;
 
 /// The SQL of an availability question and of a booking, for the benchmark's pgbench
 /// scripts.
@@ -281,6 +288,34 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             ),
         },
         Constraint {
+            name: "patients_erased",
+            meaning: Meaning::Conflict(
+                "The patient's data was erased: its record does not change and it takes no new appointment or record.",
+            ),
+        },
+        Constraint {
+            name: "patient_erasures_patient_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "patient_erasures_pkey",
+            meaning: Meaning::Conflict("The patient's data is erased already."),
+        },
+        Constraint {
+            name: "patient_erasures_reason_length",
+            meaning: Meaning::Invalid {
+                field: "X-Access-Reason",
+                message: "must be 1 to 500 characters",
+            },
+        },
+        Constraint {
+            name: "clinic_settings_notes_retention_valid",
+            meaning: Meaning::Invalid {
+                field: "notes_retention_years",
+                message: "must be 0 to 100",
+            },
+        },
+        Constraint {
             name: "practitioner_hours_overlap",
             meaning: Meaning::Invalid {
                 field: "hours",
@@ -364,6 +399,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V46__guardians_and_consents",
             sql: include_str!("migrations/V46__guardians_and_consents.sql"),
         },
+        Migration {
+            name: "V47__patient_erasure",
+            sql: include_str!("migrations/V47__patient_erasure.sql"),
+        },
     ],
 };
 
@@ -380,6 +419,8 @@ pub type Api = (
     export::ExportApi,
     guardians::GuardiansApi,
     consents::ConsentsApi,
+    erasure::ErasureApi,
+    settings::SettingsApi,
 );
 
 pub fn api(state: &SharedState) -> Api {
@@ -395,6 +436,8 @@ pub fn api(state: &SharedState) -> Api {
         export::ExportApi::new(state.clone()),
         guardians::GuardiansApi::new(state.clone()),
         consents::ConsentsApi::new(state.clone()),
+        erasure::ErasureApi::new(state.clone()),
+        settings::SettingsApi::new(state.clone()),
     )
 }
 

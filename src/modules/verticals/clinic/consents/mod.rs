@@ -44,8 +44,9 @@ pub struct PatientConsent {
     pub version: String,
     /// When it was signed.
     pub signed_at: DateTime<Utc>,
-    /// Who signed it: the patient's contact, or a guardian who may consent.
-    pub signed_by_contact_id: Uuid,
+    /// Who signed it: the patient's contact, or a guardian who may consent; absent
+    /// once the patient's data is erased.
+    pub signed_by_contact_id: Option<Uuid>,
     /// The member who recorded it.
     pub recorded_by: Uuid,
     /// When it was recorded.

@@ -1,7 +1,8 @@
 //! `/patients/{id}/export`: everything the clinic holds about one patient as one JSON
 //! document — the record, the related people (the emergency contact among them), the
 //! consents, every appointment, every treatment note and the whole access log about
-//! them — for the patient's right of access. Owners and admins only; the
+//! them — for the patient's right of access. After an erasure it holds what the
+//! erasure kept, anonymised. Owners and admins only; the
 //! export is itself a read, logged in the same transaction.
 
 mod api;
