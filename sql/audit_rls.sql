@@ -90,11 +90,15 @@ allowed_definers (signature) AS (
            -- The clinic's access log (V40): append for the context's member and tenant
            -- only; verify the context tenant's chain (owners and admins).
            ('app.log_clinical_access(uuid[],text,text,text)'),
-           ('app.verify_clinical_access_log()')
+           ('app.verify_clinical_access_log()'),
+           -- The clinic's erasure (V47): owners and admins of the context's tenant erase
+           -- one of its patients; the only way a signed note is deleted.
+           ('app.erase_patient(uuid,text,text)')
 ),
 -- History tables: written only by their SECURITY DEFINER functions, never by the API.
 history_tables (name) AS (
-    VALUES ('deal_stage_changes'), ('clinic_access_log'), ('clinic_access_chain')
+    VALUES ('deal_stage_changes'), ('clinic_access_log'), ('clinic_access_chain'),
+           ('patient_erasures')
 ),
 -- Built-in functions PUBLIC may execute by default that reach beyond the API roles'
 -- rows, by rule. Set-up revokes them when the owner is a superuser

@@ -288,6 +288,10 @@ pub mod problems {
     pub type Remove = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND }>;
     /// Deleting a resource that other records may still use (409 while they do).
     pub type RemoveInUse = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | CONFLICT }>;
+    /// Acting once on one resource without a body but with validated headers (a
+    /// second time conflicts): a patient's erasure.
+    pub type ActOnce =
+        Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | CONFLICT | UNPROCESSABLE }>;
     /// Computing an answer from a body without changing anything (a template
     /// preview): any member may, so no 403; the body may name a missing resource.
     pub type Compute = Problems<{ ALWAYS | UNAUTHORIZED | NOT_FOUND | BODY }>;

@@ -80,6 +80,8 @@ mod modules {
     mod verticals {
         mod clinic;
         mod clinic_api;
+        mod clinic_consents;
+        mod clinic_erasure;
         mod clinic_records;
         mod real_estate;
         mod viewing_notifications;

@@ -4,7 +4,7 @@
 \set QUIET 1
 BEGIN;
 \ir fixtures/two_tenants.sql
-SELECT plan(173);
+SELECT plan(189);
 \ir fixtures/act_as_app_role.sql
 
 -- The suite covers every table that has row-level security (a new tenant table must
@@ -14,11 +14,12 @@ SELECT is(
      JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relrowsecurity AND n.nspname = 'public'),
     ARRAY['appointment_types', 'appointments', 'buyer_requirements', 'clinic_access_chain',
-          'clinic_access_log', 'clinic_locations', 'clinic_rooms',
+          'clinic_access_log', 'clinic_locations', 'clinic_rooms', 'clinic_settings',
           'companies', 'contact_consents', 'contacts',
           'deal_stage_changes', 'deals', 'invitations', 'mail_outbox', 'memberships',
           'notification_messages', 'notification_queue', 'notification_rules',
-          'notification_settings', 'notification_templates', 'patient_identifiers', 'patients',
+          'notification_settings', 'notification_templates', 'patient_consents',
+          'patient_erasures', 'patient_guardians', 'patient_identifiers', 'patients',
           'practitioner_hours', 'practitioner_time_off', 'practitioners', 'properties',
           'refresh_tokens',
           'tenant_modules', 'tenants', 'treatment_notes', 'user_tenants', 'users', 'viewings',
@@ -37,7 +38,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
                   'practitioner_hours', 'practitioner_time_off', 'appointment_types',
                   'appointments', 'treatment_notes', 'clinic_access_log',
-                  'clinic_access_chain', 'clinic_rooms']) AS t;
+                  'clinic_access_chain', 'clinic_rooms', 'patient_guardians',
+                  'patient_consents', 'clinic_settings', 'patient_erasures']) AS t;
 
 -- COPY FROM a file or a program on the server.
 SELECT throws_ok($$ COPY contacts FROM '/etc/hostname' $$, '42501', NULL, 'COPY FROM a server file is refused');
@@ -56,7 +58,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
                   'practitioner_hours', 'practitioner_time_off', 'appointment_types',
                   'appointments', 'treatment_notes', 'clinic_access_log',
-                  'clinic_access_chain', 'clinic_rooms']) AS t;
+                  'clinic_access_chain', 'clinic_rooms', 'patient_guardians',
+                  'patient_consents', 'clinic_settings', 'patient_erasures']) AS t;
 SELECT throws_ok(format('ALTER TABLE %I NO FORCE ROW LEVEL SECURITY', t), '42501', NULL,
                  'ALTER TABLE ' || t || ' NO FORCE ROW LEVEL SECURITY is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
@@ -69,7 +72,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
                   'practitioner_hours', 'practitioner_time_off', 'appointment_types',
                   'appointments', 'treatment_notes', 'clinic_access_log',
-                  'clinic_access_chain', 'clinic_rooms']) AS t;
+                  'clinic_access_chain', 'clinic_rooms', 'patient_guardians',
+                  'patient_consents', 'clinic_settings', 'patient_erasures']) AS t;
 SELECT throws_ok(format('DROP POLICY tenant_guard ON %I', t), '42501', NULL,
                  'DROP POLICY tenant_guard ON ' || t || ' is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
@@ -82,7 +86,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'clinic_locations', 'patients', 'patient_identifiers', 'practitioners',
                   'practitioner_hours', 'practitioner_time_off', 'appointment_types',
                   'appointments', 'treatment_notes', 'clinic_access_log',
-                  'clinic_access_chain', 'clinic_rooms']) AS t;
+                  'clinic_access_chain', 'clinic_rooms', 'patient_guardians',
+                  'patient_consents', 'clinic_settings', 'patient_erasures']) AS t;
 SELECT throws_ok($$ CREATE POLICY open ON contacts FOR SELECT TO crm_api USING (true) $$,
                  '42501', NULL, 'CREATE POLICY is refused');
 SELECT throws_ok($$ ALTER POLICY tenant_guard ON contacts USING (true) $$,

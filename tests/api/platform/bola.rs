@@ -17,7 +17,9 @@
 //!   `<name>`s created by the same user first, except for the few names
 //!   [`Spec::target_of`] lists;
 //! - a sub-resource with a PUT (`/contacts/{id}/requirements`) is PUT by its owner
-//!   first, so that every GET on an id path, computed ones (`/contacts/{id}/matches`)
+//!   first (a keyed one, `/patients/{id}/guardians/{contact_id}`, with its other ids
+//!   named like body properties: a new contact of the owner's), so that every GET on
+//!   an id path, computed ones (`/contacts/{id}/matches`)
 //!   included, answers 200 to its owner, and every one must: B's 404 then means
 //!   something. B's GETs of its own objects must answer 200 too, so B's 404s cannot
 //!   come from a module switched off for B;
@@ -744,7 +746,24 @@ impl Sweep {
                 },
                 None => None,
             };
-            let path = with_id(&put.path, id);
+            let mut path = with_id(&put.path, id);
+            let keys: BTreeSet<String> = parameters(put)
+                .iter()
+                .filter(|param| param["in"] == "path" && param["name"] != "id")
+                .filter_map(|param| param["name"].as_str().map(str::to_owned))
+                .collect();
+            match self.references_named(keys, user, 0).await {
+                Ok(keys) => {
+                    for (name, value) in &keys {
+                        let value = value.as_str().unwrap_or_default();
+                        path = path.replace(&format!("{{{name}}}"), value);
+                    }
+                }
+                Err(err) => {
+                    failures.push(failure(put, format!("the owner's PUT: {err}")));
+                    continue;
+                }
+            }
             let response = self.app.call(Method::PUT, &path, user, body).await;
             let status = response.status();
             if !status.is_success() {

@@ -14,7 +14,14 @@
 //!   clinicians only, signed notes immutable (V40).
 //! - [`access_log`] answers `/patients/{id}/access-log` and `/clinic/access-log/verify`:
 //!   every read of a patient's data, hash-chained per tenant (V40).
+//! - [`guardians`] answers `/patients/{id}/guardians`: the people related to a
+//!   patient, what each may do for it, and its emergency contact (V46).
+//! - [`consents`] answers `/patients/{id}/consents`: what the patient agreed to, signed
+//!   by the patient or a guardian who may consent, revoked once (V46).
 //! - [`export`] answers `/patients/{id}/export`: everything about one patient.
+//! - [`erasure`] answers `/patients/{id}/erasure`: the patient's personal data removed
+//!   or anonymised, notes kept by the tenant's retention, the access log kept (V47).
+//! - [`settings`] answers `/clinic/settings`: the notes' retention after an erasure.
 //! - [`appointments`] answers `/appointments` (book, reschedule, lifecycle, cancel) and
 //!   `/availability` (one practitioner's bookable times, or the next ones across
 //!   practitioners), computed in one statement by `app.clinic_availability`.
@@ -23,8 +30,9 @@
 //! booking impossible, `appointments_practitioner_overlap`, buffers included),
 //! `V39__clinic_api.sql` (the location a booking may leave out),
 //! `V40__treatment_notes_and_access_log.sql`, `V41__appointment_events.sql` (webhook
-//! events of appointments; nothing clinical is an event) and `V42__rooms.sql`
-//! (`appointments_room_overlap`). Appointments remind
+//! events of appointments; nothing clinical is an event), `V42__rooms.sql`
+//! (`appointments_room_overlap`), `V46__guardians_and_consents.sql` and
+//! `V47__patient_erasure.sql`. Appointments remind
 //! their patient by the tenant's `appointment_reminder` rules
 //! (`migrations/V38__appointment_reminders.sql`), and a template preview takes an
 //! appointment's values (`record` `{"type": "appointment"}`).
@@ -32,18 +40,24 @@
 //! Switchable like every vertical: its tables exist wherever it is built, and a tenant
 //! switches it off with `/tenant/modules`. Tests: `tests/api/modules/verticals/clinic.rs`
 //! (availability against a brute-force reference, concurrent bookings, as the app
-//! role's own SQL), `clinic_api.rs` (the API) and `clinic_records.rs` (notes, the
-//! access log, events); pgTAP: `tests/sql/11_clinic.sql`, `12_treatment_notes.sql`.
+//! role's own SQL), `clinic_api.rs` (the API), `clinic_records.rs` (notes, the
+//! access log, events), `clinic_consents.rs` (guardians, consents) and
+//! `clinic_erasure.rs`; pgTAP: `tests/sql/11_clinic.sql`, `12_treatment_notes.sql`,
+//! `13_guardians_consents.sql`, `14_erasure.sql`.
 
 mod access_log;
 mod appointment_types;
 mod appointments;
+mod consents;
+mod erasure;
 mod export;
+mod guardians;
 mod locations;
 mod notes;
 mod patients;
 mod practitioners;
 mod rooms;
+mod settings;
 
 /// The SQL of an availability question and of a booking, for the benchmark's pgbench
 /// scripts.
@@ -219,6 +233,88 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "patient_identifiers_value_key",
             meaning: Meaning::Conflict("Another patient has this identifier."),
         },
+        // The patient and the contact are the path's ids.
+        Constraint {
+            name: "patient_guardians_patient_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "patient_guardians_contact_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "patient_guardians_not_self",
+            meaning: Meaning::Invalid {
+                field: "contact_id",
+                message: "is the patient's own contact",
+            },
+        },
+        Constraint {
+            name: "patient_guardians_one_emergency_contact",
+            meaning: Meaning::Conflict(
+                "The patient has another emergency contact; unset it there first.",
+            ),
+        },
+        Constraint {
+            name: "patient_consents_patient_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "patient_consents_signer_fkey",
+            meaning: Meaning::MissingReference("signed_by_contact_id"),
+        },
+        Constraint {
+            name: "patient_consents_signer_allowed",
+            meaning: Meaning::Invalid {
+                field: "signed_by_contact_id",
+                message: "must be the patient's contact or a guardian of the patient who may consent",
+            },
+        },
+        Constraint {
+            name: "patient_consents_signed_in_the_past",
+            meaning: Meaning::Invalid {
+                field: "signed_at",
+                message: "must not be in the future (nor before 1900)",
+            },
+        },
+        Constraint {
+            name: "patient_consents_revoked_once",
+            meaning: Meaning::Conflict("The consent is revoked already."),
+        },
+        Constraint {
+            name: "patient_consents_immutable",
+            meaning: Meaning::Conflict(
+                "A consent does not change except by its revocation; record a new one.",
+            ),
+        },
+        Constraint {
+            name: "patients_erased",
+            meaning: Meaning::Conflict(
+                "The patient's data was erased: its record does not change and it takes no new appointment or record.",
+            ),
+        },
+        Constraint {
+            name: "patient_erasures_patient_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "patient_erasures_pkey",
+            meaning: Meaning::Conflict("The patient's data is erased already."),
+        },
+        Constraint {
+            name: "patient_erasures_reason_length",
+            meaning: Meaning::Invalid {
+                field: "X-Access-Reason",
+                message: "must be 1 to 500 characters",
+            },
+        },
+        Constraint {
+            name: "clinic_settings_notes_retention_valid",
+            meaning: Meaning::Invalid {
+                field: "notes_retention_years",
+                message: "must be 0 to 100",
+            },
+        },
         Constraint {
             name: "practitioner_hours_overlap",
             meaning: Meaning::Invalid {
@@ -303,6 +399,14 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V45__availability_against_multiranges",
             sql: include_str!("migrations/V45__availability_against_multiranges.sql"),
         },
+        Migration {
+            name: "V46__guardians_and_consents",
+            sql: include_str!("migrations/V46__guardians_and_consents.sql"),
+        },
+        Migration {
+            name: "V47__patient_erasure",
+            sql: include_str!("migrations/V47__patient_erasure.sql"),
+        },
     ],
 };
 
@@ -317,6 +421,10 @@ pub type Api = (
     access_log::AccessLogApi,
     rooms::RoomsApi,
     export::ExportApi,
+    guardians::GuardiansApi,
+    consents::ConsentsApi,
+    erasure::ErasureApi,
+    settings::SettingsApi,
 );
 
 pub fn api(state: &SharedState) -> Api {
@@ -330,6 +438,10 @@ pub fn api(state: &SharedState) -> Api {
         access_log::AccessLogApi::new(state.clone()),
         rooms::RoomsApi::new(state.clone()),
         export::ExportApi::new(state.clone()),
+        guardians::GuardiansApi::new(state.clone()),
+        consents::ConsentsApi::new(state.clone()),
+        erasure::ErasureApi::new(state.clone()),
+        settings::SettingsApi::new(state.clone()),
     )
 }
 

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::platform::{error::ApiError, limits::client_ip, state::SharedState, validation::Fields};
 
-/// What was read.
+/// What was read, or done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum AccessAction {
     /// The patient's record.
@@ -32,6 +32,9 @@ pub enum AccessAction {
     /// The patient's appointments.
     #[oai(rename = "appointments.read")]
     Appointments,
+    /// The patient's personal data was erased (written by the erasure itself).
+    #[oai(rename = "patient.erase")]
+    Erase,
 }
 
 /// Who reads, from where and why: what every logged read records.
@@ -70,7 +73,7 @@ pub struct AccessLogEntry {
     pub user_id: Uuid,
     /// Whose data.
     pub patient_id: Uuid,
-    /// What was read.
+    /// What was read, or done.
     pub action: AccessAction,
     /// The reader's `X-Access-Reason`.
     pub reason: Option<String>,

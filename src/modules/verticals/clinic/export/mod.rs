@@ -1,6 +1,8 @@
 //! `/patients/{id}/export`: everything the clinic holds about one patient as one JSON
-//! document — the record, every appointment, every treatment note and the whole access
-//! log about them — for the patient's right of access. Owners and admins only; the
+//! document — the record, the related people (the emergency contact among them), the
+//! consents, every appointment, every treatment note and the whole access log about
+//! them — for the patient's right of access. After an erasure it holds what the
+//! erasure kept, anonymised. Owners and admins only; the
 //! export is itself a read, logged in the same transaction.
 
 mod api;
@@ -12,7 +14,8 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 
 use super::{
-    access_log::AccessLogEntry, appointments::Appointment, notes::TreatmentNote, patients::Patient,
+    access_log::AccessLogEntry, appointments::Appointment, consents::PatientConsent,
+    guardians::Guardian, notes::TreatmentNote, patients::Patient,
 };
 
 /// Everything about one patient.
@@ -22,6 +25,10 @@ pub struct PatientExport {
     pub exported_at: DateTime<Utc>,
     /// The patient, with the contact's name, email and phone.
     pub patient: Patient,
+    /// The people related to the patient, the emergency contact first.
+    pub guardians: Vec<Guardian>,
+    /// Every consent, revoked ones included, in the order they were signed.
+    pub consents: Vec<PatientConsent>,
     /// Every appointment, cancelled ones included, earliest first.
     pub appointments: Vec<Appointment>,
     /// Every treatment note, drafts and addenda included, oldest first.

@@ -1,11 +1,11 @@
-//! The export: four reads and their log rows in one transaction.
+//! The export: six reads and their log rows in one transaction.
 
 use uuid::Uuid;
 
 use super::PatientExport;
 use crate::modules::verticals::clinic::{
     access_log::{self, Access, AccessAction},
-    appointments, notes, patients,
+    appointments, consents, guardians, notes, patients,
 };
 use crate::platform::db::{DbError, TenantTx};
 
@@ -21,6 +21,8 @@ pub async fn export(
     let export = PatientExport {
         exported_at,
         patient: record,
+        guardians: guardians::of_patient(&mut tx, patient).await?,
+        consents: consents::of_patient(&mut tx, patient).await?,
         appointments: appointments::of_patient(&mut tx, patient).await?,
         treatment_notes: notes::of_patient(&mut tx, patient).await?,
         access_log: access_log::of_patient(&mut tx, patient).await?,

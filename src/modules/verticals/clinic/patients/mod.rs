@@ -7,7 +7,7 @@ mod api;
 mod store;
 
 pub use api::PatientsApi;
-pub(super) use store::find;
+pub(super) use store::{ensure_exists, find};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::{Enum, Object, types::MaybeUndefined};
@@ -55,6 +55,9 @@ pub struct Patient {
     pub archived: bool,
     /// Identifiers, by kind.
     pub identifiers: Vec<Identifier>,
+    /// When the patient's personal data was erased (`/patients/{id}/erasure`); absent
+    /// unless it was.
+    pub erased_at: Option<DateTime<Utc>>,
     /// When the patient was created.
     pub created_at: DateTime<Utc>,
     /// When the patient's clinical data last changed.

@@ -17,8 +17,8 @@ use crate::platform::{
 macro_rules! patient_select {
     () => {
         "SELECT p.id, p.contact_id, c.first_name, c.last_name, c.email, c.phone, \
-                c.search_text, p.date_of_birth, p.sex, p.alerts, p.archived, p.created_at, \
-                p.updated_at, \
+                c.search_text, p.date_of_birth, p.sex, p.alerts, p.archived, p.erased_at, \
+                p.created_at, p.updated_at, \
                 coalesce((SELECT jsonb_agg(jsonb_build_object('kind', i.kind, 'value', i.value) \
                                            ORDER BY i.kind) \
                           FROM patient_identifiers i \
@@ -44,6 +44,7 @@ fn patient(row: &Row) -> Result<Patient, DbError> {
         alerts: row.get("alerts"),
         archived: row.get("archived"),
         identifiers,
+        erased_at: row.get("erased_at"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     })
@@ -99,6 +100,14 @@ pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Patient, DbError> {
         .as_ref()
         .map(patient)
         .ok_or(DbError::NotFound)?
+}
+
+/// `NotFound` when `id` is not a patient of the tenant, in `tx`, which stays open.
+pub async fn ensure_exists(tx: &mut TenantTx, id: Uuid) -> Result<(), DbError> {
+    tx.query_opt("SELECT 1 FROM patients WHERE id = $1", &[&id])
+        .await?
+        .ok_or(DbError::NotFound)?;
+    Ok(())
 }
 
 /// The patient, its read logged.
