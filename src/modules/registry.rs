@@ -9,7 +9,7 @@ use crate::platform::{
 };
 
 use super::{
-    crm::{self, companies::CompaniesApi, contacts::ContactsApi, deals::DealsApi},
+    crm::{self, companies::CompaniesApi, contacts::ContactsApi, deals::DealsApi, tags::TagsApi},
     identity::{self, invitations::InvitationsApi, sessions::AuthApi, users::UsersApi},
     integrations::{
         mail,
@@ -40,9 +40,7 @@ pub type Apis = (
     AuthApi,
     UsersApi,
     InvitationsApi,
-    ContactsApi,
-    CompaniesApi,
-    DealsApi,
+    (ContactsApi, CompaniesApi, DealsApi, TagsApi),
     TenantModulesApi,
     TenantSettingsApi,
     WebhooksApi,
@@ -62,9 +60,12 @@ pub fn apis(state: &SharedState) -> Apis {
         AuthApi::new(state.clone()),
         UsersApi::new(state.clone()),
         InvitationsApi::new(state.clone()),
-        ContactsApi::new(state.clone()),
-        CompaniesApi::new(state.clone()),
-        DealsApi::new(state.clone()),
+        (
+            ContactsApi::new(state.clone()),
+            CompaniesApi::new(state.clone()),
+            DealsApi::new(state.clone()),
+            TagsApi::new(state.clone()),
+        ),
         TenantModulesApi::new(state.clone()),
         TenantSettingsApi::new(state.clone()),
         WebhooksApi::new(state.clone(), events(state)),

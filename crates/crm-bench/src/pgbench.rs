@@ -278,6 +278,7 @@ fn empty_filter(q: Option<String>) -> ContactFilter {
         company_id: None,
         created_after: None,
         created_before: None,
+        tag_id: None,
     }
 }
 

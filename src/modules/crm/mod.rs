@@ -1,11 +1,12 @@
 //! The CRM core every vertical builds on: [`contacts`], [`companies`] and [`deals`]
 //! with their stage pipeline. Tables: `migrations/V2__contacts_companies_deals.sql` in
 //! this folder; `V10__deal_history_written_by_its_trigger.sql` leaves the deal history
-//! to its trigger alone.
+//! to its trigger alone. [`tags`] label all three (`V48__tags.sql`).
 
 pub mod companies;
 pub mod contacts;
 pub mod deals;
+pub mod tags;
 
 use crate::platform::{
     events::{DataSchema, EventKind},
@@ -36,6 +37,34 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         Constraint {
             name: "deals_contact_fkey",
             meaning: Meaning::MissingReference("contact_id"),
+        },
+        Constraint {
+            name: "tags_name_key",
+            meaning: Meaning::Conflict("A tag with this name already exists."),
+        },
+        Constraint {
+            name: "contact_tags_contact_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "contact_tags_tag_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "company_tags_company_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "company_tags_tag_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "deal_tags_deal_fkey",
+            meaning: Meaning::NotFound,
+        },
+        Constraint {
+            name: "deal_tags_tag_fkey",
+            meaning: Meaning::NotFound,
         },
         Constraint {
             name: "deals_stage_transition",
@@ -118,6 +147,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         Migration {
             name: "V31__contact_locale",
             sql: include_str!("migrations/V31__contact_locale.sql"),
+        },
+        Migration {
+            name: "V48__tags",
+            sql: include_str!("migrations/V48__tags.sql"),
         },
     ],
 };

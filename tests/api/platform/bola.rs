@@ -149,6 +149,7 @@ impl Spec {
             "agent_id" => Some(Target::ActingUser),
             "owner_contact_id" => Some(Target::Collection("/contacts".to_owned())),
             "appointment_type_id" => Some(Target::Collection("/appointment-types".to_owned())),
+            "into_tag_id" => Some(Target::Collection("/tags".to_owned())),
             _ => name
                 .strip_suffix("_id")
                 .map(|stem| Target::Collection(self.collection_named(stem))),
@@ -242,6 +243,7 @@ impl Spec {
             "currency" => Some(json!(if patch { "EUR" } else { "USD" })),
             "country" => Some(json!(if patch { "FR" } else { "GB" })),
             "phone" => Some(json!("+1 555 0100")),
+            "color" => Some(json!(if patch { "#cc6633" } else { "#3366cc" })),
             "locale" => Some(json!(if patch { "de-CH" } else { "en-GB" })),
             "time_zone" => Some(json!(if patch {
                 "America/New_York"

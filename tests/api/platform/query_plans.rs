@@ -30,8 +30,14 @@ fn owner_of(t: i64) -> Uuid {
     Uuid::parse_str(&format!("8{t:031}")).expect("a valid uuid")
 }
 
-/// 60k contacts and 40k deals over 4 tenants, in bulk as the owner. Per-row triggers
-/// are skipped (`session_replication_role`): the rows are consistent by construction.
+/// Tenant `t`'s one tag, on every tenth of its contacts.
+fn tag_of(t: i64) -> Uuid {
+    Uuid::parse_str(&format!("7{t:031}")).expect("a valid uuid")
+}
+
+/// 60k contacts and 40k deals over 4 tenants, each tenant's one tag on a tenth of its
+/// contacts, in bulk as the owner. Per-row triggers are skipped
+/// (`session_replication_role`): the rows are consistent by construction.
 async fn load(owner: &Client) {
     owner
         .batch_execute(&format!(
@@ -57,7 +63,15 @@ async fn load(owner: &Client) {
                       'Deal ' || n, n, (enum_range(NULL::deal_stage))[1 + n % 4],
                       now() - n * interval '1 minute'
                FROM generate_series(1, {deals}) n;
-             ANALYZE tenants, contacts, deals;",
+             INSERT INTO tags (tenant_id, id, name)
+               SELECT ('9' || lpad(t::text, 31, '0'))::uuid, ('7' || lpad(t::text, 31, '0'))::uuid,
+                      'Tag ' || t
+               FROM generate_series(0, {last_tenant}) t;
+             INSERT INTO contact_tags (tenant_id, contact_id, tag_id)
+               SELECT c.tenant_id, c.id, t.id FROM contacts c
+               JOIN tags t ON t.tenant_id = c.tenant_id
+               WHERE c.email LIKE 'c%0@example.com';
+             ANALYZE tenants, contacts, deals, tags, contact_tags;",
             last_tenant = TENANTS - 1,
             contacts = TENANTS * CONTACTS_PER_TENANT,
             deals = TENANTS * DEALS_PER_TENANT,
@@ -248,6 +262,7 @@ async fn tenant_scoped_statements_use_tenant_led_indexes_and_an_init_plan() {
             company_id: None,
             created_after: None,
             created_before: None,
+            tag_id: None,
         },
         ContactSort::default(),
         None,
@@ -260,12 +275,26 @@ async fn tenant_scoped_statements_use_tenant_led_indexes_and_an_init_plan() {
             company_id: None,
             created_after: None,
             created_before: None,
+            tag_id: None,
         },
         ContactSort::default(),
         None,
         None,
     )
     .expect("search query");
+    let by_tag = contacts::list_query(
+        ContactFilter {
+            q: None,
+            company_id: None,
+            created_after: None,
+            created_before: None,
+            tag_id: Some(tag_of(2)),
+        },
+        ContactSort::default(),
+        None,
+        None,
+    )
+    .expect("tag query");
     let by_stage = deals::list_query(
         DealFilter {
             q: None,
@@ -276,6 +305,7 @@ async fn tenant_scoped_statements_use_tenant_led_indexes_and_an_init_plan() {
             max_amount: None,
             created_after: None,
             created_before: None,
+            tag_id: None,
         },
         DealSort::default(),
         None,
@@ -303,6 +333,11 @@ async fn tenant_scoped_statements_use_tenant_led_indexes_and_an_init_plan() {
 
         let found = explain(&tx, search.sql(), &search.params(), generic).await;
         assert_tenant_scoped(&owner, &format!("search ({mode})"), "contacts", &found).await;
+
+        let tagged = explain(&tx, by_tag.sql(), &by_tag.params(), generic).await;
+        let what = format!("contacts by tag ({mode})");
+        assert_tenant_scoped(&owner, &what, "contacts", &tagged).await;
+        assert_tenant_scoped(&owner, &what, "contact_tags", &tagged).await;
 
         let stage = explain(&tx, by_stage.sql(), &by_stage.params(), generic).await;
         assert_tenant_scoped(&owner, &format!("deals by stage ({mode})"), "deals", &stage).await;
@@ -334,6 +369,7 @@ async fn a_deep_keyset_page_by_last_name_is_an_index_condition() {
         company_id: None,
         created_after: None,
         created_before: None,
+        tag_id: None,
     };
     for (sort, name) in [
         (ContactSort::LastName, "last_name"),

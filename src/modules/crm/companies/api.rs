@@ -81,6 +81,8 @@ impl CompaniesApi {
         created_after: Query<Option<DateTime<Utc>>>,
         /// Only companies created before this instant.
         created_before: Query<Option<DateTime<Utc>>>,
+        /// Only companies with this tag.
+        tag_id: Query<Option<Uuid>>,
         /// Sort order.
         sort: Query<Option<CompanySort>>,
         /// Page size, 1 to 200 (default 50).
@@ -94,6 +96,7 @@ impl CompaniesApi {
             q: q.0,
             created_after: created_after.0,
             created_before: created_before.0,
+            tag_id: tag_id.0,
         };
         let query = store::list_query(filter, sort.0.unwrap_or_default(), cursor.0, limit.0)?;
         let (items, next_cursor) = store::list(

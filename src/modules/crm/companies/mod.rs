@@ -202,6 +202,7 @@ pub struct CompanyFilter {
     pub q: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    pub tag_id: Option<Uuid>,
 }
 
 impl poem_openapi::types::Example for NewCompanyBody {

@@ -133,5 +133,10 @@ pub fn list_query(
     query.search(filter.q)?;
     query.filter("created_at", ">=", filter.created_after);
     query.filter("created_at", "<", filter.created_before);
+    query.filter_around(
+        "id IN (SELECT l.company_id FROM company_tags l WHERE l.tag_id = ",
+        filter.tag_id,
+        ")",
+    );
     query.page(sort, cursor, limit)
 }

@@ -83,6 +83,8 @@ impl ContactsApi {
         created_after: Query<Option<DateTime<Utc>>>,
         /// Only contacts created before this instant.
         created_before: Query<Option<DateTime<Utc>>>,
+        /// Only contacts with this tag.
+        tag_id: Query<Option<Uuid>>,
         /// Sort order.
         sort: Query<Option<ContactSort>>,
         /// Page size, 1 to 200 (default 50).
@@ -97,6 +99,7 @@ impl ContactsApi {
             company_id: company_id.0,
             created_after: created_after.0,
             created_before: created_before.0,
+            tag_id: tag_id.0,
         };
         let query = store::list_query(filter, sort.0.unwrap_or_default(), cursor.0, limit.0)?;
         let (items, next_cursor) = store::list(

@@ -228,6 +228,7 @@ pub struct ContactFilter {
     pub company_id: Option<Uuid>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    pub tag_id: Option<Uuid>,
 }
 
 impl poem_openapi::types::Example for NewContactBody {

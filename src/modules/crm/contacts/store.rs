@@ -147,5 +147,10 @@ pub fn list_query(
     query.filter("company_id", "=", filter.company_id);
     query.filter("created_at", ">=", filter.created_after);
     query.filter("created_at", "<", filter.created_before);
+    query.filter_around(
+        "id IN (SELECT l.contact_id FROM contact_tags l WHERE l.tag_id = ",
+        filter.tag_id,
+        ")",
+    );
     query.page(sort, cursor, limit)
 }

@@ -244,6 +244,7 @@ pub struct DealFilter {
     pub max_amount: Option<i64>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    pub tag_id: Option<Uuid>,
 }
 
 impl poem_openapi::types::Example for NewDealBody {

@@ -161,6 +161,11 @@ pub fn list_query(
     query.filter("amount_minor", "<=", filter.max_amount);
     query.filter("created_at", ">=", filter.created_after);
     query.filter("created_at", "<", filter.created_before);
+    query.filter_around(
+        "id IN (SELECT l.deal_id FROM deal_tags l WHERE l.tag_id = ",
+        filter.tag_id,
+        ")",
+    );
     query.page(sort, cursor, limit)
 }
 
