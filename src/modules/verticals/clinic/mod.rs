@@ -407,6 +407,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
             name: "V47__patient_erasure",
             sql: include_str!("migrations/V47__patient_erasure.sql"),
         },
+        Migration {
+            name: "V49__erasure_untags_the_contact",
+            sql: include_str!("migrations/V49__erasure_untags_the_contact.sql"),
+        },
     ],
 };
 

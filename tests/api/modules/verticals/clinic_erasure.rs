@@ -207,8 +207,27 @@ async fn after_an_erasure_the_export_names_nobody_the_log_verifies_and_notes_fol
     assert!(mentions(&app, WEBHOOKS_MENTIONING, name).await > 0);
     assert!(mentions(&app, MESSAGES_MENTIONING, name).await > 0);
 
+    let diagnosis = id_of(
+        &app.create("/tags", &owner, json!({ "name": "Diabetic" }))
+            .await,
+    );
+    let tag_path = format!("/contacts/{contact}/tags/{diagnosis}");
+    let tagged = app.call(Method::PUT, &tag_path, &owner, None).await;
+    assert_eq!(tagged.status(), StatusCode::NO_CONTENT);
+
     let erased = expect_json(
         erase(&app, &owner, &patient, Some("the patient's request")).await,
+        StatusCode::OK,
+    )
+    .await;
+    let tags = expect_json(
+        app.get(&format!("/contacts/{contact}/tags"), &owner).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(tags["items"], json!([]), "the erased contact keeps no tag");
+    expect_json(
+        app.get(&format!("/tags/{diagnosis}"), &owner).await,
         StatusCode::OK,
     )
     .await;
