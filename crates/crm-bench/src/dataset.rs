@@ -34,6 +34,9 @@ pub enum Kind {
     Location,
     /// The clinic tenant's one appointment type (row 0).
     AppointmentType,
+    /// Tenant `t`'s tag "VIP", on every tenth of its contacts (those whose row number
+    /// ends in 0).
+    Tag,
 }
 
 impl Kind {
@@ -53,6 +56,7 @@ impl Kind {
             Self::Appointment => 'c',
             Self::Location => 'd',
             Self::AppointmentType => 'e',
+            Self::Tag => 'f',
         }
     }
 

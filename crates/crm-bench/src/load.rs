@@ -131,6 +131,10 @@ pub enum Scenario {
     /// seeded contact, which queues a confirmation and two reminders by the tenant's
     /// rules (not in the mix)
     Book,
+    /// GET /contacts?tag_id=...&limit=50: the tenant's tag, on a tenth of its contacts
+    /// (not in the mix)
+    #[value(alias = "list_tag")]
+    ListTag,
     /// 50% get, 20% list, 10% search (reads 80%); 10% create, 10% update stage
     Mix,
     /// GET /availability: one practitioner of tenant 0's clinic over 7 days of the
@@ -145,10 +149,11 @@ pub enum Scenario {
 impl Scenario {
     /// What `suite` runs without `--scenarios`: all but the clinic's, which ask for
     /// one tenant's clinic (`bench/run` runs them on their own, at 16 connections).
-    pub const SUITE: [Self; 8] = [
+    pub const SUITE: [Self; 9] = [
         Self::Get,
         Self::List,
         Self::Search,
+        Self::ListTag,
         Self::Create,
         Self::UpdateStage,
         Self::Notify,
@@ -169,6 +174,7 @@ impl Scenario {
             Self::Get => "get contact by id",
             Self::List => "list contacts (limit 50)",
             Self::Search => "list + text search",
+            Self::ListTag => "list by tag (limit 50)",
             Self::Create => "create contact",
             Self::UpdateStage => "update deal stage",
             Self::Notify => "queue a notification",
@@ -328,6 +334,11 @@ impl Client {
                 None,
             ),
             Scenario::List => (Method::GET, "/api/v1/contacts?limit=50".to_owned(), None),
+            Scenario::ListTag => (
+                Method::GET,
+                format!("/api/v1/contacts?limit=50&tag_id={}", Kind::Tag.id(tenant)),
+                None,
+            ),
             Scenario::Search => {
                 let term = &self.terms[self.rng.below(self.terms.len() as u64) as usize];
                 (

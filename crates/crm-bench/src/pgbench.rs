@@ -109,6 +109,14 @@ pub fn script(d: &Dataset, scenario: Scenario, form: Form, claims: &[String]) ->
             let page = contacts::list_query(empty_filter(None), ContactSort::default(), None, None)?;
             bind(page.sql(), &["51".to_owned()])
         }
+        Scenario::ListTag => {
+            let filter = ContactFilter {
+                tag_id: Some(uuid::Uuid::nil()),
+                ..empty_filter(None)
+            };
+            let page = contacts::list_query(filter, ContactSort::default(), None, None)?;
+            bind(page.sql(), &[Kind::Tag.sql(":t"), "51".to_owned()])
+        }
         Scenario::Search => {
             meta.push(format!("\\set k random(1, {})", terms.len()));
             let filter = empty_filter(Some("term".to_owned()));
@@ -309,6 +317,7 @@ pub fn slug(scenario: Scenario) -> &'static str {
     match scenario {
         Scenario::Get => "get",
         Scenario::List => "list",
+        Scenario::ListTag => "list-tag",
         Scenario::Search => "search",
         Scenario::Create => "create",
         Scenario::UpdateStage => "update-stage",

@@ -146,10 +146,11 @@ pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
         rebuilt.elapsed()
     );
     load_bookings(&sessions[0], &dataset).await?;
+    load_tags(&sessions[0], &dataset).await?;
     let vacuumed = Instant::now();
     sessions[0]
         .batch_execute(
-            "VACUUM (ANALYZE) tenants, users, memberships, user_tenants, refresh_tokens, companies, contacts, deals, deal_stage_changes, properties, notification_rules, \
+            "VACUUM (ANALYZE) tenants, users, memberships, user_tenants, refresh_tokens, companies, contacts, deals, deal_stage_changes, properties, notification_rules, tags, contact_tags, \
              clinic_locations, appointment_types, practitioners, practitioner_hours, patients, appointments",
         )
         .await?;
@@ -371,6 +372,30 @@ async fn load_contacts(client: &Client, d: &Dataset) -> Result<()> {
         },
     )
     .await?;
+    Ok(())
+}
+
+/// What the `list-tag` scenario filters on: each tenant's tag "VIP" ([`Kind::Tag`]) on
+/// every tenth of its contacts (row numbers ending in 0).
+async fn load_tags(client: &Client, d: &Dataset) -> Result<()> {
+    let tenants = i64::try_from(d.tenants)?;
+    let contacts = i64::try_from(d.contacts())?;
+    let tags = format!(
+        "INSERT INTO tags (tenant_id, id, name) SELECT {}, {}, 'VIP' \
+         FROM generate_series(0, $1::bigint - 1) t",
+        Kind::Tenant.sql("t"),
+        Kind::Tag.sql("t"),
+    );
+    client.execute(&tags, &[&tenants]).await?;
+    let tenant_of = format!("n / {}", d.contacts_per_tenant);
+    let links = format!(
+        "INSERT INTO contact_tags (tenant_id, contact_id, tag_id) SELECT {}, {}, {} \
+         FROM generate_series(0, $1::bigint - 1) n WHERE n % 10 = 0",
+        Kind::Tenant.sql(&tenant_of),
+        Kind::Contact.sql("n"),
+        Kind::Tag.sql(&tenant_of),
+    );
+    client.execute(&links, &[&contacts]).await?;
     Ok(())
 }
 
