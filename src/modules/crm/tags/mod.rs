@@ -9,7 +9,7 @@ mod store;
 pub use api::TagsApi;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Enum, Object, types::MaybeUndefined};
+use poem_openapi::{Object, types::MaybeUndefined};
 use uuid::Uuid;
 
 use crate::platform::{
@@ -125,15 +125,12 @@ pub enum Tagged {
     Deal,
 }
 
-/// Tags sort by name only (`tags_name_key`, case-insensitive).
-#[derive(Debug, Clone, Copy, Enum, Default)]
-pub enum TagSort {
-    #[default]
-    #[oai(rename = "name")]
-    Name,
-}
+/// Tags sort by name only (`tags_name_key`, case-insensitive), like
+/// [`crate::platform::list::OldestFirst`] for lists with one order.
+#[derive(Debug, Clone, Copy)]
+pub struct TagsByName;
 
-impl SortOrder for TagSort {
+impl SortOrder for TagsByName {
     fn name(self) -> &'static str {
         "name"
     }

@@ -4,7 +4,7 @@
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{Tag, TagFields, TagSort, Tagged};
+use super::{Tag, TagFields, Tagged, TagsByName};
 use crate::platform::{
     db::{DbError, TenantTx},
     error::ApiError,
@@ -88,6 +88,9 @@ impl Tagged {
     }
 }
 
+/// One tag by id.
+const GET_SQL: &str = concat!("SELECT ", columns!(), " FROM tags WHERE id = $1");
+
 pub async fn insert(tx: TenantTx, new: &TagFields) -> Result<Tag, DbError> {
     let rows = tx
         .query_and_commit(
@@ -104,12 +107,7 @@ pub async fn insert(tx: TenantTx, new: &TagFields) -> Result<Tag, DbError> {
 }
 
 pub async fn get(tx: TenantTx, id: Uuid) -> Result<Tag, DbError> {
-    let row = tx
-        .query_opt_and_commit(
-            concat!("SELECT ", columns!(), " FROM tags WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
+    let row = tx.query_opt_and_commit(GET_SQL, &[&id]).await?;
     row.as_ref().map(tag).ok_or(DbError::NotFound)
 }
 
@@ -141,13 +139,7 @@ pub async fn delete(tx: TenantTx, id: Uuid) -> Result<(), DbError> {
 /// Merges tag `id` into `into` (`app.merge_tags`); the tag merged into. `NotFound`
 /// when `id` is not the tenant's; `Ok(None)` when `into` is not.
 pub async fn merge(mut tx: TenantTx, id: Uuid, into: Uuid) -> Result<Option<Tag>, DbError> {
-    let Some(target) = tx
-        .query_opt(
-            concat!("SELECT ", columns!(), " FROM tags WHERE id = $1"),
-            &[&into],
-        )
-        .await?
-    else {
+    let Some(target) = tx.query_opt(GET_SQL, &[&into]).await? else {
         return Ok(None);
     };
     let merged: bool = tx
@@ -163,7 +155,7 @@ pub async fn merge(mut tx: TenantTx, id: Uuid, into: Uuid) -> Result<Option<Tag>
 
 pub async fn list(
     tx: TenantTx,
-    query: PageQuery<TagSort>,
+    query: PageQuery<TagsByName>,
 ) -> Result<(Vec<Tag>, Option<String>), DbError> {
     query.fetch(tx, tag).await
 }
@@ -171,13 +163,13 @@ pub async fn list(
 pub fn list_query(
     cursor: Option<String>,
     limit: Option<i64>,
-) -> Result<PageQuery<TagSort>, ApiError> {
+) -> Result<PageQuery<TagsByName>, ApiError> {
     ListQuery::new(concat!(
         "SELECT ",
         columns!(),
         ", name_key AS sort_key FROM tags"
     ))
-    .page(TagSort::Name, cursor, limit)
+    .page(TagsByName, cursor, limit)
 }
 
 /// Tags `record` with `tag`.
