@@ -9,7 +9,14 @@ use crate::platform::{
 };
 
 use super::{
-    crm::{self, companies::CompaniesApi, contacts::ContactsApi, deals::DealsApi, tags::TagsApi},
+    crm::{
+        self,
+        companies::CompaniesApi,
+        contacts::ContactsApi,
+        deals::DealsApi,
+        pipelines::{LostReasonsApi, PipelinesApi},
+        tags::TagsApi,
+    },
     identity::{self, invitations::InvitationsApi, sessions::AuthApi, users::UsersApi},
     integrations::{
         mail,
@@ -40,7 +47,14 @@ pub type Apis = (
     AuthApi,
     UsersApi,
     InvitationsApi,
-    (ContactsApi, CompaniesApi, DealsApi, TagsApi),
+    (
+        ContactsApi,
+        CompaniesApi,
+        DealsApi,
+        PipelinesApi,
+        LostReasonsApi,
+        TagsApi,
+    ),
     TenantModulesApi,
     TenantSettingsApi,
     WebhooksApi,
@@ -64,6 +78,8 @@ pub fn apis(state: &SharedState) -> Apis {
             ContactsApi::new(state.clone()),
             CompaniesApi::new(state.clone()),
             DealsApi::new(state.clone()),
+            PipelinesApi::new(state.clone()),
+            LostReasonsApi::new(state.clone()),
             TagsApi::new(state.clone()),
         ),
         TenantModulesApi::new(state.clone()),

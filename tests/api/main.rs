@@ -76,6 +76,7 @@ mod modules {
         mod companies;
         mod contacts;
         mod deals;
+        mod pipelines;
         mod tags;
     }
     mod verticals {

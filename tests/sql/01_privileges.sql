@@ -4,7 +4,7 @@
 \set QUIET 1
 BEGIN;
 \ir fixtures/two_tenants.sql
-SELECT plan(205);
+SELECT plan(221);
 \ir fixtures/act_as_app_role.sql
 
 -- The suite covers every table that has row-level security (a new tenant table must
@@ -16,11 +16,12 @@ SELECT is(
     ARRAY['appointment_types', 'appointments', 'buyer_requirements', 'clinic_access_chain',
           'clinic_access_log', 'clinic_locations', 'clinic_rooms', 'clinic_settings',
           'companies', 'company_tags', 'contact_consents', 'contact_tags', 'contacts',
-          'deal_stage_changes', 'deal_tags', 'deals', 'invitations', 'mail_outbox', 'memberships',
+          'deal_stage_changes', 'deal_tags', 'deals', 'invitations', 'lost_reasons', 'mail_outbox',
+          'memberships',
           'notification_messages', 'notification_queue', 'notification_rules',
           'notification_settings', 'notification_templates', 'patient_consents',
           'patient_erasures', 'patient_guardians', 'patient_identifiers', 'patients',
-          'practitioner_hours', 'practitioner_time_off', 'practitioners', 'properties',
+          'pipeline_moves', 'pipeline_stages', 'pipelines', 'practitioner_hours', 'practitioner_time_off', 'practitioners', 'properties',
           'refresh_tokens', 'tags',
           'tenant_modules', 'tenants', 'treatment_notes', 'user_tenants', 'users', 'viewings',
           'webhook_attempts', 'webhook_endpoints', 'webhook_messages', 'webhook_secrets'],
@@ -40,7 +41,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'appointments', 'treatment_notes', 'clinic_access_log',
                   'clinic_access_chain', 'clinic_rooms', 'patient_guardians',
                   'patient_consents', 'clinic_settings', 'patient_erasures',
-                  'tags', 'contact_tags', 'company_tags', 'deal_tags']) AS t;
+                  'tags', 'contact_tags', 'company_tags', 'deal_tags',
+                  'pipelines', 'pipeline_stages', 'pipeline_moves', 'lost_reasons']) AS t;
 
 -- COPY FROM a file or a program on the server.
 SELECT throws_ok($$ COPY contacts FROM '/etc/hostname' $$, '42501', NULL, 'COPY FROM a server file is refused');
@@ -61,7 +63,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'appointments', 'treatment_notes', 'clinic_access_log',
                   'clinic_access_chain', 'clinic_rooms', 'patient_guardians',
                   'patient_consents', 'clinic_settings', 'patient_erasures',
-                  'tags', 'contact_tags', 'company_tags', 'deal_tags']) AS t;
+                  'tags', 'contact_tags', 'company_tags', 'deal_tags',
+                  'pipelines', 'pipeline_stages', 'pipeline_moves', 'lost_reasons']) AS t;
 SELECT throws_ok(format('ALTER TABLE %I NO FORCE ROW LEVEL SECURITY', t), '42501', NULL,
                  'ALTER TABLE ' || t || ' NO FORCE ROW LEVEL SECURITY is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
@@ -76,7 +79,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'appointments', 'treatment_notes', 'clinic_access_log',
                   'clinic_access_chain', 'clinic_rooms', 'patient_guardians',
                   'patient_consents', 'clinic_settings', 'patient_erasures',
-                  'tags', 'contact_tags', 'company_tags', 'deal_tags']) AS t;
+                  'tags', 'contact_tags', 'company_tags', 'deal_tags',
+                  'pipelines', 'pipeline_stages', 'pipeline_moves', 'lost_reasons']) AS t;
 SELECT throws_ok(format('DROP POLICY tenant_guard ON %I', t), '42501', NULL,
                  'DROP POLICY tenant_guard ON ' || t || ' is refused')
 FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
@@ -91,7 +95,8 @@ FROM unnest(ARRAY['tenants', 'users', 'memberships', 'refresh_tokens',
                   'appointments', 'treatment_notes', 'clinic_access_log',
                   'clinic_access_chain', 'clinic_rooms', 'patient_guardians',
                   'patient_consents', 'clinic_settings', 'patient_erasures',
-                  'tags', 'contact_tags', 'company_tags', 'deal_tags']) AS t;
+                  'tags', 'contact_tags', 'company_tags', 'deal_tags',
+                  'pipelines', 'pipeline_stages', 'pipeline_moves', 'lost_reasons']) AS t;
 SELECT throws_ok($$ CREATE POLICY open ON contacts FOR SELECT TO crm_api USING (true) $$,
                  '42501', NULL, 'CREATE POLICY is refused');
 SELECT throws_ok($$ ALTER POLICY tenant_guard ON contacts USING (true) $$,

@@ -106,7 +106,8 @@ pub fn script(d: &Dataset, scenario: Scenario, form: Form, claims: &[String]) ->
     let statement = match scenario {
         Scenario::Get => bind(contacts::GET_SQL, &[Kind::Contact.sql(":n")]),
         Scenario::List => {
-            let page = contacts::list_query(empty_filter(None), ContactSort::default(), None, None)?;
+            let page =
+                contacts::list_query(empty_filter(None), ContactSort::default(), None, None)?;
             bind(page.sql(), &["51".to_owned()])
         }
         Scenario::ListTag => {
@@ -155,9 +156,11 @@ pub fn script(d: &Dataset, scenario: Scenario, form: Form, claims: &[String]) ->
                 "NULL".to_owned(),
                 // The API client sends the other of NEGOTIATION / NEW (NEGOTIATION when it
                 // does not know the stage); pgbench cannot remember, so the row decides.
-                "CASE stage WHEN 'NEGOTIATION' THEN 'NEW'::deal_stage ELSE 'NEGOTIATION'::deal_stage END"
-                    .to_owned(),
+                "CASE stage WHEN 'NEGOTIATION' THEN 'NEW' ELSE 'NEGOTIATION' END".to_owned(),
                 "false".to_owned(),
+                "NULL".to_owned(),
+                "false".to_owned(),
+                "NULL".to_owned(),
                 "NULL".to_owned(),
                 "false".to_owned(),
                 "NULL".to_owned(),

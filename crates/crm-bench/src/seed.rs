@@ -106,11 +106,12 @@ pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
         .hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
         .map_err(|err| err.to_string())?
         .to_string();
+    load_tenants(&sessions[0], &dataset, &hash).await?;
+    let pipelines = open_default_pipelines(&sessions[0], &dataset).await?;
     let (a, b, c) = futures::join!(
         async {
-            load_tenants(&sessions[0], &dataset, &hash).await?;
             load_companies(&sessions[0], &dataset).await?;
-            load_stage_changes(&sessions[0], &dataset).await
+            load_stage_changes(&sessions[0], &dataset, &pipelines).await
         },
         async {
             load_contacts(&sessions[1], &dataset).await?;
@@ -119,7 +120,7 @@ pub async fn seed(args: SeedArgs, out: &Path) -> Result<Dataset> {
                 None => Ok(()),
             }
         },
-        load_deals(&sessions[2], &dataset),
+        load_deals(&sessions[2], &dataset, &pipelines),
     );
     a?;
     b?;
@@ -629,21 +630,48 @@ fn stage_of(n: u64) -> &'static str {
     STAGES[Rng::new(n ^ 0xDEA1).below(STAGES.len() as u64) as usize]
 }
 
-async fn load_deals(client: &Client, d: &Dataset) -> Result<()> {
+/// What the `tenants_open_default_pipeline` trigger would have made: each tenant's
+/// default pipeline, made by the same function; their ids, by tenant number.
+async fn open_default_pipelines(client: &Client, d: &Dataset) -> Result<Vec<String>> {
+    client
+        .batch_execute("SELECT app.open_default_pipeline(t.id) FROM tenants t")
+        .await?;
+    let by_tenant: std::collections::HashMap<String, String> = client
+        .query(
+            "SELECT p.tenant_id::text, p.id::text FROM pipelines p WHERE p.is_default",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    (0..d.tenants)
+        .map(|t| {
+            let tenant = Kind::Tenant.id(t);
+            by_tenant
+                .get(&tenant)
+                .cloned()
+                .ok_or_else(|| format!("tenant {tenant} has no default pipeline").into())
+        })
+        .collect()
+}
+
+async fn load_deals(client: &Client, d: &Dataset, pipelines: &[String]) -> Result<()> {
     let m = d.deals_per_tenant;
     copy(
         client,
-        "COPY deals (tenant_id, id, title, contact_id, company_id, amount_minor, currency, stage, created_at, updated_at) FROM STDIN",
+        "COPY deals (tenant_id, id, title, contact_id, company_id, amount_minor, currency, pipeline_id, stage, stage_entered_at, created_at, updated_at) FROM STDIN",
         d.deals(),
         |n, b| {
             let company = company_of(d, n).map_or_else(|| "\\N".to_owned(), |c| Kind::Company.id(c));
             let created = timestamp(m - n % m);
             b.push_str(&format!(
-                "{}\t{}\tDeal {n}\t{}\t{company}\t{}\tUSD\t{}\t{created}\t{created}\n",
+                "{}\t{}\tDeal {n}\t{}\t{company}\t{}\tUSD\t{}\t{}\t{created}\t{created}\t{created}\n",
                 Kind::Tenant.id(n / m),
                 Kind::Deal.id(n),
                 Kind::Contact.id(n),
                 (n % 1000) * 10_000,
+                pipelines[(n / m) as usize],
                 stage_of(n),
             ));
         },
@@ -653,18 +681,19 @@ async fn load_deals(client: &Client, d: &Dataset) -> Result<()> {
 }
 
 /// What the `deals_record_stage_created` trigger would have written.
-async fn load_stage_changes(client: &Client, d: &Dataset) -> Result<()> {
+async fn load_stage_changes(client: &Client, d: &Dataset, pipelines: &[String]) -> Result<()> {
     let m = d.deals_per_tenant;
     copy(
         client,
-        "COPY deal_stage_changes (tenant_id, id, deal_id, from_stage, to_stage, changed_by, changed_at) FROM STDIN",
+        "COPY deal_stage_changes (tenant_id, id, deal_id, from_stage, pipeline_id, to_stage, changed_by, changed_at) FROM STDIN",
         d.deals(),
         |n, b| {
             b.push_str(&format!(
-                "{}\t{}\t{}\t\\N\t{}\t{}\t{}\n",
+                "{}\t{}\t{}\t\\N\t{}\t{}\t{}\t{}\n",
                 Kind::Tenant.id(n / m),
                 Kind::StageChange.id(n),
                 Kind::Deal.id(n),
+                pipelines[(n / m) as usize],
                 stage_of(n),
                 Kind::User.id(n / m),
                 timestamp(m - n % m),

@@ -1,11 +1,12 @@
 //! The CRM core every vertical builds on: [`contacts`], [`companies`] and [`deals`]
-//! with their stage pipeline. Tables: `migrations/V2__contacts_companies_deals.sql` in
+//! moving through the tenant's [`pipelines`] (`V50__pipelines.sql`). Tables: `migrations/V2__contacts_companies_deals.sql` in
 //! this folder; `V10__deal_history_written_by_its_trigger.sql` leaves the deal history
 //! to its trigger alone. [`tags`] label all three (`V48__tags.sql`).
 
 pub mod companies;
 pub mod contacts;
 pub mod deals;
+pub mod pipelines;
 pub mod tags;
 
 use crate::platform::{
@@ -72,6 +73,75 @@ pub const MODULE: ModuleInfo = ModuleInfo {
                 field: "stage",
                 message: "this stage change is not allowed by the pipeline",
             },
+        },
+        Constraint {
+            name: "deals_stage_fkey",
+            meaning: Meaning::Invalid {
+                field: "stage",
+                message: "is not a stage of the deal's pipeline",
+            },
+        },
+        Constraint {
+            name: "deals_pipeline_fkey",
+            meaning: Meaning::MissingReference("pipeline_id"),
+        },
+        Constraint {
+            name: "deals_lost_reason_fkey",
+            meaning: Meaning::MissingReference("lost_reason_id"),
+        },
+        Constraint {
+            name: "deals_lost_reason_required",
+            meaning: Meaning::Invalid {
+                field: "lost_reason_id",
+                message: "a deal entering a lost stage needs one of the tenant's lost reasons",
+            },
+        },
+        Constraint {
+            name: "deals_lost_reason_only_when_lost",
+            meaning: Meaning::Invalid {
+                field: "lost_reason_id",
+                message: "only a deal in a lost stage has a lost reason",
+            },
+        },
+        Constraint {
+            name: "pipelines_name_key",
+            meaning: Meaning::Conflict("A pipeline with this name already exists."),
+        },
+        Constraint {
+            name: "pipelines_default_key",
+            meaning: Meaning::Conflict("Another pipeline became the default at the same time."),
+        },
+        Constraint {
+            name: "pipelines_default_kept",
+            meaning: Meaning::Conflict(
+                "The default pipeline is not deleted: make another pipeline the default first.",
+            ),
+        },
+        Constraint {
+            name: "pipeline_stages_pkey",
+            meaning: Meaning::Conflict("The pipeline already has a stage with this key."),
+        },
+        Constraint {
+            name: "pipeline_stages_in_use",
+            meaning: Meaning::Conflict("The stage holds deals: move them to another stage first."),
+        },
+        Constraint {
+            name: "pipeline_moves_from_fkey",
+            meaning: Meaning::Invalid {
+                field: "allowed_moves",
+                message: "names a stage the pipeline does not have",
+            },
+        },
+        Constraint {
+            name: "pipeline_moves_to_fkey",
+            meaning: Meaning::Invalid {
+                field: "allowed_moves",
+                message: "names a stage the pipeline does not have",
+            },
+        },
+        Constraint {
+            name: "lost_reasons_name_key",
+            meaning: Meaning::Conflict("A lost reason with this name already exists."),
         },
     ],
     events: &[
@@ -151,6 +221,10 @@ pub const MODULE: ModuleInfo = ModuleInfo {
         Migration {
             name: "V48__tags",
             sql: include_str!("migrations/V48__tags.sql"),
+        },
+        Migration {
+            name: "V50__pipelines",
+            sql: include_str!("migrations/V50__pipelines.sql"),
         },
     ],
 };

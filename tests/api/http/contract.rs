@@ -134,7 +134,7 @@ async fn every_operation_is_named_and_everything_is_described() {
     let app = spawn_app().await;
     let document = document(&app).await;
     let operations = operations(&document);
-    assert_eq!(operations.len(), 149);
+    assert_eq!(operations.len(), 163);
     let mut ids = Vec::new();
     for (path, method, operation) in &operations {
         let id = operation["operationId"].as_str().unwrap_or_default();

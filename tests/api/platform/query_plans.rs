@@ -8,7 +8,7 @@
 
 use crm::modules::crm::{
     contacts::{self, ContactFilter, ContactSort},
-    deals::{self, DealFilter, DealSort, DealStage},
+    deals::{self, DealFilter, DealSort},
 };
 use serde_json::Value;
 use tokio_postgres::{Client, types::ToSql};
@@ -58,11 +58,14 @@ async fn load(owner: &Client) {
                       'First' || n, 'Name' || (n % 500), 'c' || n || '@example.com',
                       now() - n * interval '1 minute'
                FROM generate_series(1, {contacts}) n;
-             INSERT INTO deals (tenant_id, id, title, amount_minor, stage, created_at)
-               SELECT ('9' || lpad((n % {TENANTS})::text, 31, '0'))::uuid, gen_random_uuid(),
-                      'Deal ' || n, n, (enum_range(NULL::deal_stage))[1 + n % 4],
-                      now() - n * interval '1 minute'
-               FROM generate_series(1, {deals}) n;
+             SELECT app.open_default_pipeline(t.id) FROM tenants t;
+             INSERT INTO deals (tenant_id, id, title, amount_minor, pipeline_id, stage,
+                                stage_entered_at, created_at)
+               SELECT p.tenant_id, gen_random_uuid(), 'Deal ' || n, n, p.id,
+                      (ARRAY['NEW', 'NEGOTIATION', 'CLOSED_WON', 'CLOSED_LOST'])[1 + n % 4],
+                      now(), now() - n * interval '1 minute'
+               FROM generate_series(1, {deals}) n
+               JOIN pipelines p ON p.tenant_id = ('9' || lpad((n % {TENANTS})::text, 31, '0'))::uuid;
              INSERT INTO tags (tenant_id, id, name)
                SELECT ('9' || lpad(t::text, 31, '0'))::uuid, ('7' || lpad(t::text, 31, '0'))::uuid,
                       'Tag ' || t
@@ -298,7 +301,8 @@ async fn tenant_scoped_statements_use_tenant_led_indexes_and_an_init_plan() {
     let by_stage = deals::list_query(
         DealFilter {
             q: None,
-            stage: Some(DealStage::Negotiation),
+            pipeline_id: None,
+            stage: Some("NEGOTIATION".into()),
             contact_id: None,
             company_id: None,
             min_amount: None,

@@ -160,7 +160,14 @@ async function main(): Promise<void> {
       id: "0190c5b2-0000-7000-8000-000000000002",
       type: "deal.stage_changed",
       timestamp,
-      data: { from_stage: "NEGOTIATION", to_stage: "CLOSED_WON", changed_at: timestamp, deal },
+      data: {
+        from_pipeline_id: deal.pipeline_id,
+        from_stage: "NEGOTIATION",
+        pipeline_id: deal.pipeline_id,
+        to_stage: "CLOSED_WON",
+        changed_at: timestamp,
+        deal,
+      },
     },
   ];
   check(messages.map(subject).join() === `${contact.id},${deal.id}`, "webhook messages");

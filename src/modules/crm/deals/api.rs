@@ -10,12 +10,11 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{
-    Deal, DealFilter, DealPage, DealPatch, DealPatchBody, DealSort, DealStage, NewDeal,
-    NewDealBody,
+    Deal, DealFilter, DealPage, DealPatch, DealPatchBody, DealSort, NewDeal, NewDealBody,
     stages::{DealHistory, DealSummary},
     store,
 };
-use crate::modules::crm::MODULE;
+use crate::modules::crm::{MODULE, pipelines};
 use crate::platform::{auth::Auth, contract::Body, state::SharedState};
 
 #[derive(Tags)]
@@ -91,8 +90,11 @@ impl DealsApi {
             pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
         ))]
         q: Query<Option<String>>,
-        /// Only deals in this stage.
-        stage: Query<Option<DealStage>>,
+        /// Only deals in this pipeline.
+        pipeline_id: Query<Option<Uuid>>,
+        /// Only deals in a stage with this key (of any pipeline, unless `pipeline_id`).
+        #[oai(validator(pattern = r"^[A-Z][A-Z0-9_]{0,39}$"))]
+        stage: Query<Option<String>>,
         /// Only deals with this contact.
         contact_id: Query<Option<Uuid>>,
         /// Only deals with this company.
@@ -118,6 +120,7 @@ impl DealsApi {
     ) -> Result<DealListResponse, problems::ReadMany> {
         let filter = DealFilter {
             q: q.0,
+            pipeline_id: pipeline_id.0,
             stage: stage.0,
             contact_id: contact_id.0,
             company_id: company_id.0,
@@ -141,7 +144,8 @@ impl DealsApi {
 
     /// Create a deal
     ///
-    /// Starts in `NEW` unless a `stage` is given; the creation opens the deal's history.
+    /// Goes into the default pipeline unless a `pipeline_id` is given, and starts in its
+    /// first stage (`NEW`) unless a `stage` is given; the creation opens the deal's history.
     #[oai(path = "/", method = "post", operation_id = "createDeal")]
     async fn create(
         &self,
@@ -155,14 +159,17 @@ impl DealsApi {
         )))
     }
 
-    /// Summarise the pipeline
+    /// Summarise the default pipeline
     ///
-    /// Every stage, in pipeline order, with its number of deals and their total amount
-    /// per currency.
+    /// Every stage of the default pipeline, in order, with its number of deals and their
+    /// total amount per currency (`/pipelines/{id}/summary` tells more, of any pipeline).
     #[oai(path = "/summary", method = "get", operation_id = "getDealSummary")]
     async fn summary(&self, auth: Auth) -> Result<DealSummaryResponse, problems::ReadMany> {
-        let stages = store::summary(self.state.db.tx(auth.context(), &MODULE).await?).await?;
-        Ok(DealSummaryResponse::Ok(Json(DealSummary { stages })))
+        let tx = self.state.db.tx(auth.context(), &MODULE).await?;
+        let (_, stages) = pipelines::summary(tx, None).await?;
+        Ok(DealSummaryResponse::Ok(Json(DealSummary {
+            stages: stages.into_iter().map(Into::into).collect(),
+        })))
     }
 
     /// Get a deal
@@ -180,8 +187,10 @@ impl DealsApi {
 
     /// Update a deal
     ///
-    /// Moving `stage` must follow the pipeline (422 on `stage` otherwise) and is recorded
-    /// in the deal's history as the calling user.
+    /// Moving `stage` must follow the pipeline (422 on `stage` otherwise), and entering a
+    /// lost stage needs a `lost_reason_id` once the tenant keeps a list; a new
+    /// `pipeline_id` maps the stage. Moves are recorded in the deal's history as the
+    /// calling user.
     #[oai(path = "/:id", method = "patch", operation_id = "updateDeal")]
     async fn update(
         &self,

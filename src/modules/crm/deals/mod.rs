@@ -1,11 +1,12 @@
-//! Deals: what a tenant hopes to sell, moving through the stage pipeline.
+//! Deals: what a tenant hopes to sell, moving through the stages of one of its
+//! pipelines (the default one unless told otherwise).
 
 mod api;
 mod stages;
 mod store;
 
 pub use api::DealsApi;
-pub use stages::{DealStage, DealStageChanged};
+pub use stages::DealStageChanged;
 /// The SQL the store runs, for the query-plan test and the benchmark's pgbench scripts.
 pub use store::{UPDATE_SQL, list_query};
 
@@ -38,8 +39,14 @@ pub struct Deal {
     pub amount_minor: i64,
     /// ISO 4217 code, upper-case.
     pub currency: String,
-    /// Where the deal is in the pipeline.
-    pub stage: DealStage,
+    /// The pipeline the deal moves through.
+    pub pipeline_id: Uuid,
+    /// The key of its stage in that pipeline.
+    pub stage: String,
+    /// Why it was lost (in a lost stage, once the tenant keeps a list of reasons).
+    pub lost_reason_id: Option<Uuid>,
+    /// When it entered its stage (an open deal rots after the stage's `rot_days`).
+    pub stage_entered_at: DateTime<Utc>,
     /// When the deal is expected to close.
     pub expected_close_date: Option<NaiveDate>,
     /// Notes about the deal.
@@ -67,8 +74,14 @@ pub struct NewDealBody {
     /// ISO 4217 code, three letters; default `USD`.
     #[oai(validator(pattern = r"^\s*[A-Za-z]{3}\s*$"))]
     pub currency: Option<String>,
-    /// The starting stage; default `NEW`.
-    pub stage: Option<DealStage>,
+    /// One of the tenant's pipelines; default: the default pipeline.
+    pub pipeline_id: Option<Uuid>,
+    /// The key of the starting stage, one of the pipeline's; default its first
+    /// (`NEW` in the default pipeline as every tenant starts with it).
+    #[oai(validator(pattern = r"^[A-Z][A-Z0-9_]{0,39}$"))]
+    pub stage: Option<String>,
+    /// One of the tenant's lost reasons, for a deal created in a lost stage.
+    pub lost_reason_id: Option<Uuid>,
     /// When the deal is expected to close.
     pub expected_close_date: Option<NaiveDate>,
     /// Free text, up to 10,000 characters.
@@ -77,7 +90,9 @@ pub struct NewDealBody {
 }
 
 /// Changes to a deal: absent fields stay as they are; `null` clears an optional one.
-/// A new `stage` must be allowed by the pipeline from the current one.
+/// A new `stage` must be allowed by the pipeline from the current one. A new
+/// `pipeline_id` without a `stage` keeps the stage key if the new pipeline has it,
+/// else takes its first stage of the same kind.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, example)]
 pub struct DealPatchBody {
@@ -94,8 +109,15 @@ pub struct DealPatchBody {
     /// ISO 4217 code, three letters.
     #[oai(validator(pattern = r"^\s*[A-Za-z]{3}\s*$"))]
     pub currency: Option<String>,
-    /// The next stage; the change is recorded in the deal's history.
-    pub stage: Option<DealStage>,
+    /// Another of the tenant's pipelines; the move is recorded in the deal's history.
+    pub pipeline_id: Option<Uuid>,
+    /// The key of the next stage (of the deal's pipeline, or of the new `pipeline_id`);
+    /// the change is recorded in the deal's history.
+    #[oai(validator(pattern = r"^[A-Z][A-Z0-9_]{0,39}$"))]
+    pub stage: Option<String>,
+    /// Why it was lost: one of the tenant's lost reasons, for a deal in (or entering)
+    /// a lost stage; leaving the lost stage drops it.
+    pub lost_reason_id: MaybeUndefined<Uuid>,
     /// When the deal is expected to close.
     pub expected_close_date: MaybeUndefined<NaiveDate>,
     /// Free text, up to 10,000 characters.
@@ -164,7 +186,9 @@ pub struct NewDeal {
     pub company_id: Option<Uuid>,
     pub amount_minor: i64,
     pub currency: String,
-    pub stage: DealStage,
+    pub pipeline_id: Option<Uuid>,
+    pub stage: Option<String>,
+    pub lost_reason_id: Option<Uuid>,
     pub expected_close_date: Option<NaiveDate>,
     pub description: Option<String>,
 }
@@ -183,7 +207,9 @@ impl TryFrom<NewDealBody> for NewDeal {
                 "currency",
                 body.currency.as_deref().unwrap_or(DEFAULT_CURRENCY),
             ),
-            stage: body.stage.unwrap_or_default(),
+            pipeline_id: body.pipeline_id,
+            stage: body.stage,
+            lost_reason_id: body.lost_reason_id,
             expected_close_date: body.expected_close_date,
             description: fields.optional_text("description", body.description.as_deref(), 10_000),
         };
@@ -199,7 +225,9 @@ pub struct DealPatch {
     pub company_id: Option<Option<Uuid>>,
     pub amount_minor: Option<i64>,
     pub currency: Option<String>,
-    pub stage: Option<DealStage>,
+    pub pipeline_id: Option<Uuid>,
+    pub stage: Option<String>,
+    pub lost_reason_id: Option<Option<Uuid>>,
     pub expected_close_date: Option<Option<NaiveDate>>,
     pub description: Option<Option<String>>,
 }
@@ -215,7 +243,9 @@ impl TryFrom<DealPatchBody> for DealPatch {
             company_id: patch_value(body.company_id, Some),
             amount_minor: body.amount_minor.map(|v| amount(&mut fields, v)),
             currency: body.currency.map(|v| fields.currency("currency", &v)),
+            pipeline_id: body.pipeline_id,
             stage: body.stage,
+            lost_reason_id: patch_value(body.lost_reason_id, Some),
             expected_close_date: patch_value(body.expected_close_date, Some),
             description: patch_value(body.description, |v| {
                 fields.optional_text("description", Some(&v), 10_000)
@@ -237,7 +267,8 @@ fn amount(fields: &mut Fields, value: i64) -> i64 {
 /// Filters of the deal list.
 pub struct DealFilter {
     pub q: Option<String>,
-    pub stage: Option<DealStage>,
+    pub pipeline_id: Option<Uuid>,
+    pub stage: Option<String>,
     pub contact_id: Option<Uuid>,
     pub company_id: Option<Uuid>,
     pub min_amount: Option<i64>,
@@ -255,7 +286,9 @@ impl poem_openapi::types::Example for NewDealBody {
             company_id: None,
             amount_minor: Some(125_000),
             currency: Some("EUR".into()),
-            stage: Some(DealStage::New),
+            pipeline_id: None,
+            stage: Some("NEW".into()),
+            lost_reason_id: None,
             expected_close_date: NaiveDate::from_ymd_opt(2030, 6, 30),
             description: None,
         }
@@ -270,7 +303,9 @@ impl poem_openapi::types::Example for DealPatchBody {
             company_id: MaybeUndefined::Undefined,
             amount_minor: Some(150_000),
             currency: None,
-            stage: Some(DealStage::Negotiation),
+            pipeline_id: None,
+            stage: Some("NEGOTIATION".into()),
+            lost_reason_id: MaybeUndefined::Undefined,
             expected_close_date: MaybeUndefined::Undefined,
             description: MaybeUndefined::Undefined,
         }
@@ -288,7 +323,9 @@ mod tests {
             company_id: None,
             amount_minor,
             currency: currency.map(str::to_owned),
+            pipeline_id: None,
             stage: None,
+            lost_reason_id: None,
             expected_close_date: None,
             description: None,
         }
@@ -300,7 +337,7 @@ mod tests {
         assert_eq!(deal.title, "Renewal");
         assert_eq!(deal.amount_minor, 0);
         assert_eq!(deal.currency, "USD");
-        assert_eq!(deal.stage, DealStage::New);
+        assert_eq!(deal.stage, None, "the pipeline's first stage");
     }
 
     #[test]

@@ -1,85 +1,23 @@
-//! The deal pipeline: its stages, the summary per stage, a deal's stage history and
-//! the `data` of its `deal.stage_changed` events.
+//! A deal in its pipeline: the default pipeline's summary per stage, a deal's stage
+//! history and the `data` of its `deal.stage_changed` events.
 //!
-//! Which stage may follow which is the database's rule (`deals_check_stage_transition`),
-//! so it holds for every writer; the API only reports a refusal as a 422 on `stage`.
+//! Which stage may follow which is the database's rule (`deals_place_in_pipeline`,
+//! from the pipeline's moves), so it holds for every writer; the API only reports a
+//! refusal as a 422 on `stage`.
 
-use std::error::Error;
-
-use bytes::BytesMut;
 use chrono::{DateTime, Utc};
-use poem_openapi::{Enum, Object};
-use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use poem_openapi::Object;
 use uuid::Uuid;
 
 use super::Deal;
+use crate::modules::crm::pipelines::StageTotals;
 
-/// A stage of the pipeline: NEW -> NEGOTIATION -> CLOSED_WON | CLOSED_LOST. A new deal
-/// may also be lost at once, a negotiation may step back to NEW, and a closed deal may
-/// be reopened into NEGOTIATION.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
-#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DealStage {
-    #[default]
-    New,
-    Negotiation,
-    ClosedWon,
-    ClosedLost,
-}
-
-impl DealStage {
-    /// The label of the `deal_stage` enum in PostgreSQL.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "NEW",
-            Self::Negotiation => "NEGOTIATION",
-            Self::ClosedWon => "CLOSED_WON",
-            Self::ClosedLost => "CLOSED_LOST",
-        }
-    }
-
-    fn from_label(label: &str) -> Option<Self> {
-        [
-            Self::New,
-            Self::Negotiation,
-            Self::ClosedWon,
-            Self::ClosedLost,
-        ]
-        .into_iter()
-        .find(|stage| stage.as_str() == label)
-    }
-}
-
-/// Enum values travel as their labels in the binary protocol.
-impl ToSql for DealStage {
-    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        out.extend_from_slice(self.as_str().as_bytes());
-        Ok(IsNull::No)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        ty.name() == "deal_stage"
-    }
-
-    to_sql_checked!();
-}
-
-impl<'a> FromSql<'a> for DealStage {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
-        let label = std::str::from_utf8(raw)?;
-        Self::from_label(label).ok_or_else(|| format!("unknown deal stage {label:?}").into())
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        ty.name() == "deal_stage"
-    }
-}
-
-/// The tenant's pipeline at a glance.
+/// The tenant's default pipeline at a glance (`/pipelines/{id}/summary` tells more,
+/// of any pipeline).
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct DealSummary {
-    /// Every stage, in pipeline order, including stages without deals.
+    /// Every stage of the default pipeline, in order, including stages without deals.
     pub stages: Vec<StageSummary>,
 }
 
@@ -87,8 +25,8 @@ pub struct DealSummary {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct StageSummary {
-    /// The stage.
-    pub stage: DealStage,
+    /// The stage's key.
+    pub stage: String,
     /// How many deals are in it.
     pub count: i64,
     /// Their total amount per currency (currencies without deals are left out).
@@ -116,14 +54,19 @@ pub struct DealHistory {
     pub items: Vec<DealStageChange>,
 }
 
-/// One move of a deal through the pipeline.
+/// One move of a deal through its pipeline, or into another pipeline. Stages are
+/// named by their keys as they were.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct DealStageChange {
+    /// The pipeline before; absent for the deal's creation.
+    pub from_pipeline_id: Option<Uuid>,
     /// The stage before; absent for the deal's creation.
-    pub from_stage: Option<DealStage>,
+    pub from_stage: Option<String>,
+    /// The pipeline after.
+    pub pipeline_id: Uuid,
     /// The stage after.
-    pub to_stage: DealStage,
+    pub to_stage: String,
     /// The user who made the change.
     pub changed_by: Option<Uuid>,
     /// When it was made.
@@ -135,14 +78,35 @@ pub struct DealStageChange {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct DealStageChanged {
+    /// The pipeline before.
+    pub from_pipeline_id: Uuid,
     /// The stage before.
-    pub from_stage: DealStage,
+    pub from_stage: String,
+    /// The pipeline after.
+    pub pipeline_id: Uuid,
     /// The stage after.
-    pub to_stage: DealStage,
+    pub to_stage: String,
     /// The user who made the change.
     pub changed_by: Option<Uuid>,
     /// When it was made.
     pub changed_at: DateTime<Utc>,
     /// The deal, in its new stage.
     pub deal: Deal,
+}
+
+impl From<StageTotals> for StageSummary {
+    fn from(stage: StageTotals) -> Self {
+        Self {
+            stage: stage.stage,
+            count: stage.count,
+            amounts: stage
+                .amounts
+                .into_iter()
+                .map(|amount| CurrencyAmount {
+                    currency: amount.currency,
+                    amount_minor: amount.amount_minor,
+                })
+                .collect(),
+        }
+    }
 }

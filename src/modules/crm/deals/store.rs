@@ -1,13 +1,10 @@
-//! Deal storage. Plain SQL: tenant isolation is the policies' job, and the stage
-//! pipeline and its history are the triggers' job.
+//! Deal storage. Plain SQL: tenant isolation is the policies' job, and the deal's
+//! place in its pipeline and its history are the triggers' job.
 
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{
-    Deal, DealFilter, DealPatch, DealSort, NewDeal,
-    stages::{CurrencyAmount, DealStageChange, StageSummary},
-};
+use super::{Deal, DealFilter, DealPatch, DealSort, NewDeal, stages::DealStageChange};
 use crate::platform::{
     db::{DbError, TenantTx},
     error::ApiError,
@@ -17,8 +14,9 @@ use crate::platform::{
 /// The columns every deal query returns, in one place.
 macro_rules! columns {
     () => {
-        "id, title, contact_id, company_id, amount_minor, currency, stage, \
-         expected_close_date, description, created_at, updated_at"
+        "id, title, contact_id, company_id, amount_minor, currency, pipeline_id, stage, \
+         lost_reason_id, stage_entered_at, expected_close_date, description, created_at, \
+         updated_at"
     };
 }
 
@@ -30,7 +28,10 @@ fn deal(row: &Row) -> Deal {
         company_id: row.get("company_id"),
         amount_minor: row.get("amount_minor"),
         currency: row.get("currency"),
+        pipeline_id: row.get("pipeline_id"),
         stage: row.get("stage"),
+        lost_reason_id: row.get("lost_reason_id"),
+        stage_entered_at: row.get("stage_entered_at"),
         expected_close_date: row.get("expected_close_date"),
         description: row.get("description"),
         created_at: row.get("created_at"),
@@ -43,8 +44,9 @@ pub async fn insert(tx: TenantTx, new: &NewDeal) -> Result<Deal, DbError> {
         .query_and_commit(
             concat!(
                 "INSERT INTO deals (id, title, contact_id, company_id, amount_minor, currency, \
-                                    stage, expected_close_date, description) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                                    pipeline_id, stage, lost_reason_id, expected_close_date, \
+                                    description) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  RETURNING ",
                 columns!()
             ),
@@ -55,7 +57,9 @@ pub async fn insert(tx: TenantTx, new: &NewDeal) -> Result<Deal, DbError> {
                 &new.company_id,
                 &new.amount_minor,
                 &new.currency,
+                &new.pipeline_id,
                 &new.stage,
+                &new.lost_reason_id,
                 &new.expected_close_date,
                 &new.description,
             ],
@@ -86,13 +90,15 @@ pub const UPDATE_SQL: &str = concat!(
                  currency            = coalesce($8, currency), \
                  stage               = coalesce($9, stage), \
                  expected_close_date = CASE WHEN $10 THEN $11 ELSE expected_close_date END, \
-                 description         = CASE WHEN $12 THEN $13 ELSE description END \
+                 description         = CASE WHEN $12 THEN $13 ELSE description END, \
+                 pipeline_id         = coalesce($14, pipeline_id), \
+                 lost_reason_id      = CASE WHEN $15 THEN $16 ELSE lost_reason_id END \
              WHERE id = $1 \
              RETURNING ",
     columns!()
 );
 
-/// A refused stage change fails in the `deals_check_stage_transition` trigger.
+/// A refused stage change fails in the `deals_place_in_pipeline` trigger.
 pub async fn update(tx: TenantTx, id: Uuid, patch: &DealPatch) -> Result<Deal, DbError> {
     let row = tx
         .query_opt_and_commit(
@@ -111,6 +117,9 @@ pub async fn update(tx: TenantTx, id: Uuid, patch: &DealPatch) -> Result<Deal, D
                 &patch.expected_close_date.flatten(),
                 &patch.description.is_some(),
                 &patch.description.clone().flatten(),
+                &patch.pipeline_id,
+                &patch.lost_reason_id.is_some(),
+                &patch.lost_reason_id.flatten(),
             ],
         )
         .await?;
@@ -154,6 +163,7 @@ pub fn list_query(
         }
     });
     query.search(filter.q)?;
+    query.filter("pipeline_id", "=", filter.pipeline_id);
     query.filter("stage", "=", filter.stage);
     query.filter("contact_id", "=", filter.contact_id);
     query.filter("company_id", "=", filter.company_id);
@@ -169,42 +179,13 @@ pub fn list_query(
     query.page(sort, cursor, limit)
 }
 
-/// Every stage in pipeline order with its deal count and totals per currency.
-pub async fn summary(tx: TenantTx) -> Result<Vec<StageSummary>, DbError> {
-    let rows = tx
-        .query_and_commit(include_str!("summary.sql"), &[])
-        .await?;
-    rows.iter().map(stage_summary).collect()
-}
-
-fn stage_summary(row: &Row) -> Result<StageSummary, DbError> {
-    let currencies: Vec<String> = row.get("currencies");
-    let totals: Vec<String> = row.get("totals");
-    if currencies.len() != totals.len() {
-        return Err(DbError::internal(
-            "summary currencies and totals differ in length",
-        ));
-    }
-    Ok(StageSummary {
-        stage: row.get("stage"),
-        count: row.get("count"),
-        amounts: currencies
-            .into_iter()
-            .zip(totals)
-            .map(|(currency, amount_minor)| CurrencyAmount {
-                currency,
-                amount_minor,
-            })
-            .collect(),
-    })
-}
-
 /// The deal's stage changes, oldest first; `NotFound` when the deal is not visible.
 /// One statement: the deal is joined so that "no such deal" and "no changes" differ.
 pub async fn history(tx: TenantTx, id: Uuid) -> Result<Vec<DealStageChange>, DbError> {
     let rows = tx
         .query_and_commit(
-            "SELECT c.from_stage, c.to_stage, c.changed_by, c.changed_at \
+            "SELECT c.from_pipeline_id, c.from_stage, c.pipeline_id, c.to_stage, c.changed_by, \
+                    c.changed_at \
              FROM deals d \
              LEFT JOIN deal_stage_changes c ON c.tenant_id = d.tenant_id AND c.deal_id = d.id \
              WHERE d.id = $1 \
@@ -222,6 +203,8 @@ pub async fn history(tx: TenantTx, id: Uuid) -> Result<Vec<DealStageChange>, DbE
 fn stage_change(row: &Row) -> Option<DealStageChange> {
     Some(DealStageChange {
         to_stage: row.get::<_, Option<_>>("to_stage")?,
+        pipeline_id: row.get::<_, Option<_>>("pipeline_id")?,
+        from_pipeline_id: row.get("from_pipeline_id"),
         from_stage: row.get("from_stage"),
         changed_by: row.get("changed_by"),
         changed_at: row.get("changed_at"),
