@@ -150,6 +150,7 @@ impl Spec {
             "owner_contact_id" => Some(Target::Collection("/contacts".to_owned())),
             "appointment_type_id" => Some(Target::Collection("/appointment-types".to_owned())),
             "into_tag_id" => Some(Target::Collection("/tags".to_owned())),
+            "lost_reason_id" => Some(Target::Collection("/lost-reasons".to_owned())),
             _ => name
                 .strip_suffix("_id")
                 .map(|stem| Target::Collection(self.collection_named(stem))),
@@ -254,6 +255,11 @@ impl Spec {
             "role" if !patch => Some(json!("member")),
             "url" => Some(json!(format!("https://{tag}-{unique}.example.test/hook"))),
             "event_types" => Some(json!(["*"])),
+            "stages" => Some(json!([{ "key": "OPEN", "name": "Open" }])),
+            "key" if schema["enum"].is_null() => Some(json!(if patch { "LATER" } else { "SOON" })),
+            "is_default" => Some(json!(true)),
+            // A lost stage of the default pipeline, which takes a `lost_reason_id`.
+            "stage" => Some(json!("CLOSED_LOST")),
             // A notification template by email needs a subject, which an SMS must not
             // have: neither is required by the schema, so the sweep writes SMS.
             "channel" => Some(json!("sms")),
@@ -369,15 +375,15 @@ fn parameters(operation: &Operation) -> Vec<Value> {
 }
 
 /// Why an operation cannot be exercised by this sweep, if it cannot. Besides `id`, it
-/// fills path parameters that are uuids (naming nothing: a sub-resource of A's object
-/// that does not exist answers 404 as well) and required query parameters that are
-/// instants.
+/// fills path parameters that are uuids or a stage's `key` (naming nothing: a
+/// sub-resource of A's object that does not exist answers 404 as well) and required
+/// query parameters that are instants.
 fn unsupported(operation: &Operation) -> Option<String> {
     for param in parameters(operation) {
         let name = param["name"].as_str().unwrap_or_default();
         let format = param["schema"]["format"].as_str();
         match param["in"].as_str() {
-            Some("path") if name != "id" && format != Some("uuid") => {
+            Some("path") if name != "id" && name != "key" && format != Some("uuid") => {
                 return Some(format!("path parameter `{name}` besides `id`"));
             }
             Some("query") if param["required"] == true && format != Some("date-time") => {
@@ -400,6 +406,8 @@ fn target(operation: &Operation, id: &str, others: &str) -> String {
     for param in parameters(operation) {
         let name = param["name"].as_str().unwrap_or_default();
         match param["in"].as_str() {
+            // A stage's key, which A's pipeline does not have either.
+            Some("path") if name == "key" => path = path.replace("{key}", "NOWHERE"),
             Some("path") if name != "id" => path = path.replace(&format!("{{{name}}}"), others),
             Some("query") if param["required"] == true => {
                 query.push(format!("{name}=2020-01-01T00:00:00Z"));
