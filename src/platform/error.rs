@@ -288,8 +288,9 @@ pub mod problems {
     pub type Remove = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND }>;
     /// Deleting a resource that other records may still use (409 while they do).
     pub type RemoveInUse = Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | CONFLICT }>;
-    /// Acting once on one resource without a body but with validated headers (a
-    /// second time conflicts): a patient's erasure.
+    /// Acting on or deleting one resource without a body but with validated headers
+    /// or path parameters, which may conflict: a patient's erasure (a second time
+    /// conflicts), a pipeline stage by its key (409 while it holds deals).
     pub type ActOnce =
         Problems<{ ALWAYS | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | CONFLICT | UNPROCESSABLE }>;
     /// Computing an answer from a body without changing anything (a template

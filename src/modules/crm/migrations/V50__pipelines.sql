@@ -157,11 +157,12 @@ AS $$
                      ('NEGOTIATION', 'Negotiation', 2, 'open', 50),
                      ('CLOSED_WON', 'Won', 3, 'won', 100),
                      ('CLOSED_LOST', 'Lost', 4, 'lost', 0)) AS s (key, name, position, kind, probability)
-        RETURNING tenant_id, pipeline_id
     )
+    -- The moves' foreign keys are checked at the end of the statement, when the
+    -- stages above exist (a data-modifying WITH always runs).
     INSERT INTO public.pipeline_moves (tenant_id, pipeline_id, from_stage, to_stage)
-    SELECT DISTINCT s.tenant_id, s.pipeline_id, m.from_stage, m.to_stage
-    FROM stages s,
+    SELECT p.tenant_id, p.id, m.from_stage, m.to_stage
+    FROM pipeline p,
          (VALUES ('NEW', 'NEGOTIATION'), ('NEW', 'CLOSED_LOST'), ('NEGOTIATION', 'NEW'),
                  ('NEGOTIATION', 'CLOSED_WON'), ('NEGOTIATION', 'CLOSED_LOST'),
                  ('CLOSED_WON', 'NEGOTIATION'), ('CLOSED_LOST', 'NEGOTIATION')) AS m (from_stage, to_stage)
@@ -264,14 +265,12 @@ BEGIN
         END IF;
     ELSE
         NEW.stage_entered_at := now();
-        IF NEW.pipeline_id IS NULL THEN
-            SELECT p.id INTO NEW.pipeline_id FROM public.pipelines p
-            WHERE p.tenant_id = NEW.tenant_id AND p.is_default;
-        END IF;
     END IF;
 
-    SELECT p.moves INTO v_moves FROM public.pipelines p
-    WHERE p.tenant_id = NEW.tenant_id AND p.id = NEW.pipeline_id;
+    -- The deal's pipeline, or for a new deal without one the default: one lookup.
+    SELECT p.id, p.moves INTO NEW.pipeline_id, v_moves FROM public.pipelines p
+    WHERE p.tenant_id = NEW.tenant_id
+      AND CASE WHEN NEW.pipeline_id IS NULL THEN p.is_default ELSE p.id = NEW.pipeline_id END;
     IF NOT FOUND THEN
         IF NEW.tenant_id = app.current_tenant_id() THEN
             RAISE EXCEPTION 'no such pipeline'

@@ -236,7 +236,7 @@ impl PipelinesApi {
         /// The stage's key.
         #[oai(validator(pattern = r"^[A-Z][A-Z0-9_]{0,39}$"))]
         key: Path<String>,
-    ) -> Result<PipelineDone, problems::Write> {
+    ) -> Result<PipelineDone, problems::ActOnce> {
         let context = auth.manager()?;
         store::delete_stage(self.state.db.tx(context, &MODULE).await?, id.0, &key.0).await?;
         Ok(PipelineDone::Deleted)

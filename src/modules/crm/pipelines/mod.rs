@@ -25,7 +25,7 @@ use crate::platform::{
     validation::{Fields, patch_value},
 };
 
-/// How many stages a pipeline may have.
+/// How many stages a pipeline may have (a new pipeline's body says so too).
 const MAX_STAGES: usize = 50;
 
 /// Whether a stage is still open or closes the deal, won or lost.
@@ -341,9 +341,6 @@ impl TryFrom<NewPipelineBody> for NewPipeline {
         let mut fields = Fields::new();
         let name = fields.text("name", &body.name, 1, 100);
         let moves = body.moves.unwrap_or_default();
-        if body.stages.len() > MAX_STAGES {
-            fields.error("stages", format!("at most {MAX_STAGES} stages"));
-        }
         let stages: Vec<StageFields> = body
             .stages
             .into_iter()
