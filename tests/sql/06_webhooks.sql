@@ -91,8 +91,11 @@ SELECT results_eq(
     'the deal''s creation, its stage change and its update, for B''s endpoint');
 SELECT is((SELECT (body::jsonb -> 'data') - 'changed_at'::text - 'deal'::text FROM webhook_messages
            WHERE event_type = 'deal.stage_changed'),
-          jsonb_build_object('from_stage', 'NEW', 'to_stage', 'NEGOTIATION', 'changed_by', '00000000-0000-0000-0000-0000000000b1'::uuid),
-          'the stage change says from which stage to which, and who moved it');
+          (SELECT jsonb_build_object('from_pipeline_id', p.id, 'from_stage', 'NEW',
+                                     'pipeline_id', p.id, 'to_stage', 'NEGOTIATION',
+                                     'changed_by', '00000000-0000-0000-0000-0000000000b1'::uuid)
+           FROM pipelines p WHERE p.tenant_id = :'B' AND p.is_default),
+          'the stage change says from which stage to which in which pipeline, and who moved it');
 
 -- The claim decides its caps: 4 of one endpoint, 100 in all.
 INSERT INTO webhook_messages (tenant_id, endpoint_id, id, event_type, body)
